@@ -1,0 +1,373 @@
+//! The idempotent consumer: a durable JetStream pull consumer with explicit
+//! acks, whose handler runs in a database transaction that also records the
+//! event id. A redelivered event (a crash before the ack, a re-sent event)
+//! finds its id recorded and changes nothing.
+//!
+//! Failures are retried with a growing delay up to a bounded number of
+//! deliveries; then, or at once for an event that cannot be decoded, the
+//! event goes to the dead-letter stream and is acknowledged there, never
+//! silently dropped.
+
+use std::{future::Future, time::Duration};
+
+use asurso_proto::events::{DeadLetter, Envelope};
+use async_nats::jetstream::{
+    self, AckKind,
+    consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    message::PublishMessage,
+};
+use futures::StreamExt;
+use prost::Message as _;
+use sqlx::{PgConnection, PgPool};
+use tracing::Instrument;
+use uuid::Uuid;
+
+use super::{BusError, EventBus, StreamDef, streams};
+use crate::{Shutdown, telemetry};
+
+/// What a consumer is: its durable name, what it reads, how hard it tries.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// The durable consumer's name; also its key in the inbox. Stable across
+    /// releases, unique per service and purpose: `gradebook-guardians`.
+    pub durable_name: String,
+    pub stream: StreamDef,
+    /// Logical subjects (wildcards allowed); empty means the whole stream.
+    pub subjects: Vec<String>,
+    /// Deliveries before an event goes to the dead letters.
+    pub max_deliver: i64,
+    /// How long the server waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// The delay before the first retry; doubles with each delivery.
+    pub retry_delay: Duration,
+}
+
+impl ConsumerSpec {
+    pub fn new(durable_name: impl Into<String>, stream: StreamDef) -> Self {
+        Self {
+            durable_name: durable_name.into(),
+            stream,
+            subjects: Vec::new(),
+            max_deliver: 10,
+            ack_wait: Duration::from_secs(30),
+            retry_delay: Duration::from_millis(500),
+        }
+    }
+
+    pub fn subjects(mut self, subjects: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.subjects = subjects.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+/// An event as a handler sees it.
+#[derive(Debug, Clone)]
+pub struct ReceivedEvent {
+    pub event_id: Uuid,
+    /// The logical subject it was published on.
+    pub subject: String,
+    /// How many times it has been delivered, this time included.
+    pub delivered: i64,
+    pub envelope: Envelope,
+}
+
+impl ReceivedEvent {
+    /// Decodes the payload as `M`; a payload of another type is a permanent
+    /// failure (the event goes to the dead letters).
+    pub fn payload<M: prost::Name + Default>(&self) -> Result<M, HandleError> {
+        let any = self
+            .envelope
+            .payload
+            .as_ref()
+            .ok_or_else(|| HandleError::Permanent("the envelope has no payload".to_owned()))?;
+        any.to_msg::<M>().map_err(|error| {
+            HandleError::Permanent(format!(
+                "payload {} is not {}: {error}",
+                any.type_url,
+                M::type_url()
+            ))
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Retrying cannot help (a malformed event): dead-letter it now.
+    #[error("{0}")]
+    Permanent(String),
+    /// Might work later (database busy, serialization failure).
+    #[error(transparent)]
+    Transient(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for HandleError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Transient(Box::new(error))
+    }
+}
+
+/// Applies one event's effect inside the given transaction. The transaction
+/// commits only if the handler succeeds, together with the inbox record.
+pub trait EventHandler: Send + Sync + 'static {
+    fn handle(
+        &self,
+        transaction: &mut PgConnection,
+        event: &ReceivedEvent,
+    ) -> impl Future<Output = Result<(), HandleError>> + Send;
+}
+
+/// How a delivered message is settled with the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Handled now or before: done.
+    Ack,
+    /// Failed, try again after the delay.
+    Retry(Duration),
+    /// Given up on and recorded in the dead letters: never deliver again.
+    DeadLettered,
+}
+
+/// What happened when an event was applied.
+enum Applied {
+    Handled,
+    Duplicate,
+}
+
+pub struct IdempotentConsumer<H> {
+    pool: PgPool,
+    bus: EventBus,
+    spec: ConsumerSpec,
+    handler: H,
+    consumer: PullConsumer,
+}
+
+impl<H: EventHandler> IdempotentConsumer<H> {
+    /// Makes sure the stream and the durable consumer exist.
+    pub async fn create(
+        pool: PgPool,
+        bus: EventBus,
+        spec: ConsumerSpec,
+        handler: H,
+    ) -> Result<Self, BusError> {
+        let stream = bus.ensure_stream(spec.stream).await?;
+        bus.ensure_stream(streams::DEAD_LETTERS).await?;
+        let config = pull::Config {
+            durable_name: Some(spec.durable_name.clone()),
+            filter_subjects: spec
+                .subjects
+                .iter()
+                .map(|subject| bus.subject(subject))
+                .collect(),
+            ack_policy: AckPolicy::Explicit,
+            deliver_policy: DeliverPolicy::All,
+            ack_wait: spec.ack_wait,
+            // One more than ours, so our last attempt can still dead-letter.
+            max_deliver: spec.max_deliver + 1,
+            ..Default::default()
+        };
+        let consumer = stream
+            .get_or_create_consumer(&spec.durable_name, config)
+            .await
+            .map_err(|source| BusError::Stream {
+                stream: bus.stream_name(spec.stream),
+                source: Box::new(source),
+            })?;
+        Ok(Self {
+            pool,
+            bus,
+            spec,
+            handler,
+            consumer,
+        })
+    }
+
+    /// The JetStream consumer underneath, for tools and tests.
+    pub fn jetstream_consumer(&self) -> &PullConsumer {
+        &self.consumer
+    }
+
+    /// Handles events one at a time until `shutdown`, finishing the event in
+    /// hand first. Reconnects by itself when the message stream breaks.
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_triggered() {
+            let mut messages = match self.consumer.messages().await {
+                Ok(messages) => messages,
+                Err(error) => {
+                    tracing::warn!(consumer = %self.spec.durable_name, %error, "cannot pull events; retrying");
+                    tokio::select! {
+                        () = shutdown.wait() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.wait() => return,
+                    next = messages.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        let disposition = self.apply(&message).await;
+                        settle(&message, disposition).await;
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(consumer = %self.spec.durable_name, %error, "pulling events");
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Applies one delivered message (at most once per event id) and says
+    /// how to settle it. Does not ack: see [`settle`].
+    pub async fn apply(&self, message: &jetstream::Message) -> Disposition {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let subject = self
+            .bus
+            .logical_subject(message.subject.as_str())
+            .to_owned();
+        let span = tracing::info_span!(
+            "event.consume",
+            otel.name = %format!("{subject} process"),
+            otel.kind = "consumer",
+            messaging.system = "nats",
+            messaging.consumer = %self.spec.durable_name,
+            messaging.destination = %subject,
+            event_id = tracing::field::Empty,
+            delivered,
+        );
+        if let Some(headers) = &message.headers {
+            telemetry::set_parent_from(&span, &telemetry::NatsHeaders(headers));
+        }
+        async {
+            let event = match decode(&message.payload, subject, delivered) {
+                Ok(event) => event,
+                Err(reason) => return self.dead_letter(message, delivered, &reason).await,
+            };
+            tracing::Span::current().record("event_id", tracing::field::display(event.event_id));
+            match self.apply_once(&event).await {
+                Ok(Applied::Handled) => Disposition::Ack,
+                Ok(Applied::Duplicate) => {
+                    tracing::debug!("already handled, skipping");
+                    Disposition::Ack
+                }
+                Err(HandleError::Permanent(reason)) => {
+                    self.dead_letter(message, delivered, &reason).await
+                }
+                Err(HandleError::Transient(error)) if delivered >= self.spec.max_deliver => {
+                    self.dead_letter(message, delivered, &error.to_string())
+                        .await
+                }
+                Err(HandleError::Transient(error)) => {
+                    tracing::warn!(%error, "handling failed; will retry");
+                    Disposition::Retry(self.retry_delay(delivered))
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn apply_once(&self, event: &ReceivedEvent) -> Result<Applied, HandleError> {
+        let mut transaction = self.pool.begin().await?;
+        let recorded = sqlx::query(
+            "INSERT INTO inbox (consumer, event_id, subject) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.spec.durable_name)
+        .bind(event.event_id)
+        .bind(&event.subject)
+        .execute(&mut *transaction)
+        .await?;
+        if recorded.rows_affected() == 0 {
+            transaction.rollback().await?;
+            return Ok(Applied::Duplicate);
+        }
+        self.handler.handle(&mut transaction, event).await?;
+        transaction.commit().await?;
+        Ok(Applied::Handled)
+    }
+
+    fn retry_delay(&self, delivered: i64) -> Duration {
+        let doublings = u32::try_from(delivered.clamp(1, 10) - 1).unwrap_or(0);
+        (self.spec.retry_delay * 2u32.pow(doublings)).min(Duration::from_secs(60))
+    }
+
+    /// Records the event in the dead-letter stream. If even that fails, the
+    /// event is retried rather than lost.
+    async fn dead_letter(
+        &self,
+        message: &jetstream::Message,
+        delivered: i64,
+        reason: &str,
+    ) -> Disposition {
+        let letter = DeadLetter {
+            consumer: self.spec.durable_name.clone(),
+            subject: message.subject.to_string(),
+            deliveries: u64::try_from(delivered).unwrap_or(0),
+            reason: reason.to_owned(),
+            body: message.payload.to_vec(),
+            failed_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+        };
+        let subject = self.bus.subject(&format!(
+            "{}.{}",
+            streams::DEAD_LETTERS.subject_root,
+            self.spec.durable_name
+        ));
+        let mut publish = PublishMessage::build().payload(letter.encode_to_vec().into());
+        if let Some(headers) = &message.headers {
+            publish = publish.headers(headers.clone());
+        }
+        let stored = async {
+            self.bus
+                .jetstream()
+                .send_publish(subject, publish)
+                .await
+                .map_err(|error| error.to_string())?
+                .await
+                .map_err(|error| error.to_string())
+        }
+        .await;
+        match stored {
+            Ok(_) => {
+                tracing::error!(reason, deliveries = delivered, "event dead-lettered");
+                Disposition::DeadLettered
+            }
+            Err(error) => {
+                tracing::error!(%error, reason, "cannot dead-letter an event; will retry it");
+                Disposition::Retry(self.spec.retry_delay)
+            }
+        }
+    }
+}
+
+fn decode(payload: &[u8], subject: String, delivered: i64) -> Result<ReceivedEvent, String> {
+    let envelope =
+        Envelope::decode(payload).map_err(|error| format!("not an event envelope: {error}"))?;
+    let event_id = Uuid::parse_str(&envelope.event_id)
+        .map_err(|error| format!("event_id {:?}: {error}", envelope.event_id))?;
+    Ok(ReceivedEvent {
+        event_id,
+        subject,
+        delivered,
+        envelope,
+    })
+}
+
+/// Tells the server how a message ended. A lost ack only means a
+/// redelivery, which the inbox turns into a no-op.
+pub async fn settle(message: &jetstream::Message, disposition: Disposition) {
+    let kind = match disposition {
+        Disposition::Ack => AckKind::Ack,
+        Disposition::Retry(delay) => AckKind::Nak(Some(delay)),
+        Disposition::DeadLettered => AckKind::Term,
+    };
+    if let Err(error) = message.ack_with(kind).await {
+        tracing::warn!(%error, "settling a message failed; it will be redelivered");
+    }
+}

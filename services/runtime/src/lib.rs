@@ -1,0 +1,19 @@
+//! The runtime every ASU RSO service stands on: typed settings, telemetry
+//! (structured logs, OpenTelemetry spans, W3C trace context across gRPC and
+//! NATS), the gRPC server with health, reflection, deadlines and graceful
+//! shutdown, the PostgreSQL pool with migrations, and the event plumbing:
+//! the transactional outbox, the relay that publishes it to JetStream, and
+//! the idempotent consumer.
+//!
+//! It knows nothing of schools, marks or people: domain rules belong in the
+//! services. It must never lose an acknowledged write or an event whose
+//! transaction committed, and never publish one whose transaction did not.
+
+pub mod db;
+pub mod events;
+pub mod lifecycle;
+pub mod server;
+pub mod settings;
+pub mod telemetry;
+
+pub use lifecycle::Shutdown;

@@ -1,0 +1,111 @@
+//! Start and stop: the shutdown signal every part of a service listens to,
+//! and the order in which a service stops.
+//!
+//! On SIGTERM or SIGINT a service stops accepting calls, lets in-flight calls
+//! finish (bounded by the grace period), stops its consumers between two
+//! events, and lets the relay publish what was committed before it exits.
+
+use std::{future::Future, time::Duration};
+
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A cloneable "stop now" flag.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A shutdown that fires on SIGTERM or SIGINT (Ctrl-C).
+    pub fn on_signals() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let shutdown = Self::new();
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let trigger = shutdown.clone();
+        tokio::spawn(async move {
+            let name = tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = interrupt.recv() => "SIGINT",
+            };
+            tracing::info!(signal = name, "shutting down");
+            trigger.trigger();
+        });
+        Ok(shutdown)
+    }
+
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Resolves once shutdown has been triggered.
+    pub async fn wait(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// A shutdown that fires with this one, or on its own.
+    pub fn child(&self) -> Self {
+        Self {
+            token: self.token.child_token(),
+        }
+    }
+}
+
+/// Background work of a service (consumers, the relay) stopped in stages
+/// after the gRPC server has drained.
+#[derive(Default)]
+pub struct Background {
+    stages: Vec<(Shutdown, JoinSet<()>)>,
+}
+
+impl Background {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts a task that stops when its stage is stopped. Stages stop in
+    /// the order they were first used: consumers (stage 0) before the relay
+    /// (stage 1), so events a consumer wrote are still published.
+    pub fn spawn<F, Fut>(&mut self, stage: usize, task: F)
+    where
+        F: FnOnce(Shutdown) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        while self.stages.len() <= stage {
+            self.stages.push((Shutdown::new(), JoinSet::new()));
+        }
+        let (shutdown, tasks) = &mut self.stages[stage];
+        tasks.spawn(task(shutdown.clone()));
+    }
+
+    /// Stops every stage in order, giving each up to `grace` to finish.
+    pub async fn stop(self, grace: Duration) {
+        for (index, (shutdown, mut tasks)) in self.stages.into_iter().enumerate() {
+            shutdown.trigger();
+            let drained = tokio::time::timeout(grace, async {
+                while let Some(joined) = tasks.join_next().await {
+                    if let Err(error) = joined {
+                        tracing::error!(%error, stage = index, "background task failed");
+                    }
+                }
+            })
+            .await;
+            if drained.is_err() {
+                tracing::warn!(
+                    stage = index,
+                    "background tasks did not stop in time, aborting"
+                );
+                tasks.abort_all();
+            }
+        }
+    }
+}

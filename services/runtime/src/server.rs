@@ -1,0 +1,175 @@
+//! The gRPC server every service runs: its own services plus
+//! `grpc.health.v1` and reflection (v1 and v1alpha, so both new clients and
+//! grpcurl 1.8 can list the API), call deadlines, server spans that continue
+//! the caller's trace, and a graceful stop.
+
+use std::{convert::Infallible, net::SocketAddr};
+
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+use crate::{Shutdown, settings::GrpcSettings, telemetry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("grpc: binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("grpc: reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("grpc: serving: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+/// A bound, not yet serving, gRPC server.
+pub struct GrpcServer {
+    listener: tokio::net::TcpListener,
+    local_addr: SocketAddr,
+    settings: GrpcSettings,
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    service_names: Vec<&'static str>,
+    descriptor_sets: Vec<&'static [u8]>,
+}
+
+impl GrpcServer {
+    /// Binds the listening socket now, so the port is known (and taken)
+    /// before anything else starts.
+    pub async fn bind(settings: &GrpcSettings) -> Result<Self, ServerError> {
+        let addr = SocketAddr::new(settings.host, settings.port);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Bind { addr, source })?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        Ok(Self {
+            listener,
+            local_addr,
+            settings: settings.clone(),
+            routes,
+            health,
+            service_names: Vec::new(),
+            descriptor_sets: vec![asurso_proto::FILE_DESCRIPTOR_SET],
+        })
+    }
+
+    /// The address actually bound (port 0 resolves here).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Lets a service report its own health later (e.g. NOT_SERVING while
+    /// its database is unreachable).
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Adds a service; it reports SERVING once the server runs.
+    pub fn add_service<S>(mut self, service: S) -> Self
+    where
+        S: tower::Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.service_names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    /// Serves extra descriptors through reflection (test or private protos).
+    pub fn add_descriptor_set(mut self, encoded: &'static [u8]) -> Self {
+        self.descriptor_sets.push(encoded);
+        self
+    }
+
+    /// Serves until `shutdown` fires, then reports NOT_SERVING, stops
+    /// accepting connections and lets in-flight calls finish (at most the
+    /// grace period).
+    pub async fn serve(self, shutdown: Shutdown) -> Result<(), ServerError> {
+        let Self {
+            listener,
+            local_addr,
+            settings,
+            mut routes,
+            health,
+            service_names,
+            descriptor_sets,
+        } = self;
+
+        let mut reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        let mut reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        for set in descriptor_sets {
+            reflection_v1 = reflection_v1.register_encoded_file_descriptor_set(set);
+            reflection_v1alpha = reflection_v1alpha.register_encoded_file_descriptor_set(set);
+        }
+        routes.add_service(reflection_v1.build_v1()?);
+        routes.add_service(reflection_v1alpha.build_v1alpha()?);
+
+        for name in &service_names {
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        health.set_service_status("", ServingStatus::Serving).await;
+        tracing::info!(address = %local_addr, services = ?service_names, "grpc server listening");
+
+        let drain = {
+            let health = health.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.wait().await;
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                for name in service_names {
+                    health
+                        .set_service_status(name, ServingStatus::NotServing)
+                        .await;
+                }
+                tracing::info!("grpc server draining in-flight calls");
+            }
+        };
+
+        let serving = Server::builder()
+            .timeout(settings.max_call_duration)
+            .trace_fn(telemetry::grpc_server_span)
+            .add_routes(routes.routes())
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                drain,
+            );
+
+        // Graceful shutdown waits for every connection to close; past the
+        // grace period the remaining calls are cut off.
+        tokio::pin!(serving);
+        tokio::select! {
+            result = &mut serving => result?,
+            () = async {
+                shutdown.wait().await;
+                tokio::time::sleep(settings.shutdown_grace).await;
+            } => {
+                tracing::warn!("grpc calls still running after the grace period, stopping anyway");
+            }
+        }
+        tracing::info!("grpc server stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! Starting and stopping real `postgres` and `nats-server` processes.
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use tokio::process::{Child, Command};
+
+/// A free loopback port (free when asked; good enough for tests).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("nothing listens on 127.0.0.1:{port} after {within:?}")
+}
+
+fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Where the PostgreSQL server binaries are: `PG_BIN`, Debian's
+/// `/usr/lib/postgresql/<version>/bin` (newest first), or `PATH`.
+fn postgres_bin_dir() -> anyhow::Result<PathBuf> {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Ok(bin);
+    }
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .find(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists());
+    found.context(
+        "PostgreSQL server binaries not found: install postgresql (make deps) or set PG_BIN",
+    )
+}
+
+/// Runs a PostgreSQL tool, as the `postgres` user when we are root.
+fn pg_command(bin: &Path, tool: &str, as_postgres: bool) -> Command {
+    if as_postgres {
+        let mut command = Command::new("runuser");
+        command.args(["-u", "postgres", "--"]).arg(bin.join(tool));
+        command
+    } else {
+        Command::new(bin.join(tool))
+    }
+}
+
+/// A PostgreSQL server owned by this process or by `make`.
+#[derive(Debug)]
+pub struct PostgresServer {
+    dir: PathBuf,
+    port: u16,
+    bin: PathBuf,
+    as_postgres: bool,
+}
+
+impl PostgresServer {
+    /// Starts (creating on first use) a cluster under `dir` on `port`.
+    /// `durable = false` turns fsync off: for tests only.
+    pub async fn start(dir: &Path, port: u16, durable: bool) -> anyhow::Result<Self> {
+        let bin = postgres_bin_dir()?;
+        let as_postgres = running_as_root();
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let dir = dir.canonicalize()?;
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .await
+                .context("chown of the PostgreSQL folder")?;
+            if !status.success() {
+                bail!("cannot hand {} to the postgres user", dir.display());
+            }
+        }
+        let data = dir.join("data");
+        if !data.join("PG_VERSION").exists() {
+            let output = pg_command(&bin, "initdb", as_postgres)
+                .arg("-D")
+                .arg(&data)
+                .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+                .stdin(Stdio::null())
+                .output()
+                .await
+                .context("running initdb")?;
+            if !output.status.success() {
+                bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
+            }
+        }
+        let mut options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=400 \
+             -c shared_buffers=256MB",
+            dir.display()
+        );
+        if !durable {
+            options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let output = pg_command(&bin, "pg_ctl", as_postgres)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("postgres.log"))
+            .args(["-o", &options, "-w", "-t", "30", "start"])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("running pg_ctl start")?;
+        if !output.status.success() {
+            let log = std::fs::read_to_string(dir.join("postgres.log")).unwrap_or_default();
+            bail!(
+                "PostgreSQL did not start: {}{}",
+                String::from_utf8_lossy(&output.stderr),
+                log.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+            );
+        }
+        wait_for_port(port, Duration::from_secs(10)).await?;
+        Ok(Self {
+            dir,
+            port,
+            bin,
+            as_postgres,
+        })
+    }
+
+    /// A server in a fresh temporary folder on a free port, removed by a
+    /// watchdog when this process ends, however it ends.
+    pub async fn start_throwaway() -> anyhow::Result<Self> {
+        let dir = throwaway_dir("pg")?;
+        let server = Self::start(&dir, free_port()?, false).await?;
+        let stop = format!(
+            "{} -D {} stop -m immediate",
+            server.pg_ctl_invocation(),
+            server.dir.join("data").display()
+        );
+        spawn_watchdog(&stop, &server.dir)?;
+        Ok(server)
+    }
+
+    fn pg_ctl_invocation(&self) -> String {
+        let pg_ctl = self.bin.join("pg_ctl");
+        if self.as_postgres {
+            format!("runuser -u postgres -- {}", pg_ctl.display())
+        } else {
+            pg_ctl.display().to_string()
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Stops the server, waiting for a clean shutdown.
+    pub async fn stop(&self) -> anyhow::Result<()> {
+        let output = pg_command(&self.bin, "pg_ctl", self.as_postgres)
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "fast", "-w", "stop"])
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .context("running pg_ctl stop")?;
+        if !output.status.success() {
+            bail!("pg_ctl stop: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        Ok(())
+    }
+}
+
+/// A NATS server with JetStream, storing under its own folder.
+#[derive(Debug)]
+pub struct NatsServer {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts `nats-server -js` on `port`, storing under `dir`.
+    pub async fn start(dir: &Path, port: u16) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut server = Self {
+            dir: dir.canonicalize()?,
+            port,
+            child: None,
+        };
+        server.spawn().await?;
+        Ok(server)
+    }
+
+    /// A server in a fresh temporary folder on a free port, stopped by a
+    /// watchdog when this process ends.
+    pub async fn start_throwaway() -> anyhow::Result<Self> {
+        let dir = throwaway_dir("nats")?;
+        let server = Self::start(&dir, free_port()?).await?;
+        if let Some(pid) = server.child.as_ref().and_then(Child::id) {
+            spawn_watchdog(&format!("kill {pid}"), &server.dir)?;
+        }
+        Ok(server)
+    }
+
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned());
+        let child = Command::new(&binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(self.dir.join("jetstream"))
+            .arg("-l")
+            .arg(self.dir.join("nats.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!("starting {binary}: install nats-server (make deps) or set NATS_SERVER")
+            })?;
+        self.child = Some(child);
+        wait_for_port(self.port, Duration::from_secs(10)).await
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server at once (SIGKILL): what JetStream had written to its
+    /// files survives, as after a crash.
+    pub async fn kill(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.context("killing nats-server")?;
+        }
+        Ok(())
+    }
+
+    /// Stops the server cleanly (SIGTERM) and waits for it.
+    pub async fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                Command::new("kill").arg(pid.to_string()).status().await?;
+            }
+            if tokio::time::timeout(Duration::from_secs(10), child.wait())
+                .await
+                .is_err()
+            {
+                child.kill().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts the server again on the same port with the same storage.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.kill().await?;
+        self.spawn().await
+    }
+}
+
+fn throwaway_dir(kind: &str) -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "asurso-{kind}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// A small shell process that waits for this process to end, then runs
+/// `stop` and removes `dir`: throw-away servers never outlive their tests.
+fn spawn_watchdog(stop: &str, dir: &Path) -> anyhow::Result<()> {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
+        pid = std::process::id(),
+        dir = dir.display()
+    );
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the cleanup watchdog")?;
+    Ok(())
+}
