@@ -1,0 +1,48 @@
+# ASU RSO: every command a person runs. `make help` lists them.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+DEVSTACK := target/debug/devstack
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## install PostgreSQL and nats-server when missing (Debian), or say what to install
+	@bash deploy/local/deps.sh
+
+.PHONY: build
+build: ## build every crate and binary
+	$(CARGO) build --workspace --all-targets
+
+.PHONY: run
+run: deps ## start PostgreSQL and NATS (own ones unless DATABASE_URL/NATS_URL are set) and every service; Ctrl-C stops all
+	$(CARGO) build --workspace --bins
+	$(DEVSTACK) run --data $(CURDIR)/.run/dev
+
+.PHONY: lint
+lint: ## format check and clippy with warnings denied
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+.PHONY: test
+test: deps lint ## lint, then every test against real PostgreSQL and NATS (throw-away ones unless configured)
+	$(CARGO) build --workspace --bins
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(DEVSTACK) test --data $(CURDIR)/.run/test -- $(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		echo "cargo-nextest not found: running cargo test (install cargo-nextest for parallel runs)"; \
+		$(DEVSTACK) test --data $(CURDIR)/.run/test -- $(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+.PHONY: fmt
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+.PHONY: clean
+clean: ## remove build output and local server data
+	$(CARGO) clean
+	rm -rf .run
