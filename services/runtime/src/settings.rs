@@ -1,4 +1,5 @@
-//! Typed settings: a base TOML compiled into the binary, an overlay for the
+//! Typed settings: the runtime's defaults and a service's base TOML, both
+//! compiled into the binary, an overlay for the
 //! environment (`ASURSO_ENVIRONMENT`, `local` by default), an optional file
 //! named by `ASURSO_CONFIG_FILE`, then environment variables
 //! `<PREFIX>_<SECTION>__<KEY>` (e.g. `IDENTITY_DATABASE__URL`).
@@ -27,6 +28,9 @@ pub struct EmbeddedConfig {
     /// The prefix of this service's environment variables, e.g. `IDENTITY`.
     pub env_prefix: &'static str,
 }
+
+/// Defaults of the runtime's own sections, merged before a service's base.
+pub const RUNTIME_DEFAULTS: &str = include_str!("../config/defaults.toml");
 
 /// Names the environment overlay to apply.
 pub const ENVIRONMENT_VAR: &str = "ASURSO_ENVIRONMENT";
@@ -57,6 +61,7 @@ impl EmbeddedConfig {
             })?;
 
         let mut figment = Figment::new()
+            .merge(Toml::string(RUNTIME_DEFAULTS))
             .merge(Toml::string(self.base))
             .merge(Toml::string(overlay));
         if let Ok(path) = std::env::var(CONFIG_FILE_VAR) {

@@ -1,6 +1,11 @@
-//! The gRPC server: health, reflection, and a graceful stop.
+//! The gRPC server: health, reflection, deadlines and a graceful stop.
 
-use std::time::{Duration, Instant};
+use std::{
+    convert::Infallible,
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
 use asurso_runtime::{Shutdown, server::GrpcServer, settings::GrpcSettings};
 use futures::StreamExt;
@@ -16,9 +21,78 @@ fn settings() -> GrpcSettings {
     GrpcSettings {
         host: [127, 0, 0, 1].into(),
         port: 0,
-        max_call_duration: Duration::from_secs(30),
+        max_call_duration: Duration::from_secs(2),
         shutdown_grace: Duration::from_secs(2),
     }
+}
+
+/// A test service with one unary method that sleeps as long as asked.
+#[derive(Clone)]
+struct Sleeper;
+
+impl tonic::server::NamedService for Sleeper {
+    const NAME: &'static str = "asurso.test.v1.Sleeper";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Sleeper {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let sleep = tower::service_fn(
+            |request: tonic::Request<prost_types::Duration>| async move {
+                let asked = request.into_inner();
+                let asked = Duration::new(
+                    u64::try_from(asked.seconds).unwrap_or(0),
+                    u32::try_from(asked.nanos).unwrap_or(0),
+                );
+                tokio::time::sleep(asked).await;
+                Ok::<_, tonic::Status>(tonic::Response::new(()))
+            },
+        );
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                (),
+                prost_types::Duration,
+            >::default());
+            Ok(grpc.unary(sleep, request).await)
+        })
+    }
+}
+
+/// Calls Sleeper.Sleep for `asked`, with an optional client deadline.
+async fn sleep_call(
+    address: &str,
+    asked: Duration,
+    deadline: Option<Duration>,
+) -> anyhow::Result<Result<(), tonic::Status>> {
+    let mut client = tonic::client::Grpc::new(channel(address).await?);
+    client.ready().await?;
+    let mut request = tonic::Request::new(prost_types::Duration {
+        seconds: i64::try_from(asked.as_secs())?,
+        nanos: i32::try_from(asked.subsec_nanos())?,
+    });
+    if let Some(deadline) = deadline {
+        // Sent as the header alone: a tonic client given `set_timeout` also
+        // gives up by itself, which would hide what the server does.
+        let millis = format!("{}m", deadline.as_millis());
+        request
+            .metadata_mut()
+            .insert("grpc-timeout", millis.parse()?);
+    }
+    let answer = client
+        .unary(
+            request,
+            http::uri::PathAndQuery::from_static("/asurso.test.v1.Sleeper/Sleep"),
+            tonic_prost::ProstCodec::<prost_types::Duration, ()>::default(),
+        )
+        .await;
+    Ok(answer.map(|_| ()))
 }
 
 async fn channel(address: &str) -> anyhow::Result<tonic::transport::Channel> {
@@ -28,7 +102,7 @@ async fn channel(address: &str) -> anyhow::Result<tonic::transport::Channel> {
 }
 
 async fn started() -> anyhow::Result<(String, Shutdown, tokio::task::JoinHandle<()>)> {
-    let server = GrpcServer::bind(&settings()).await?;
+    let server = GrpcServer::bind(&settings()).await?.add_service(Sleeper);
     let address = format!("http://{}", server.local_addr());
     let shutdown = Shutdown::new();
     let serving = tokio::spawn({
@@ -116,6 +190,74 @@ async fn reflection_lists_the_services() -> anyhow::Result<()> {
         "{names:?}"
     );
     shutdown.trigger();
+    serving.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_call_past_its_deadline_is_cut_off_with_deadline_exceeded() -> anyhow::Result<()> {
+    let (address, shutdown, serving) = started().await?;
+
+    // The client asks for 200 ms. A tonic client also gives up by itself
+    // (CANCELLED); either way the call ends at its deadline.
+    let started_at = Instant::now();
+    let asked = Some(Duration::from_millis(200));
+    let answer = sleep_call(&address, Duration::from_secs(10), asked).await?;
+    let status = answer.err().map(|status| status.code());
+    assert!(
+        matches!(
+            status,
+            Some(tonic::Code::DeadlineExceeded | tonic::Code::Cancelled)
+        ),
+        "{status:?}"
+    );
+    assert!(
+        started_at.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started_at.elapsed()
+    );
+
+    // Without a client deadline the server's own limit (2 s here) cuts the
+    // call off, and says so with DEADLINE_EXCEEDED.
+    let started_at = Instant::now();
+    let answer = sleep_call(&address, Duration::from_secs(10), None).await?;
+    assert_eq!(
+        answer.err().map(|status| status.code()),
+        Some(tonic::Code::DeadlineExceeded)
+    );
+    let took = started_at.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "took {took:?}"
+    );
+
+    // A call within its deadline is untouched.
+    sleep_call(
+        &address,
+        Duration::from_millis(10),
+        Some(Duration::from_secs(1)),
+    )
+    .await??;
+    shutdown.trigger();
+    serving.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_calls_finish_and_refuses_new_ones() -> anyhow::Result<()> {
+    let (address, shutdown, serving) = started().await?;
+    let in_flight = tokio::spawn({
+        let address = address.clone();
+        async move { sleep_call(&address, Duration::from_millis(700), None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    shutdown.trigger();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        channel(&address).await.is_err(),
+        "a new connection was accepted while stopping"
+    );
+    in_flight.await???;
     serving.await?;
     Ok(())
 }

@@ -3,7 +3,11 @@
 //! grpcurl 1.8 can list the API), call deadlines, server spans that continue
 //! the caller's trace, and a graceful stop.
 
+mod deadline;
+
 use std::{convert::Infallible, net::SocketAddr};
+
+pub use deadline::{CallDeadline, DeadlineLayer};
 
 use tonic::{
     body::Body,
@@ -149,7 +153,7 @@ impl GrpcServer {
         };
 
         let serving = Server::builder()
-            .timeout(settings.max_call_duration)
+            .layer(DeadlineLayer::new(settings.max_call_duration))
             .trace_fn(telemetry::grpc_server_span)
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(
