@@ -78,12 +78,7 @@ async fn sleep_call(
         nanos: i32::try_from(asked.subsec_nanos())?,
     });
     if let Some(deadline) = deadline {
-        // Sent as the header alone: a tonic client given `set_timeout` also
-        // gives up by itself, which would hide what the server does.
-        let millis = format!("{}m", deadline.as_millis());
-        request
-            .metadata_mut()
-            .insert("grpc-timeout", millis.parse()?);
+        request.set_timeout(deadline);
     }
     let answer = client
         .unary(
