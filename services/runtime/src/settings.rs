@@ -274,7 +274,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             let _ = jail;
             let error = EmbeddedConfig {
-                base: "[grpc]\nhost = \"::1\"",
+                base: "[grpc]\nhost = \"::1\"\n[database]\nurl = \"postgres://localhost/app\"",
                 ..CONFIG
             }
             .load::<Sample>()
