@@ -36,7 +36,11 @@ struct ServiceDef {
 }
 
 /// Every service that exists so far, in start order.
-const SERVICES: &[ServiceDef] = &[];
+const SERVICES: &[ServiceDef] = &[ServiceDef {
+    name: "identity",
+    env_prefix: "IDENTITY",
+    port: 50051,
+}];
 
 const USAGE: &str =
     "usage: devstack run --data DIR | devstack test --data DIR -- COMMAND [ARGS...]";

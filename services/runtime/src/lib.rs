@@ -9,8 +9,10 @@
 //! services. It must never lose an acknowledged write or an event whose
 //! transaction committed, and never publish one whose transaction did not.
 
+pub mod auth;
 pub mod db;
 pub mod events;
+pub mod idempotency;
 pub mod lifecycle;
 pub mod server;
 pub mod settings;

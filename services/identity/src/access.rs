@@ -1,0 +1,82 @@
+//! May this caller do this here? Two checks, both from data: the caller's
+//! grant covers the target org unit (scope), and the rights matrix in force
+//! at that unit gives the caller's role the right.
+
+use asurso_runtime::auth::{Caller, role_name};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    domain::{IdentityError, rights::Matrix},
+    storage::{self, org::OrgUnitRow},
+};
+
+/// The effective matrix at a unit: defaults, the region's cells, and the
+/// school's when the unit is a school.
+pub async fn matrix_at(
+    connection: &mut PgConnection,
+    unit: &OrgUnitRow,
+) -> Result<Matrix, IdentityError> {
+    let region = storage::rights::cells(connection, unit.region_id()).await?;
+    let school = if unit.kind == "school" {
+        storage::rights::cells(connection, unit.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Matrix::effective(&region, &school))
+}
+
+/// The caller's grant must still stand (tokens outlive a revocation by at
+/// most their lifetime; writes check the grant itself).
+pub async fn ensure_grant_active(
+    connection: &mut PgConnection,
+    caller: &Caller,
+) -> Result<(), IdentityError> {
+    let grant = storage::grants::get(connection, caller.grant_id).await?;
+    match grant {
+        Some(grant) if !grant.revoked && grant.person_id == caller.person_id => Ok(()),
+        _ => Err(IdentityError::Unauthenticated(
+            "the role this token acts in was revoked: log in again".to_owned(),
+        )),
+    }
+}
+
+/// The org unit, or NOT_FOUND naming the field it came from.
+pub async fn unit(
+    connection: &mut PgConnection,
+    id: Uuid,
+    field: &str,
+) -> Result<OrgUnitRow, IdentityError> {
+    storage::org::get(connection, id)
+        .await?
+        .ok_or_else(|| IdentityError::NotFound(format!("{field}: no org unit {id}")))
+}
+
+/// Refuses unless the caller's grant covers `target` and the matrix there
+/// gives the caller's role `right`.
+pub async fn authorize(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    right: &str,
+    target: &OrgUnitRow,
+) -> Result<(), IdentityError> {
+    ensure_grant_active(connection, caller).await?;
+    if !target.is_within(caller.org_unit_id) {
+        return Err(IdentityError::denied(format!(
+            "your {} role covers another part of the org tree than {}",
+            role_name(caller.role),
+            target.name
+        )));
+    }
+    if !matrix_at(connection, target)
+        .await?
+        .allows(caller.role, right)
+    {
+        return Err(IdentityError::denied(format!(
+            "the {} role may not {right} in {}",
+            role_name(caller.role),
+            target.name
+        )));
+    }
+    Ok(())
+}

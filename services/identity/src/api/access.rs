@@ -1,0 +1,259 @@
+//! Role grants and the rights matrix.
+
+use asurso_proto::{events, identity as pb};
+use asurso_runtime::auth::{parse_role, role_name};
+use tonic::{Request, Response, Status};
+
+use super::{Shared, grant, role_field, uuid_field};
+use crate::{
+    access,
+    domain::{IdentityError, rights},
+    events::publish,
+    storage,
+};
+
+pub struct AccessApi(pub Shared);
+
+/// Roles whose grants may be made at a unit of each kind.
+fn grantable_at(role: pb::Role, kind: &str) -> bool {
+    matches!(
+        (kind, role),
+        (
+            "school",
+            pb::Role::Student
+                | pb::Role::Parent
+                | pb::Role::Teacher
+                | pb::Role::ClassTeacher
+                | pb::Role::SchoolAdmin
+        ) | ("municipality", pb::Role::MunicipalAdmin)
+            | ("region", pb::Role::RegionAdmin)
+    )
+}
+
+#[tonic::async_trait]
+impl pb::access_service_server::AccessService for AccessApi {
+    async fn grant_role(
+        &self,
+        request: Request<pb::GrantRoleRequest>,
+    ) -> Result<Response<pb::GrantRoleResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let person_id = uuid_field(&request.person_id, "person_id")?;
+        let role = role_field(request.role, "role")?;
+        let unit_id = uuid_field(&request.org_unit_id, "org_unit_id")?;
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let unit = access::unit(&mut transaction, unit_id, "org_unit_id").await?;
+        if !grantable_at(role, &unit.kind) {
+            return Err(IdentityError::invalid(
+                "role",
+                format!("{} cannot be granted on a {}", role_name(role), unit.kind),
+            )
+            .into());
+        }
+        access::authorize(&mut transaction, &caller, "roles.grant", &unit).await?;
+        if storage::people::get(&mut transaction, person_id)
+            .await
+            .map_err(IdentityError::from)?
+            .is_none()
+        {
+            return Err(
+                IdentityError::NotFound(format!("person_id: no person {person_id}")).into(),
+            );
+        }
+        let (grant_id, created) = storage::grants::grant(
+            &mut transaction,
+            person_id,
+            role_name(role),
+            unit.id,
+            Some(caller.person_id),
+        )
+        .await
+        .map_err(IdentityError::from)?;
+        if created {
+            publish(
+                &mut transaction,
+                &unit,
+                ("person", person_id.to_string()),
+                "role_granted",
+                &events::RoleGranted {
+                    grant_id: grant_id.to_string(),
+                    person_id: person_id.to_string(),
+                    role: role_name(role).to_owned(),
+                    org_unit_id: unit.id.to_string(),
+                },
+            )
+            .await?;
+        }
+        let row = storage::grants::get(&mut transaction, grant_id)
+            .await
+            .map_err(IdentityError::from)?
+            .ok_or_else(|| IdentityError::Internal("a grant vanished".into()))?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
+        Ok(Response::new(pb::GrantRoleResponse {
+            grant: Some(grant(&row)),
+        }))
+    }
+
+    async fn revoke_role(
+        &self,
+        request: Request<pb::RevokeRoleRequest>,
+    ) -> Result<Response<pb::RevokeRoleResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let grant_id = uuid_field(&request.get_ref().grant_id, "grant_id")?;
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let row = storage::grants::get(&mut transaction, grant_id)
+            .await
+            .map_err(IdentityError::from)?
+            .filter(|row| !row.revoked)
+            .ok_or_else(|| {
+                IdentityError::NotFound(format!("grant_id: no active grant {grant_id}"))
+            })?;
+        let unit = access::unit(&mut transaction, row.org_unit_id, "grant_id").await?;
+        access::authorize(&mut transaction, &caller, "roles.grant", &unit).await?;
+        if storage::grants::revoke(&mut transaction, grant_id)
+            .await
+            .map_err(IdentityError::from)?
+        {
+            publish(
+                &mut transaction,
+                &unit,
+                ("person", row.person_id.to_string()),
+                "role_revoked",
+                &events::RoleRevoked {
+                    grant_id: grant_id.to_string(),
+                    person_id: row.person_id.to_string(),
+                    role: row.role.clone(),
+                    org_unit_id: unit.id.to_string(),
+                },
+            )
+            .await?;
+        }
+        transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
+        Ok(Response::new(pb::RevokeRoleResponse {}))
+    }
+
+    async fn list_grants(
+        &self,
+        request: Request<pb::ListGrantsRequest>,
+    ) -> Result<Response<pb::ListGrantsResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let person_id = match request.get_ref().person_id.as_str() {
+            "" => caller.person_id,
+            id => uuid_field(id, "person_id")?,
+        };
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        if person_id != caller.person_id {
+            let person = storage::people::get(&mut connection, person_id)
+                .await
+                .map_err(IdentityError::from)?
+                .ok_or_else(|| {
+                    IdentityError::NotFound(format!("person_id: no person {person_id}"))
+                })?;
+            let unit = access::unit(&mut connection, person.org_unit_id, "person_id").await?;
+            access::authorize(&mut connection, &caller, "roles.grant", &unit).await?;
+        }
+        let grants = storage::grants::active_of(&mut connection, person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        Ok(Response::new(pb::ListGrantsResponse {
+            grants: grants.iter().map(grant).collect(),
+        }))
+    }
+
+    async fn get_rights_matrix(
+        &self,
+        request: Request<pb::GetRightsMatrixRequest>,
+    ) -> Result<Response<pb::GetRightsMatrixResponse>, Status> {
+        self.0.caller(&request).await?;
+        let unit_id = uuid_field(&request.get_ref().org_unit_id, "org_unit_id")?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        let unit = access::unit(&mut connection, unit_id, "org_unit_id").await?;
+        let matrix = access::matrix_at(&mut connection, &unit).await?;
+        let rights = matrix
+            .cells()
+            .map(|(role, name, cell)| pb::RightSetting {
+                role: role.into(),
+                right: name.to_owned(),
+                allowed: cell.allowed,
+                adjustable: cell.adjustable,
+            })
+            .collect();
+        Ok(Response::new(pb::GetRightsMatrixResponse { rights }))
+    }
+
+    async fn set_right(
+        &self,
+        request: Request<pb::SetRightRequest>,
+    ) -> Result<Response<pb::SetRightResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let unit_id = uuid_field(&request.org_unit_id, "org_unit_id")?;
+        let setting = request
+            .setting
+            .ok_or_else(|| IdentityError::invalid("setting", "is required"))?;
+        let role = role_field(setting.role, "setting.role")?;
+        if !rights::is_known(&setting.right) {
+            return Err(IdentityError::invalid(
+                "setting.right",
+                format!("{:?} is not a right", setting.right),
+            )
+            .into());
+        }
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let unit = access::unit(&mut transaction, unit_id, "org_unit_id").await?;
+        access::authorize(&mut transaction, &caller, "rights.manage", &unit).await?;
+        let cell = match unit.kind.as_str() {
+            "region" => rights::Cell {
+                allowed: setting.allowed,
+                adjustable: setting.adjustable,
+            },
+            "school" => {
+                let current = access::matrix_at(&mut transaction, &unit).await?;
+                let adjustable = current
+                    .cell(role, &setting.right)
+                    .is_some_and(|cell| cell.adjustable);
+                if !adjustable {
+                    return Err(IdentityError::denied(format!(
+                        "the region does not let schools change {} for {}",
+                        setting.right,
+                        role_name(role)
+                    ))
+                    .into());
+                }
+                rights::Cell {
+                    allowed: setting.allowed,
+                    adjustable: true,
+                }
+            }
+            _ => {
+                return Err(IdentityError::invalid(
+                    "org_unit_id",
+                    "rights are set for a region or a school",
+                )
+                .into());
+            }
+        };
+        storage::rights::set(
+            &mut transaction,
+            unit.id,
+            role_name(role),
+            &setting.right,
+            cell,
+            caller.person_id,
+        )
+        .await
+        .map_err(IdentityError::from)?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        tracing::info!(org_unit_id = %unit.id, role = role_name(role), right = %setting.right, allowed = cell.allowed, "right set");
+        Ok(Response::new(pb::SetRightResponse {
+            setting: Some(pb::RightSetting {
+                role: parse_role(role_name(role)).unwrap_or(role).into(),
+                right: setting.right,
+                allowed: cell.allowed,
+                adjustable: cell.adjustable,
+            }),
+        }))
+    }
+}

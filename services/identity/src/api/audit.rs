@@ -1,0 +1,147 @@
+//! Reading the personal-data audit log.
+
+use asurso_proto::{common::PageResponse, identity as pb};
+use asurso_runtime::auth::parse_role;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Shared, page_size, timestamp, uuid_field};
+use crate::{
+    access,
+    domain::IdentityError,
+    storage::{
+        self,
+        audit::{AuditFilter, AuditRow},
+    },
+};
+
+pub struct AuditApi(pub Shared);
+
+fn record(row: &AuditRow) -> pb::AuditRecord {
+    pb::AuditRecord {
+        id: row.id.to_string(),
+        at: Some(timestamp(row.at)),
+        actor_id: row.actor_id.to_string(),
+        actor_name: row.actor_name.clone().unwrap_or_default(),
+        actor_role: parse_role(&row.actor_role)
+            .unwrap_or(pb::Role::Unspecified)
+            .into(),
+        actor_org_unit_id: row.actor_org_unit_id.to_string(),
+        subject_id: row.subject_id.to_string(),
+        what: row.what.clone(),
+        service: row.service.clone(),
+    }
+}
+
+fn before(page: Option<&asurso_proto::common::PageRequest>) -> Result<Option<Uuid>, IdentityError> {
+    match page.map(|page| page.page_token.as_str()) {
+        None | Some("") => Ok(None),
+        Some(token) => Uuid::parse_str(token).map(Some).map_err(|_| {
+            IdentityError::invalid("page.page_token", "is not a token this service gave out")
+        }),
+    }
+}
+
+fn time(
+    value: Option<&prost_types::Timestamp>,
+    field: &str,
+) -> Result<Option<time::OffsetDateTime>, IdentityError> {
+    value
+        .map(|at| {
+            time::OffsetDateTime::from_unix_timestamp(at.seconds)
+                .map_err(|_| IdentityError::invalid(field, "is out of range"))
+        })
+        .transpose()
+}
+
+async fn page(
+    state: &Shared,
+    filter: &AuditFilter,
+    limit: i64,
+) -> Result<(Vec<pb::AuditRecord>, PageResponse), IdentityError> {
+    let mut connection = state.pool.acquire().await?;
+    let rows = storage::audit::list(&mut connection, filter, limit + 1).await?;
+    let more = rows.len() as i64 > limit;
+    let rows: Vec<AuditRow> = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(50))
+        .collect();
+    let next_page_token = match (more, rows.last()) {
+        (true, Some(last)) => last.id.to_string(),
+        _ => String::new(),
+    };
+    Ok((
+        rows.iter().map(record).collect(),
+        PageResponse { next_page_token },
+    ))
+}
+
+#[tonic::async_trait]
+impl pb::audit_service_server::AuditService for AuditApi {
+    async fn list_audit_records(
+        &self,
+        request: Request<pb::ListAuditRecordsRequest>,
+    ) -> Result<Response<pb::ListAuditRecordsResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        {
+            let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+            let unit = access::unit(&mut connection, caller.org_unit_id, "token").await?;
+            if unit.kind != "region" {
+                return Err(IdentityError::denied("the audit log is read by region admins").into());
+            }
+            access::authorize(&mut connection, &caller, "audit.read", &unit).await?;
+        }
+        let optional = |value: &str, field: &str| -> Result<Option<Uuid>, IdentityError> {
+            if value.is_empty() {
+                Ok(None)
+            } else {
+                uuid_field(value, field).map(Some)
+            }
+        };
+        let filter = AuditFilter {
+            subject_id: optional(&request.subject_id, "subject_id")?,
+            actor_id: optional(&request.actor_id, "actor_id")?,
+            from: time(request.from.as_ref(), "from")?,
+            to: time(request.to.as_ref(), "to")?,
+            before: before(request.page.as_ref())?,
+        };
+        let (records, page) = page(&self.0, &filter, page_size(request.page.as_ref())).await?;
+        Ok(Response::new(pb::ListAuditRecordsResponse {
+            records,
+            page: Some(page),
+        }))
+    }
+
+    async fn list_views_of_student(
+        &self,
+        request: Request<pb::ListViewsOfStudentRequest>,
+    ) -> Result<Response<pb::ListViewsOfStudentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let student = uuid_field(&request.student_id, "student_id")?;
+        {
+            let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+            let own = caller.person_id == student
+                || storage::people::is_guardian(&mut connection, caller.person_id, student)
+                    .await
+                    .map_err(IdentityError::from)?;
+            if !own {
+                return Err(IdentityError::denied(
+                    "only the student and their parents see who viewed the student's data",
+                )
+                .into());
+            }
+        }
+        let filter = AuditFilter {
+            subject_id: Some(student),
+            before: before(request.page.as_ref())?,
+            ..AuditFilter::default()
+        };
+        let (records, page) = page(&self.0, &filter, page_size(request.page.as_ref())).await?;
+        Ok(Response::new(pb::ListViewsOfStudentResponse {
+            records,
+            page: Some(page),
+        }))
+    }
+}

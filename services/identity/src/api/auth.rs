@@ -1,0 +1,372 @@
+//! Logins, sessions, token refresh with reuse detection, and the keys.
+
+use asurso_proto::identity as pb;
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Shared, grant, timestamp, uuid_field};
+use crate::{
+    access,
+    crypto::{random_token, sha256},
+    domain::IdentityError,
+    passwords,
+    storage::{self, grants::GrantRow},
+};
+
+pub struct AuthApi(pub Shared);
+
+const WRONG_LOGIN: &str = "wrong login or password";
+const MAX_PASSWORD: usize = 200;
+
+impl AuthApi {
+    /// Signs an access token and adds a refresh token to the session.
+    async fn tokens(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        session: Uuid,
+        active: &GrantRow,
+    ) -> Result<pb::Tokens, IdentityError> {
+        let signed = self
+            .0
+            .tokens
+            .sign(
+                active.person_id,
+                session,
+                active.id,
+                &active.role,
+                active.org_unit_id,
+            )
+            .await?;
+        let refresh = random_token();
+        let refresh_expires = OffsetDateTime::now_utc() + self.0.settings.tokens.refresh_ttl;
+        storage::sessions::add_refresh_token(
+            transaction,
+            session,
+            &sha256(refresh.as_bytes()),
+            refresh_expires,
+        )
+        .await?;
+        Ok(pb::Tokens {
+            access_token: signed.token,
+            access_expires_at: Some(timestamp(signed.expires_at)),
+            refresh_token: refresh,
+            refresh_expires_at: Some(timestamp(refresh_expires)),
+        })
+    }
+}
+
+fn choose_grant(grants: &[GrantRow], requested: &str) -> Result<GrantRow, IdentityError> {
+    if requested.is_empty() {
+        return grants.first().cloned().ok_or_else(|| {
+            IdentityError::denied("this account has no role in any school: ask your school")
+        });
+    }
+    let id = uuid_field(requested, "grant_id")?;
+    grants
+        .iter()
+        .find(|grant| grant.id == id)
+        .cloned()
+        .ok_or_else(|| IdentityError::invalid("grant_id", "is not one of your roles"))
+}
+
+#[tonic::async_trait]
+impl pb::auth_service_server::AuthService for AuthApi {
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::LoginResponse>, Status> {
+        let request = request.into_inner();
+        if request.login.trim().is_empty() || request.login.len() > 200 {
+            return Err(
+                IdentityError::invalid("login", "is required (at most 200 characters)").into(),
+            );
+        }
+        if request.password.is_empty() || request.password.len() > MAX_PASSWORD {
+            return Err(
+                IdentityError::invalid("password", "is required (at most 200 characters)").into(),
+            );
+        }
+        let settings = &self.0.settings.login;
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let account =
+            storage::accounts::by_login_for_update(&mut transaction, request.login.trim())
+                .await
+                .map_err(IdentityError::from)?;
+        let now = OffsetDateTime::now_utc();
+        if let Some(account) = &account
+            && let Some(until) = account.locked_until
+            && until > now
+        {
+            return Err(IdentityError::Unauthenticated(format!(
+                "too many failed attempts: the account is locked until {} UTC",
+                until.time().replace_nanosecond(0).unwrap_or(until.time())
+            ))
+            .into());
+        }
+        let matches = passwords::verify(
+            request.password.clone(),
+            account.as_ref().map(|a| a.password_hash.clone()),
+        )
+        .await?;
+        let Some(account) = account.filter(|_| matches) else {
+            if let Some(account) =
+                storage::accounts::by_login_for_update(&mut transaction, request.login.trim())
+                    .await
+                    .map_err(IdentityError::from)?
+            {
+                let failures = account.failed_attempts + 1;
+                let (failures, locked_until) = if failures
+                    >= i32::try_from(settings.max_failures).unwrap_or(5)
+                {
+                    tracing::warn!(person_id = %account.person_id, "account locked after repeated failed logins");
+                    (0, Some(now + settings.lockout))
+                } else {
+                    (failures, None)
+                };
+                storage::accounts::record_failure(
+                    &mut transaction,
+                    account.person_id,
+                    failures,
+                    locked_until,
+                )
+                .await
+                .map_err(IdentityError::from)?;
+                transaction.commit().await.map_err(IdentityError::from)?;
+            }
+            return Err(IdentityError::Unauthenticated(WRONG_LOGIN.to_owned()).into());
+        };
+        storage::accounts::record_success(&mut transaction, account.person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        let grants = storage::grants::active_of(&mut transaction, account.person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        let active = choose_grant(&grants, &request.grant_id)?;
+        let session = Uuid::now_v7();
+        storage::sessions::create(&mut transaction, session, account.person_id, active.id)
+            .await
+            .map_err(IdentityError::from)?;
+        let tokens = self.tokens(&mut transaction, session, &active).await?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        tracing::info!(person_id = %account.person_id, %session, role = %active.role, "logged in");
+        Ok(Response::new(pb::LoginResponse {
+            tokens: Some(tokens),
+            active_grant: Some(grant(&active)),
+            grants: grants.iter().map(grant).collect(),
+            password_change_required: account.password_change_required,
+        }))
+    }
+
+    async fn refresh(
+        &self,
+        request: Request<pb::RefreshRequest>,
+    ) -> Result<Response<pb::RefreshResponse>, Status> {
+        let request = request.into_inner();
+        if request.refresh_token.is_empty() || request.refresh_token.len() > 200 {
+            return Err(IdentityError::invalid("refresh_token", "is required").into());
+        }
+        let hash = sha256(request.refresh_token.as_bytes());
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let row = storage::sessions::refresh_for_update(&mut transaction, &hash)
+            .await
+            .map_err(IdentityError::from)?
+            .ok_or_else(|| {
+                IdentityError::Unauthenticated("unknown refresh token: log in again".to_owned())
+            })?;
+        if row.spent {
+            // Someone replays a token already swapped: the family is no longer
+            // trustworthy, whoever holds the newer one.
+            storage::sessions::revoke(&mut transaction, row.session_id, "refresh token reused")
+                .await
+                .map_err(IdentityError::from)?;
+            transaction.commit().await.map_err(IdentityError::from)?;
+            tracing::warn!(session = %row.session_id, person_id = %row.person_id, "refresh token reused; session revoked");
+            return Err(IdentityError::Unauthenticated(
+                "this refresh token was already used: the session is ended for safety, log in again".to_owned(),
+            )
+            .into());
+        }
+        if row.session_revoked {
+            return Err(IdentityError::Unauthenticated(
+                "the session has ended: log in again".to_owned(),
+            )
+            .into());
+        }
+        if row.expires_at <= OffsetDateTime::now_utc() {
+            return Err(IdentityError::Unauthenticated(
+                "the refresh token has expired: log in again".to_owned(),
+            )
+            .into());
+        }
+        storage::sessions::spend(&mut transaction, &hash)
+            .await
+            .map_err(IdentityError::from)?;
+        let grants = storage::grants::active_of(&mut transaction, row.person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        let active = if request.grant_id.is_empty() {
+            grants
+                .iter()
+                .find(|grant| grant.id == row.grant_id)
+                .cloned()
+                .ok_or_else(|| {
+                    IdentityError::Unauthenticated(
+                        "the role of this session was revoked: log in again".to_owned(),
+                    )
+                })?
+        } else {
+            choose_grant(&grants, &request.grant_id)?
+        };
+        if active.id != row.grant_id {
+            storage::sessions::set_grant(&mut transaction, row.session_id, active.id)
+                .await
+                .map_err(IdentityError::from)?;
+        }
+        let tokens = self
+            .tokens(&mut transaction, row.session_id, &active)
+            .await?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        Ok(Response::new(pb::RefreshResponse {
+            tokens: Some(tokens),
+            active_grant: Some(grant(&active)),
+        }))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        storage::sessions::revoke(&mut connection, caller.session_id, "logout")
+            .await
+            .map_err(IdentityError::from)?;
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn logout_everywhere(
+        &self,
+        request: Request<pb::LogoutEverywhereRequest>,
+    ) -> Result<Response<pb::LogoutEverywhereResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        let ended =
+            storage::sessions::revoke_all(&mut connection, caller.person_id, "logout everywhere")
+                .await
+                .map_err(IdentityError::from)?;
+        Ok(Response::new(pb::LogoutEverywhereResponse {
+            sessions_ended: u32::try_from(ended).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let minimum = self.0.settings.login.min_password_length;
+        let length = request.new_password.chars().count();
+        if length < minimum || request.new_password.len() > MAX_PASSWORD {
+            return Err(IdentityError::invalid(
+                "new_password",
+                format!("must be {minimum} to {MAX_PASSWORD} characters"),
+            )
+            .into());
+        }
+        if request.new_password == request.current_password {
+            return Err(IdentityError::invalid(
+                "new_password",
+                "must differ from the current password",
+            )
+            .into());
+        }
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let account = storage::accounts::by_person_for_update(&mut transaction, caller.person_id)
+            .await
+            .map_err(IdentityError::from)?
+            .ok_or_else(|| {
+                IdentityError::FailedPrecondition("you have no local login".to_owned())
+            })?;
+        if !passwords::verify(request.current_password, Some(account.password_hash)).await? {
+            return Err(IdentityError::invalid("current_password", "is wrong").into());
+        }
+        let hash = passwords::hash(request.new_password).await?;
+        storage::accounts::set_password(&mut transaction, caller.person_id, &hash)
+            .await
+            .map_err(IdentityError::from)?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        Ok(Response::new(pb::ChangePasswordResponse {}))
+    }
+
+    async fn create_local_account(
+        &self,
+        request: Request<pb::CreateLocalAccountRequest>,
+    ) -> Result<Response<pb::CreateLocalAccountResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let person_id = uuid_field(&request.person_id, "person_id")?;
+        let login = request.login.trim();
+        let well_formed = (3..=100).contains(&login.len())
+            && login
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+        if !well_formed {
+            return Err(IdentityError::invalid(
+                "login",
+                "must be 3 to 100 letters, digits or . _ - @",
+            )
+            .into());
+        }
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let person = storage::people::get(&mut transaction, person_id)
+            .await
+            .map_err(IdentityError::from)?
+            .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;
+        let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
+        access::authorize(&mut transaction, &caller, "accounts.manage", &unit).await?;
+        let temporary = passwords::temporary();
+        let hash = passwords::hash(temporary.clone()).await?;
+        if let Err(error) =
+            storage::accounts::insert(&mut transaction, person_id, login, &hash, true).await
+        {
+            return Err(if storage::is_unique_violation(&error) {
+                IdentityError::AlreadyExists(
+                    "login: taken, or the person has a login already".to_owned(),
+                )
+            } else {
+                error.into()
+            }
+            .into());
+        }
+        transaction.commit().await.map_err(IdentityError::from)?;
+        Ok(Response::new(pb::CreateLocalAccountResponse {
+            temporary_password: temporary,
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<pb::GetJwksRequest>,
+    ) -> Result<Response<pb::GetJwksResponse>, Status> {
+        let keys = self.0.tokens.jwks().await?;
+        Ok(Response::new(pb::GetJwksResponse {
+            keys,
+            issuer: self.0.tokens.issuer().to_owned(),
+        }))
+    }
+
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        let unit = access::unit(&mut connection, caller.org_unit_id, "token").await?;
+        access::authorize(&mut connection, &caller, "keys.rotate", &unit).await?;
+        drop(connection);
+        let kid = self.0.tokens.rotate().await?;
+        Ok(Response::new(pb::RotateSigningKeyResponse { kid }))
+    }
+}

@@ -1,0 +1,150 @@
+//! The gRPC edge: proto <-> domain conversions, the caller from the token,
+//! and the one place where an [`IdentityError`] becomes a gRPC status.
+
+pub mod access;
+pub mod audit;
+pub mod auth;
+pub mod org;
+pub mod people;
+
+use std::sync::Arc;
+
+use asurso_proto::{common::CivilDate, identity as pb};
+use asurso_runtime::{
+    auth::{Caller, Verifier, parse_role, role_name},
+    events::relay::RelayWaker,
+};
+use sqlx::PgPool;
+use time::{Date, OffsetDateTime};
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+use uuid::Uuid;
+
+use crate::{
+    Settings,
+    crypto::Secrets,
+    domain::IdentityError,
+    storage::{grants::GrantRow, org::OrgUnitRow},
+    tokens::{OwnKeys, TokenIssuer},
+};
+
+/// What every handler shares.
+pub struct State {
+    pub pool: PgPool,
+    pub secrets: Secrets,
+    pub tokens: Arc<TokenIssuer>,
+    pub verifier: Verifier<OwnKeys>,
+    pub settings: Settings,
+    pub relay: RelayWaker,
+}
+
+pub type Shared = Arc<State>;
+
+impl State {
+    /// The verified caller of a request.
+    pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
+        Ok(self.verifier.authenticate(request).await?)
+    }
+}
+
+impl From<IdentityError> for Status {
+    fn from(error: IdentityError) -> Self {
+        match error {
+            IdentityError::Invalid(violations) => {
+                let message = IdentityError::Invalid(violations.clone()).to_string();
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .into_iter()
+                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            IdentityError::AlreadyExists(message) => Status::already_exists(message),
+            IdentityError::NotFound(message) => Status::not_found(message),
+            IdentityError::PermissionDenied(message) => Status::permission_denied(message),
+            IdentityError::Unauthenticated(message) => Status::unauthenticated(message),
+            IdentityError::FailedPrecondition(message) => Status::failed_precondition(message),
+            IdentityError::Internal(source) => {
+                let reference = Uuid::new_v4();
+                tracing::error!(%reference, error = %source, source = ?source, "internal error");
+                Status::internal(format!("internal error (reference {reference})"))
+            }
+        }
+    }
+}
+
+/// Parses a UUID field or names it.
+pub fn uuid_field(value: &str, field: &str) -> Result<Uuid, IdentityError> {
+    if value.is_empty() {
+        return Err(IdentityError::invalid(field, "is required"));
+    }
+    Uuid::parse_str(value).map_err(|_| IdentityError::invalid(field, "is not a UUID"))
+}
+
+pub fn civil_date(date: Date) -> CivilDate {
+    CivilDate {
+        year: date.year(),
+        month: i32::from(u8::from(date.month())),
+        day: i32::from(date.day()),
+    }
+}
+
+pub fn timestamp(at: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.unix_timestamp(),
+        nanos: i32::try_from(at.nanosecond()).unwrap_or(0),
+    }
+}
+
+pub fn kind_of(kind: &str) -> pb::OrgUnitKind {
+    match kind {
+        "region" => pb::OrgUnitKind::Region,
+        "municipality" => pb::OrgUnitKind::Municipality,
+        "school" => pb::OrgUnitKind::School,
+        _ => pb::OrgUnitKind::Unspecified,
+    }
+}
+
+pub fn org_unit(unit: &OrgUnitRow) -> pb::OrgUnit {
+    pb::OrgUnit {
+        id: unit.id.to_string(),
+        kind: kind_of(&unit.kind).into(),
+        parent_id: unit.parent_id.map(|id| id.to_string()).unwrap_or_default(),
+        name: unit.name.clone(),
+        time_zone: unit.time_zone.clone(),
+    }
+}
+
+pub fn grant(grant: &GrantRow) -> pb::Grant {
+    pb::Grant {
+        id: grant.id.to_string(),
+        person_id: grant.person_id.to_string(),
+        role: parse_role(&grant.role)
+            .unwrap_or(pb::Role::Unspecified)
+            .into(),
+        org_unit_id: grant.org_unit_id.to_string(),
+        org_unit_kind: kind_of(&grant.org_unit_kind).into(),
+        org_unit_name: grant.org_unit_name.clone(),
+    }
+}
+
+/// A role from a request field.
+pub fn role_field(value: i32, field: &str) -> Result<pb::Role, IdentityError> {
+    match pb::Role::try_from(value) {
+        Ok(pb::Role::Unspecified) | Err(_) => Err(IdentityError::invalid(field, "is not a role")),
+        Ok(role) => Ok(role),
+    }
+}
+
+/// Page size: 50 by default, at most 500.
+pub fn page_size(page: Option<&asurso_proto::common::PageRequest>) -> i64 {
+    match page.map(|page| page.page_size) {
+        None | Some(0) => 50,
+        Some(size) => i64::from(size.min(500)),
+    }
+}
+
+pub fn role_str(role: pb::Role) -> &'static str {
+    role_name(role)
+}

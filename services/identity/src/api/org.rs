@@ -1,0 +1,240 @@
+//! The org tree: region -> municipality -> school.
+
+use asurso_proto::{common::PageResponse, events, identity as pb};
+use asurso_runtime::idempotency::{self, Claim};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Shared, org_unit, page_size, uuid_field};
+use crate::{
+    access,
+    domain::IdentityError,
+    events::publish,
+    storage::{self, org::OrgUnitRow},
+};
+
+pub struct OrgApi(pub Shared);
+
+const MAX_NAME: usize = 300;
+
+fn unit_name(name: &str, field: &str) -> Result<String, IdentityError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(IdentityError::invalid(field, "is required"));
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(IdentityError::invalid(
+            field,
+            "is longer than 300 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn time_zone(zone: &str) -> Result<String, IdentityError> {
+    let zone = zone.trim();
+    if zone.is_empty() {
+        return Ok("Europe/Moscow".to_owned());
+    }
+    let well_formed = zone.len() <= 64
+        && zone.contains('/')
+        && zone
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
+    if !well_formed {
+        return Err(IdentityError::invalid(
+            "time_zone",
+            "is not an IANA time zone such as Europe/Samara",
+        ));
+    }
+    Ok(zone.to_owned())
+}
+
+impl OrgApi {
+    /// Creates a unit under `parent` after the caller's checks; one
+    /// transaction with its event and idempotency record.
+    async fn create_child(
+        &self,
+        caller: &asurso_runtime::auth::Caller,
+        parent: &OrgUnitRow,
+        kind: &str,
+        name: String,
+        zone: String,
+        key: &str,
+    ) -> Result<OrgUnitRow, IdentityError> {
+        let operation = format!("org.create.{kind}");
+        let mut transaction = self.0.pool.begin().await?;
+        if let Claim::Replay(answer) =
+            idempotency::claim::<pb::OrgUnit>(&mut transaction, caller.person_id, &operation, key)
+                .await
+                .map_err(|error| IdentityError::invalid("idempotency_key", error.to_string()))?
+        {
+            let id = uuid_field(&answer.id, "id")?;
+            return access::unit(&mut transaction, id, "id").await;
+        }
+        let id = Uuid::now_v7();
+        let mut path = parent.path.clone();
+        path.push(id);
+        let unit = OrgUnitRow {
+            id,
+            kind: kind.to_owned(),
+            parent_id: Some(parent.id),
+            name,
+            time_zone: zone,
+            path,
+        };
+        if let Err(error) = storage::org::insert(&mut transaction, &unit).await {
+            return Err(if storage::is_unique_violation(&error) {
+                IdentityError::AlreadyExists(format!(
+                    "name: {} already has a unit named {:?}",
+                    parent.name, unit.name
+                ))
+            } else {
+                error.into()
+            });
+        }
+        publish(
+            &mut transaction,
+            &unit,
+            ("org_unit", unit.id.to_string()),
+            "created",
+            &events::OrgUnitCreated {
+                org_unit_id: unit.id.to_string(),
+                kind: unit.kind.clone(),
+                parent_id: parent.id.to_string(),
+                name: unit.name.clone(),
+                time_zone: unit.time_zone.clone(),
+            },
+        )
+        .await?;
+        idempotency::complete(
+            &mut transaction,
+            caller.person_id,
+            &operation,
+            key,
+            &org_unit(&unit),
+        )
+        .await
+        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
+        transaction.commit().await?;
+        self.0.relay.wake();
+        Ok(unit)
+    }
+}
+
+#[tonic::async_trait]
+impl pb::org_service_server::OrgService for OrgApi {
+    async fn create_municipality(
+        &self,
+        request: Request<pb::CreateMunicipalityRequest>,
+    ) -> Result<Response<pb::CreateMunicipalityResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let region_id = uuid_field(&request.region_id, "region_id")?;
+        let name = unit_name(&request.name, "name")?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        let region = access::unit(&mut connection, region_id, "region_id").await?;
+        if region.kind != "region" {
+            return Err(IdentityError::invalid("region_id", "is not a region").into());
+        }
+        access::authorize(&mut connection, &caller, "org.create_municipality", &region).await?;
+        drop(connection);
+        let unit = self
+            .create_child(
+                &caller,
+                &region,
+                "municipality",
+                name,
+                region.time_zone.clone(),
+                &request.idempotency_key,
+            )
+            .await?;
+        Ok(Response::new(pb::CreateMunicipalityResponse {
+            municipality: Some(org_unit(&unit)),
+        }))
+    }
+
+    async fn create_school(
+        &self,
+        request: Request<pb::CreateSchoolRequest>,
+    ) -> Result<Response<pb::CreateSchoolResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let municipality_id = uuid_field(&request.municipality_id, "municipality_id")?;
+        let name = unit_name(&request.name, "name")?;
+        let zone = time_zone(&request.time_zone)?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        let municipality =
+            access::unit(&mut connection, municipality_id, "municipality_id").await?;
+        if municipality.kind != "municipality" {
+            return Err(IdentityError::invalid("municipality_id", "is not a municipality").into());
+        }
+        access::authorize(&mut connection, &caller, "org.create_school", &municipality).await?;
+        drop(connection);
+        let unit = self
+            .create_child(
+                &caller,
+                &municipality,
+                "school",
+                name,
+                zone,
+                &request.idempotency_key,
+            )
+            .await?;
+        Ok(Response::new(pb::CreateSchoolResponse {
+            school: Some(org_unit(&unit)),
+        }))
+    }
+
+    async fn get_org_unit(
+        &self,
+        request: Request<pb::GetOrgUnitRequest>,
+    ) -> Result<Response<pb::GetOrgUnitResponse>, Status> {
+        self.0.caller(&request).await?;
+        let id = uuid_field(&request.get_ref().id, "id")?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        let unit = access::unit(&mut connection, id, "id").await?;
+        Ok(Response::new(pb::GetOrgUnitResponse {
+            unit: Some(org_unit(&unit)),
+        }))
+    }
+
+    async fn list_org_units(
+        &self,
+        request: Request<pb::ListOrgUnitsRequest>,
+    ) -> Result<Response<pb::ListOrgUnitsResponse>, Status> {
+        self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let parent = uuid_field(&request.parent_id, "parent_id")?;
+        let limit = page_size(request.page.as_ref());
+        let after = match request.page.as_ref().map(|page| page.page_token.as_str()) {
+            None | Some("") => None,
+            Some(token) => Some(decode_token(token)?),
+        };
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        access::unit(&mut connection, parent, "parent_id").await?;
+        let units = storage::org::children(&mut connection, parent, after, limit + 1)
+            .await
+            .map_err(IdentityError::from)?;
+        let more = units.len() as i64 > limit;
+        let units: Vec<OrgUnitRow> = units
+            .into_iter()
+            .take(usize::try_from(limit).unwrap_or(50))
+            .collect();
+        let next_page_token = match (more, units.last()) {
+            (true, Some(last)) => format!("{}|{}", last.id, last.name),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListOrgUnitsResponse {
+            units: units.iter().map(org_unit).collect(),
+            page: Some(PageResponse { next_page_token }),
+        }))
+    }
+}
+
+fn decode_token(token: &str) -> Result<(String, Uuid), IdentityError> {
+    let invalid =
+        || IdentityError::invalid("page.page_token", "is not a token this service gave out");
+    let (id, name) = token.split_once('|').ok_or_else(invalid)?;
+    Ok((name.to_owned(), Uuid::parse_str(id).map_err(|_| invalid())?))
+}

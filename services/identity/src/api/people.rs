@@ -1,0 +1,800 @@
+//! People, guardian links and the CSV import.
+
+use std::collections::HashMap;
+
+use asurso_proto::{events, identity as pb};
+use asurso_runtime::{
+    auth::{Caller, role_name},
+    idempotency::{self, Claim},
+};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{Shared, civil_date, role_field, uuid_field};
+use crate::{
+    access,
+    domain::{
+        IdentityError,
+        error::FieldViolation,
+        person::{NewPerson, PersonInput},
+        snils::Snils,
+    },
+    events::{person_registered, publish},
+    storage::{self, org::OrgUnitRow, people::PersonRow},
+};
+use tonic::{Request, Response, Status};
+
+pub struct PeopleApi(pub Shared);
+
+/// The largest CSV accepted in one import.
+pub const MAX_CSV_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_CSV_ROWS: usize = 20_000;
+/// At most this many row problems are reported at once.
+const MAX_REPORTED: usize = 200;
+
+/// Which roles a unit of each kind registers people in.
+fn role_fits_unit(role: pb::Role, kind: &str) -> bool {
+    matches!(
+        (kind, role),
+        (
+            "school",
+            pb::Role::Student
+                | pb::Role::Parent
+                | pb::Role::Teacher
+                | pb::Role::ClassTeacher
+                | pb::Role::SchoolAdmin
+        ) | ("municipality", pb::Role::MunicipalAdmin)
+            | ("region", pb::Role::RegionAdmin)
+    )
+}
+
+fn today() -> time::Date {
+    OffsetDateTime::now_utc().date()
+}
+
+fn input_of(data: &pb::PersonData) -> PersonInput<'_> {
+    let contacts = data.contacts.as_ref();
+    PersonInput {
+        last_name: &data.last_name,
+        first_name: &data.first_name,
+        middle_name: &data.middle_name,
+        birth_date: data.birth_date.as_ref().map(|d| (d.year, d.month, d.day)),
+        snils: &data.snils,
+        email: contacts.map_or("", |c| c.email.as_str()),
+        phone: contacts.map_or("", |c| c.phone.as_str()),
+    }
+}
+
+/// The person as a caller may see them: SNILS in full only for admins of
+/// the person's own unit.
+pub fn person_view(
+    state: &Shared,
+    caller: Option<&Caller>,
+    person: &PersonRow,
+) -> Result<pb::Person, IdentityError> {
+    let snils = match &person.snils_cipher {
+        None => String::new(),
+        Some(sealed) => {
+            let snils = state.secrets.decrypt_snils(sealed)?;
+            let admin_here = caller.is_some_and(|caller| {
+                caller.org_unit_id == person.org_unit_id
+                    && matches!(
+                        caller.role,
+                        pb::Role::SchoolAdmin | pb::Role::MunicipalAdmin | pb::Role::RegionAdmin
+                    )
+            });
+            if admin_here {
+                snils.expose()
+            } else {
+                snils.masked()
+            }
+        }
+    };
+    Ok(pb::Person {
+        id: person.id.to_string(),
+        last_name: person.last_name.clone(),
+        first_name: person.first_name.clone(),
+        middle_name: person.middle_name.clone(),
+        birth_date: Some(civil_date(person.birth_date)),
+        snils,
+        contacts: Some(pb::Contacts {
+            email: person.email.clone(),
+            phone: person.phone.clone(),
+        }),
+        org_unit_id: person.org_unit_id.to_string(),
+    })
+}
+
+/// Inserts a person with one role, and the events; the caller's transaction.
+async fn insert_person(
+    state: &Shared,
+    transaction: &mut PgConnection,
+    unit: &OrgUnitRow,
+    person: &NewPerson,
+    role: pb::Role,
+    by: Uuid,
+) -> Result<(PersonRow, Uuid), IdentityError> {
+    let row = PersonRow {
+        id: Uuid::now_v7(),
+        org_unit_id: unit.id,
+        last_name: person.last_name.clone(),
+        first_name: person.first_name.clone(),
+        middle_name: person.middle_name.clone(),
+        birth_date: person.birth_date,
+        snils_cipher: person
+            .snils
+            .as_ref()
+            .map(|snils| state.secrets.encrypt_snils(snils)),
+        snils_hash: person
+            .snils
+            .as_ref()
+            .map(|snils| state.secrets.snils_hash(snils)),
+        email: person.email.clone(),
+        phone: person.phone.clone(),
+    };
+    if let Err(error) = storage::people::insert(transaction, &row).await {
+        return Err(if storage::is_unique_violation(&error) {
+            IdentityError::AlreadyExists(
+                "person.snils: a person with this SNILS is already registered; grant them a role or link them instead"
+                    .to_owned(),
+            )
+        } else {
+            error.into()
+        });
+    }
+    let (grant_id, _) =
+        storage::grants::grant(transaction, row.id, role_name(role), unit.id, Some(by)).await?;
+    publish(
+        transaction,
+        unit,
+        ("person", row.id.to_string()),
+        "registered",
+        &person_registered(&row),
+    )
+    .await?;
+    publish(
+        transaction,
+        unit,
+        ("person", row.id.to_string()),
+        "role_granted",
+        &events::RoleGranted {
+            grant_id: grant_id.to_string(),
+            person_id: row.id.to_string(),
+            role: role_name(role).to_owned(),
+            org_unit_id: unit.id.to_string(),
+        },
+    )
+    .await?;
+    Ok((row, grant_id))
+}
+
+/// Records that `caller` read `subject`'s data, when the subject is a
+/// student and the caller is neither the student nor their guardian. In the
+/// read's own transaction: no record, no read.
+pub async fn audit_read(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    subject: Uuid,
+    what: &str,
+) -> Result<(), IdentityError> {
+    if caller.person_id == subject
+        || storage::people::is_guardian(connection, caller.person_id, subject).await?
+    {
+        return Ok(());
+    }
+    if !storage::grants::has_role(connection, subject, "student").await? {
+        return Ok(());
+    }
+    storage::audit::record(
+        connection,
+        &storage::audit::NewAuditRecord {
+            actor_id: caller.person_id,
+            actor_role: role_name(caller.role),
+            actor_org_unit_id: caller.org_unit_id,
+            subject_id: subject,
+            what,
+            service: "identity",
+            event_id: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+#[tonic::async_trait]
+impl pb::people_service_server::PeopleService for PeopleApi {
+    async fn register_person(
+        &self,
+        request: Request<pb::RegisterPersonRequest>,
+    ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let unit_id = uuid_field(&request.org_unit_id, "org_unit_id")?;
+        let role = role_field(request.role, "role")?;
+        let data = request
+            .person
+            .as_ref()
+            .ok_or_else(|| IdentityError::invalid("person", "is required"))?;
+        let person = NewPerson::parse(&input_of(data), "person.", today())
+            .map_err(IdentityError::Invalid)?;
+
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let unit = access::unit(&mut transaction, unit_id, "org_unit_id").await?;
+        if !role_fits_unit(role, &unit.kind) {
+            return Err(IdentityError::invalid(
+                "role",
+                format!(
+                    "{} is not a role people have in a {}",
+                    role_name(role),
+                    unit.kind
+                ),
+            )
+            .into());
+        }
+        access::authorize(&mut transaction, &caller, "people.register", &unit).await?;
+        let claim = idempotency::claim::<pb::RegisterPersonResponse>(
+            &mut transaction,
+            caller.person_id,
+            "people.register",
+            &request.idempotency_key,
+        )
+        .await
+        .map_err(|error| IdentityError::invalid("idempotency_key", error.to_string()))?;
+        if let Claim::Replay(answer) = claim {
+            return Ok(Response::new(answer));
+        }
+        let (row, grant_id) = insert_person(
+            &self.0,
+            &mut transaction,
+            &unit,
+            &person,
+            role,
+            caller.person_id,
+        )
+        .await?;
+        let answer = pb::RegisterPersonResponse {
+            person: Some(person_view(&self.0, Some(&caller), &row)?),
+            grant_id: grant_id.to_string(),
+        };
+        idempotency::complete(
+            &mut transaction,
+            caller.person_id,
+            "people.register",
+            &request.idempotency_key,
+            &answer,
+        )
+        .await
+        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
+        tracing::info!(person_id = %row.id, role = role_name(role), org_unit_id = %unit.id, "person registered");
+        Ok(Response::new(answer))
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::GetPersonResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let person_id = uuid_field(&request.get_ref().person_id, "person_id")?;
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let person = storage::people::get(&mut transaction, person_id)
+            .await
+            .map_err(IdentityError::from)?
+            .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;
+        let own = caller.person_id == person.id
+            || storage::people::is_guardian(&mut transaction, caller.person_id, person.id)
+                .await
+                .map_err(IdentityError::from)?;
+        if !own {
+            let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
+            access::authorize(&mut transaction, &caller, "people.read", &unit).await?;
+            audit_read(&mut transaction, &caller, person.id, "person").await?;
+        }
+        let view = person_view(&self.0, Some(&caller), &person)?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        Ok(Response::new(pb::GetPersonResponse { person: Some(view) }))
+    }
+
+    async fn import_people(
+        &self,
+        request: Request<pb::ImportPeopleRequest>,
+    ) -> Result<Response<pb::ImportPeopleResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let school_id = uuid_field(&request.school_id, "school_id")?;
+        if request.csv.len() > MAX_CSV_BYTES {
+            return Err(
+                IdentityError::invalid("csv", "is larger than 5 MiB: split the file").into(),
+            );
+        }
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let school = access::unit(&mut transaction, school_id, "school_id").await?;
+        if school.kind != "school" {
+            return Err(IdentityError::invalid("school_id", "is not a school").into());
+        }
+        access::authorize(&mut transaction, &caller, "people.import", &school).await?;
+        let claim = idempotency::claim::<pb::ImportPeopleResponse>(
+            &mut transaction,
+            caller.person_id,
+            "people.import",
+            &request.idempotency_key,
+        )
+        .await
+        .map_err(|error| IdentityError::invalid("idempotency_key", error.to_string()))?;
+        if let Claim::Replay(answer) = claim {
+            return Ok(Response::new(answer));
+        }
+
+        let rows = parse_csv(&request.csv)?;
+        let plan = plan_import(&self.0, &mut transaction, &rows).await?;
+        let mut by_snils: HashMap<Vec<u8>, Uuid> = HashMap::new();
+        for row in &plan.people {
+            let (person, _) = insert_person(
+                &self.0,
+                &mut transaction,
+                &school,
+                &row.person,
+                row.role,
+                caller.person_id,
+            )
+            .await?;
+            if let Some(snils) = &row.person.snils {
+                by_snils.insert(self.0.secrets.snils_hash(snils), person.id);
+            }
+        }
+        let mut links = 0u32;
+        for (parent_hash, child) in &plan.links {
+            let parent = by_snils.get(parent_hash).copied();
+            let child = match child {
+                ChildRef::InFile(hash) => by_snils.get(hash).copied(),
+                ChildRef::Existing(id) => Some(*id),
+            };
+            if let (Some(parent), Some(child)) = (parent, child)
+                && storage::people::link_guardian(&mut transaction, parent, child)
+                    .await
+                    .map_err(IdentityError::from)?
+            {
+                links += 1;
+                publish(
+                    &mut transaction,
+                    &school,
+                    ("guardian", child.to_string()),
+                    "linked",
+                    &events::GuardianLinked {
+                        parent_id: parent.to_string(),
+                        student_id: child.to_string(),
+                    },
+                )
+                .await?;
+            }
+        }
+        let answer = pb::ImportPeopleResponse {
+            people_imported: u32::try_from(plan.people.len()).unwrap_or(u32::MAX),
+            guardian_links: links,
+        };
+        idempotency::complete(
+            &mut transaction,
+            caller.person_id,
+            "people.import",
+            &request.idempotency_key,
+            &answer,
+        )
+        .await
+        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
+        tracing::info!(school_id = %school.id, people = answer.people_imported, links, "people imported");
+        Ok(Response::new(answer))
+    }
+
+    async fn link_guardian(
+        &self,
+        request: Request<pb::LinkGuardianRequest>,
+    ) -> Result<Response<pb::LinkGuardianResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let (parent, student) = (
+            uuid_field(&request.get_ref().parent_id, "parent_id")?,
+            uuid_field(&request.get_ref().student_id, "student_id")?,
+        );
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let (unit, parent, student) =
+            guardian_pair(&mut transaction, &caller, parent, student).await?;
+        if storage::people::link_guardian(&mut transaction, parent, student)
+            .await
+            .map_err(IdentityError::from)?
+        {
+            publish(
+                &mut transaction,
+                &unit,
+                ("guardian", student.to_string()),
+                "linked",
+                &events::GuardianLinked {
+                    parent_id: parent.to_string(),
+                    student_id: student.to_string(),
+                },
+            )
+            .await?;
+        }
+        transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
+        Ok(Response::new(pb::LinkGuardianResponse {}))
+    }
+
+    async fn unlink_guardian(
+        &self,
+        request: Request<pb::UnlinkGuardianRequest>,
+    ) -> Result<Response<pb::UnlinkGuardianResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let (parent, student) = (
+            uuid_field(&request.get_ref().parent_id, "parent_id")?,
+            uuid_field(&request.get_ref().student_id, "student_id")?,
+        );
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let (unit, parent, student) =
+            guardian_pair(&mut transaction, &caller, parent, student).await?;
+        if storage::people::unlink_guardian(&mut transaction, parent, student)
+            .await
+            .map_err(IdentityError::from)?
+        {
+            publish(
+                &mut transaction,
+                &unit,
+                ("guardian", student.to_string()),
+                "unlinked",
+                &events::GuardianUnlinked {
+                    parent_id: parent.to_string(),
+                    student_id: student.to_string(),
+                },
+            )
+            .await?;
+        } else {
+            return Err(IdentityError::NotFound(
+                "parent_id: this parent is not linked to this student".to_owned(),
+            )
+            .into());
+        }
+        transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
+        Ok(Response::new(pb::UnlinkGuardianResponse {}))
+    }
+
+    async fn list_children(
+        &self,
+        request: Request<pb::ListChildrenRequest>,
+    ) -> Result<Response<pb::ListChildrenResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let parent_id = match request.get_ref().parent_id.as_str() {
+            "" => caller.person_id,
+            id => uuid_field(id, "parent_id")?,
+        };
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let children = storage::people::children(&mut transaction, parent_id)
+            .await
+            .map_err(IdentityError::from)?;
+        if parent_id != caller.person_id {
+            let parent = storage::people::get(&mut transaction, parent_id)
+                .await
+                .map_err(IdentityError::from)?
+                .ok_or_else(|| {
+                    IdentityError::NotFound(format!("parent_id: no person {parent_id}"))
+                })?;
+            let unit = access::unit(&mut transaction, parent.org_unit_id, "parent_id").await?;
+            access::authorize(&mut transaction, &caller, "people.read", &unit).await?;
+            for child in &children {
+                audit_read(&mut transaction, &caller, child.id, "person").await?;
+            }
+        }
+        let views = children
+            .iter()
+            .map(|child| person_view(&self.0, Some(&caller), child))
+            .collect::<Result<Vec<_>, _>>()?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        Ok(Response::new(pb::ListChildrenResponse { children: views }))
+    }
+}
+
+/// Checks a guardian link request: both people exist with the right roles,
+/// and the caller manages guardians at the student's unit.
+async fn guardian_pair(
+    transaction: &mut PgConnection,
+    caller: &Caller,
+    parent: Uuid,
+    student: Uuid,
+) -> Result<(OrgUnitRow, Uuid, Uuid), IdentityError> {
+    let student_row = storage::people::get(transaction, student)
+        .await?
+        .ok_or_else(|| IdentityError::NotFound(format!("student_id: no person {student}")))?;
+    if storage::people::get(transaction, parent).await?.is_none() {
+        return Err(IdentityError::NotFound(format!(
+            "parent_id: no person {parent}"
+        )));
+    }
+    let unit = access::unit(transaction, student_row.org_unit_id, "student_id").await?;
+    access::authorize(transaction, caller, "guardians.manage", &unit).await?;
+    if !storage::grants::has_role(transaction, student, "student").await? {
+        return Err(IdentityError::invalid("student_id", "is not a student"));
+    }
+    if !storage::grants::has_role(transaction, parent, "parent").await? {
+        return Err(IdentityError::invalid(
+            "parent_id",
+            "is not a parent: grant the parent role first",
+        ));
+    }
+    Ok((unit, parent, student))
+}
+
+/// One CSV row, raw.
+struct CsvRow {
+    line: usize,
+    fields: HashMap<&'static str, String>,
+}
+
+const COLUMNS: [&str; 9] = [
+    "role",
+    "last_name",
+    "first_name",
+    "middle_name",
+    "birth_date",
+    "snils",
+    "email",
+    "phone",
+    "child_snils",
+];
+
+fn parse_csv(bytes: &[u8]) -> Result<Vec<CsvRow>, IdentityError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| IdentityError::invalid("csv", "is not UTF-8 text"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|error| {
+            IdentityError::invalid("csv", format!("cannot read the header row: {error}"))
+        })?
+        .iter()
+        .map(|name| name.to_ascii_lowercase())
+        .collect();
+    let mut positions = HashMap::new();
+    for column in COLUMNS {
+        match header.iter().position(|name| name == column) {
+            Some(position) => {
+                positions.insert(column, position);
+            }
+            None if matches!(
+                column,
+                "middle_name" | "email" | "phone" | "child_snils" | "snils"
+            ) => {}
+            None => {
+                return Err(IdentityError::invalid(
+                    "csv",
+                    format!("the header has no {column} column"),
+                ));
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for (index, record) in reader.records().enumerate() {
+        let line = index + 2;
+        let record = record
+            .map_err(|error| IdentityError::invalid(format!("row {line}"), error.to_string()))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        if rows.len() == MAX_CSV_ROWS {
+            return Err(IdentityError::invalid(
+                "csv",
+                format!("has more than {MAX_CSV_ROWS} rows: split the file"),
+            ));
+        }
+        let fields = positions
+            .iter()
+            .map(|(column, position)| (*column, record.get(*position).unwrap_or("").to_owned()))
+            .collect();
+        rows.push(CsvRow { line, fields });
+    }
+    if rows.is_empty() {
+        return Err(IdentityError::invalid("csv", "has no rows"));
+    }
+    Ok(rows)
+}
+
+struct PlannedPerson {
+    person: NewPerson,
+    role: pb::Role,
+}
+
+enum ChildRef {
+    InFile(Vec<u8>),
+    Existing(Uuid),
+}
+
+struct Plan {
+    people: Vec<PlannedPerson>,
+    /// (parent's SNILS hash, child)
+    links: Vec<(Vec<u8>, ChildRef)>,
+}
+
+fn parse_birth_date(text: &str) -> Option<(i32, i32, i32)> {
+    let parts: Vec<&str> = text.split(['-', '.']).collect();
+    let numbers: Vec<i32> = parts
+        .iter()
+        .map(|part| part.parse().ok())
+        .collect::<Option<_>>()?;
+    match (numbers.as_slice(), parts.first().map(|part| part.len())) {
+        ([year, month, day], Some(4)) => Some((*year, *month, *day)),
+        ([day, month, year], Some(1 | 2)) => Some((*year, *month, *day)),
+        _ => None,
+    }
+}
+
+/// Checks every row against the rules, the file and the database; any
+/// problem anywhere means nothing is written.
+async fn plan_import(
+    state: &Shared,
+    transaction: &mut PgConnection,
+    rows: &[CsvRow],
+) -> Result<Plan, IdentityError> {
+    let mut problems: Vec<FieldViolation> = Vec::new();
+    let mut people = Vec::new();
+    let mut students_in_file: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut seen: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut pending_links: Vec<(usize, Vec<u8>, Vec<Snils>)> = Vec::new();
+
+    for row in rows {
+        let prefix = format!("row {}: ", row.line);
+        let field = |name: &str| row.fields.get(name).map(String::as_str).unwrap_or("");
+        let role = match field("role").to_ascii_lowercase().as_str() {
+            "student" => Some(pb::Role::Student),
+            "parent" => Some(pb::Role::Parent),
+            "teacher" => Some(pb::Role::Teacher),
+            "school_admin" => Some(pb::Role::SchoolAdmin),
+            _ => {
+                problems.push(FieldViolation::new(
+                    format!("{prefix}role"),
+                    "must be student, parent, teacher or school_admin",
+                ));
+                None
+            }
+        };
+        let birth = field("birth_date");
+        let birth_date = parse_birth_date(birth);
+        let input = PersonInput {
+            last_name: field("last_name"),
+            first_name: field("first_name"),
+            middle_name: field("middle_name"),
+            birth_date,
+            snils: field("snils"),
+            email: field("email"),
+            phone: field("phone"),
+        };
+        let parsed = NewPerson::parse(&input, &prefix, today());
+        if birth_date.is_none() && !birth.is_empty() {
+            problems.push(FieldViolation::new(
+                format!("{prefix}birth_date"),
+                "must be YYYY-MM-DD or DD.MM.YYYY",
+            ));
+        }
+        let person = match parsed {
+            Ok(person) => Some(person),
+            Err(found) => {
+                problems.extend(found.into_iter().filter(|p| {
+                    !(birth_date.is_none() && !birth.is_empty() && p.field.ends_with("birth_date"))
+                }));
+                None
+            }
+        };
+        let Some(person) = person else { continue };
+        let Some(role) = role else { continue };
+
+        if let Some(snils) = &person.snils {
+            let hash = state.secrets.snils_hash(snils);
+            if let Some(first) = seen.insert(hash.clone(), row.line) {
+                problems.push(FieldViolation::new(
+                    format!("{prefix}snils"),
+                    format!("is the same as in row {first}"),
+                ));
+                continue;
+            }
+            if storage::people::find_by_snils_hash(transaction, &hash)
+                .await?
+                .is_some()
+            {
+                problems.push(FieldViolation::new(
+                    format!("{prefix}snils"),
+                    "belongs to a person already registered",
+                ));
+                continue;
+            }
+            if role == pb::Role::Student {
+                students_in_file.insert(hash.clone(), row.line);
+            }
+        } else if role == pb::Role::Parent && !field("child_snils").is_empty() {
+            problems.push(FieldViolation::new(
+                format!("{prefix}snils"),
+                "is required for a parent with children listed",
+            ));
+            continue;
+        }
+
+        let children_text = field("child_snils");
+        if !children_text.is_empty() {
+            if role != pb::Role::Parent {
+                problems.push(FieldViolation::new(
+                    format!("{prefix}child_snils"),
+                    "is only for parents",
+                ));
+            } else {
+                let mut children = Vec::new();
+                for text in children_text
+                    .split(';')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                {
+                    match Snils::parse(text) {
+                        Ok(snils) => children.push(snils),
+                        Err(error) => problems.push(FieldViolation::new(
+                            format!("{prefix}child_snils"),
+                            error.to_string(),
+                        )),
+                    }
+                }
+                if let Some(snils) = &person.snils {
+                    pending_links.push((row.line, state.secrets.snils_hash(snils), children));
+                }
+            }
+        }
+        people.push(PlannedPerson { person, role });
+    }
+
+    let mut links = Vec::new();
+    for (line, parent_hash, children) in pending_links {
+        for snils in children {
+            let hash = state.secrets.snils_hash(&snils);
+            if students_in_file.contains_key(&hash) {
+                links.push((parent_hash.clone(), ChildRef::InFile(hash)));
+                continue;
+            }
+            match storage::people::find_by_snils_hash(transaction, &hash).await? {
+                Some(existing)
+                    if storage::grants::has_role(transaction, existing.id, "student").await? =>
+                {
+                    links.push((parent_hash.clone(), ChildRef::Existing(existing.id)));
+                }
+                _ => problems.push(FieldViolation::new(
+                    format!("row {line}: child_snils"),
+                    format!(
+                        "{} is not a student in this file or registered already",
+                        snils.masked()
+                    ),
+                )),
+            }
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(Plan { people, links })
+    } else {
+        problems.sort_by_key(|problem| {
+            problem
+                .field
+                .strip_prefix("row ")
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0)
+        });
+        let total = problems.len();
+        problems.truncate(MAX_REPORTED);
+        if total > MAX_REPORTED {
+            problems.push(FieldViolation::new(
+                "csv",
+                format!("{} more problems not listed", total - MAX_REPORTED),
+            ));
+        }
+        Err(IdentityError::Invalid(problems))
+    }
+}

@@ -1,0 +1,121 @@
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub async fn create(
+    connection: &mut PgConnection,
+    id: Uuid,
+    person: Uuid,
+    grant: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO sessions (id, person_id, grant_id) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(person)
+        .bind(grant)
+        .execute(connection)
+        .await
+        .map(|_| ())
+}
+
+pub async fn set_grant(
+    connection: &mut PgConnection,
+    id: Uuid,
+    grant: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE sessions SET grant_id = $2 WHERE id = $1")
+        .bind(id)
+        .bind(grant)
+        .execute(connection)
+        .await
+        .map(|_| ())
+}
+
+pub async fn add_refresh_token(
+    connection: &mut PgConnection,
+    session: Uuid,
+    token_hash: &[u8],
+    expires_at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash)
+    .bind(session)
+    .bind(expires_at)
+    .execute(connection)
+    .await
+    .map(|_| ())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub session_id: Uuid,
+    pub person_id: Uuid,
+    pub grant_id: Uuid,
+    pub expires_at: OffsetDateTime,
+    pub spent: bool,
+    pub session_revoked: bool,
+}
+
+/// The refresh token's row, locked so two uses of one token serialise.
+pub async fn refresh_for_update(
+    connection: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<RefreshRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.session_id, s.person_id, s.grant_id, r.expires_at, r.spent_at IS NOT NULL AS spent, \
+         s.revoked_at IS NOT NULL AS session_revoked \
+         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
+         WHERE r.token_hash = $1 FOR UPDATE OF r, s",
+    )
+    .bind(token_hash)
+    .fetch_optional(connection)
+    .await
+}
+
+pub async fn spend(connection: &mut PgConnection, token_hash: &[u8]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE refresh_tokens SET spent_at = now() WHERE token_hash = $1")
+        .bind(token_hash)
+        .execute(connection)
+        .await
+        .map(|_| ())
+}
+
+pub async fn revoke(
+    connection: &mut PgConnection,
+    session: Uuid,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(session)
+    .bind(reason)
+    .execute(connection)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+pub async fn revoke_all(
+    connection: &mut PgConnection,
+    person: Uuid,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE person_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(person)
+    .bind(reason)
+    .execute(connection)
+    .await?;
+    Ok(updated.rows_affected())
+}
+
+pub async fn is_active(connection: &mut PgConnection, session: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL)",
+    )
+    .bind(session)
+    .fetch_one(connection)
+    .await
+}

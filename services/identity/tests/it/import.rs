@@ -1,0 +1,139 @@
+//! A school's first day: people from CSV, all or nothing.
+
+use asurso_proto::identity as pb;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+use crate::support::{World, snils};
+
+fn csv(rows: &[String]) -> Vec<u8> {
+    let mut text =
+        "role,last_name,first_name,middle_name,birth_date,snils,email,phone,child_snils\n"
+            .to_owned();
+    for row in rows {
+        text.push_str(row);
+        text.push('\n');
+    }
+    text.into_bytes()
+}
+
+async fn people_in(world: &World, school: uuid::Uuid) -> anyhow::Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT count(*) FROM people WHERE org_unit_id = $1")
+            .bind(school)
+            .fetch_one(&world.identity.db.pool)
+            .await?,
+    )
+}
+
+#[tokio::test]
+async fn a_file_with_one_bad_row_imports_nothing_and_names_the_row() -> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let school = world.school_a;
+    let before = people_in(&world, school).await?;
+    let rows = [
+        format!("student,Орлова,Вера,Игоревна,2014-05-01,{},,,", snils(501)),
+        format!("student,Орлов,Денис,,01.02.2013,{},,,", snils(502)),
+        "student,Белов,Иван,,2013-13-01,112-233-445 96,,,".to_owned(),
+        format!(
+            "parent,Орлова,Ирина,,1985-03-03,{},irina@example.ru,+7 900 000-00-00,{};{}",
+            snils(503),
+            snils(501),
+            snils(502)
+        ),
+    ];
+    let status = world
+        .admin_a
+        .people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: school.to_string(),
+            csv: csv(&rows),
+            idempotency_key: String::new(),
+        })
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a bad file was accepted"))?;
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .map(|details| {
+            details
+                .field_violations
+                .into_iter()
+                .map(|v| v.field)
+                .collect()
+        })
+        .unwrap_or_default();
+    // Line 4 of the file (header is line 1): two problems, both named.
+    assert_eq!(
+        fields,
+        ["row 4: birth_date", "row 4: snils"],
+        "{}",
+        status.message()
+    );
+    assert_eq!(
+        people_in(&world, school).await?,
+        before,
+        "nothing was imported"
+    );
+
+    // Mended, the same file imports everyone and links the parent to both children.
+    let mut mended = rows.clone();
+    mended[2] = format!("student,Белов,Иван,,2013-12-01,{},,,", snils(504));
+    let imported = world
+        .admin_a
+        .people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: school.to_string(),
+            csv: csv(&mended),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(imported.people_imported, 4);
+    assert_eq!(imported.guardian_links, 2);
+    assert_eq!(people_in(&world, school).await?, before + 4);
+    let _ = &mut world;
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn an_import_is_refused_outside_ones_school_and_for_malformed_files() -> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let row = [format!("student,Орлова,Вера,,2014-05-01,{},,,", snils(601))];
+    let elsewhere = world
+        .admin_a
+        .people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: world.school_b.to_string(),
+            csv: csv(&row),
+            idempotency_key: String::new(),
+        })
+        .await;
+    assert_eq!(
+        elsewhere.err().map(|s| s.code()),
+        Some(Code::PermissionDenied)
+    );
+
+    for (bytes, named) in [
+        (b"name,surname\nx,y\n".to_vec(), "role column"),
+        (vec![0xff, 0xfe, 0x00], "UTF-8"),
+        (csv(&[]), "no rows"),
+    ] {
+        let status = world
+            .admin_a
+            .people
+            .import_people(pb::ImportPeopleRequest {
+                school_id: world.school_a.to_string(),
+                csv: bytes,
+                idempotency_key: String::new(),
+            })
+            .await
+            .err()
+            .ok_or_else(|| anyhow::anyhow!("accepted a malformed file"))?;
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains(named), "{}", status.message());
+    }
+    let _ = &mut world;
+    world.identity.stop().await
+}

@@ -1,0 +1,9 @@
+//! The identity service over real gRPC, against real PostgreSQL and NATS.
+
+mod audit;
+mod events;
+mod import;
+mod scope;
+mod snils;
+mod support;
+mod tokens;

@@ -1,0 +1,269 @@
+//! Who is calling: access tokens signed by identity, verified by every
+//! service itself from identity's public keys (no call to identity on the
+//! hot path).
+//!
+//! A token names the person, the session, and the one role grant the person
+//! acts in (role + org unit). Keys are fetched once and again only when a
+//! token names a key not seen yet (rotation), at most every few seconds.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    sync::{Mutex, RwLock},
+    time::{Duration, Instant},
+};
+
+use asurso_proto::identity::{GetJwksRequest, Jwk, Role, auth_service_client::AuthServiceClient};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The audience every access token is issued for.
+pub const AUDIENCE: &str = "asurso";
+/// How often unknown key ids may trigger a fetch of the keys: tokens with
+/// made-up key ids cannot turn into a flood of calls to identity, and a real
+/// new key waits at most this long.
+const REFETCH_AT_MOST_EVERY: Duration = Duration::from_millis(250);
+
+/// The claims of an access token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The person.
+    pub sub: String,
+    /// The session (logout ends it).
+    pub sid: String,
+    /// The role grant the person acts in.
+    pub gid: String,
+    pub role: String,
+    /// The org unit the grant is scoped to.
+    pub org: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+}
+
+/// A verified caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub person_id: Uuid,
+    pub session_id: Uuid,
+    pub grant_id: Uuid,
+    pub role: Role,
+    pub org_unit_id: Uuid,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("no access token: send \"authorization: Bearer <token>\"")]
+    Missing,
+    #[error("the access token is malformed")]
+    Malformed,
+    #[error("the access token has expired: refresh it")]
+    Expired,
+    #[error("the access token is not valid: {0}")]
+    Invalid(String),
+    #[error("the access token was signed by an unknown key")]
+    UnknownKey,
+    #[error("cannot fetch the token keys: {0}")]
+    Keys(String),
+}
+
+impl From<AuthError> for tonic::Status {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Keys(_) => tonic::Status::unavailable(error.to_string()),
+            _ => tonic::Status::unauthenticated(error.to_string()),
+        }
+    }
+}
+
+/// The name of a role in tokens and events: `teacher`, `region_admin`, ...
+pub fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Unspecified => "unspecified",
+        Role::RegionAdmin => "region_admin",
+        Role::MunicipalAdmin => "municipal_admin",
+        Role::SchoolAdmin => "school_admin",
+        Role::Teacher => "teacher",
+        Role::ClassTeacher => "class_teacher",
+        Role::Student => "student",
+        Role::Parent => "parent",
+    }
+}
+
+/// The role a name stands for.
+pub fn parse_role(name: &str) -> Option<Role> {
+    Some(match name {
+        "region_admin" => Role::RegionAdmin,
+        "municipal_admin" => Role::MunicipalAdmin,
+        "school_admin" => Role::SchoolAdmin,
+        "teacher" => Role::Teacher,
+        "class_teacher" => Role::ClassTeacher,
+        "student" => Role::Student,
+        "parent" => Role::Parent,
+        _ => return None,
+    })
+}
+
+/// Where verification keys come from.
+pub trait KeySource: Send + Sync + 'static {
+    fn fetch(&self) -> impl Future<Output = Result<Vec<Jwk>, AuthError>> + Send;
+}
+
+/// Identity's public keys, over gRPC.
+#[derive(Debug, Clone)]
+pub struct IdentityKeys {
+    client: AuthServiceClient<tonic::transport::Channel>,
+}
+
+impl IdentityKeys {
+    pub fn new(channel: tonic::transport::Channel) -> Self {
+        Self {
+            client: AuthServiceClient::new(channel),
+        }
+    }
+}
+
+impl KeySource for IdentityKeys {
+    async fn fetch(&self) -> Result<Vec<Jwk>, AuthError> {
+        let mut client = self.client.clone();
+        let answer = client
+            .get_jwks(GetJwksRequest {})
+            .await
+            .map_err(|status| AuthError::Keys(status.message().to_owned()))?;
+        Ok(answer.into_inner().keys)
+    }
+}
+
+/// Verifies access tokens.
+pub struct Verifier<S> {
+    source: S,
+    issuer: String,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_fetch: Mutex<Option<Instant>>,
+    fetching: tokio::sync::Mutex<()>,
+}
+
+impl<S: KeySource> Verifier<S> {
+    pub fn new(source: S, issuer: impl Into<String>) -> Self {
+        Self {
+            source,
+            issuer: issuer.into(),
+            keys: RwLock::default(),
+            last_fetch: Mutex::default(),
+            fetching: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// Checks the token's signature, issuer, audience and expiry and says
+    /// who is calling.
+    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
+        }
+        let kid = header
+            .kid
+            .ok_or(AuthError::Invalid("no key id".to_owned()))?;
+        let key = match self.key(&kid) {
+            Some(key) => key,
+            None => {
+                self.refresh_keys().await?;
+                self.key(&kid).ok_or(AuthError::UnknownKey)?
+            }
+        };
+
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+        validation.leeway = 5;
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                jsonwebtoken::errors::ErrorKind::InvalidToken
+                | jsonwebtoken::errors::ErrorKind::Base64(_)
+                | jsonwebtoken::errors::ErrorKind::Json(_)
+                | jsonwebtoken::errors::ErrorKind::Utf8(_) => AuthError::Malformed,
+                _ => AuthError::Invalid(error.to_string()),
+            })?
+            .claims;
+        caller_of(&claims)
+    }
+
+    fn key(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys.read().ok()?.get(kid).cloned()
+    }
+
+    async fn refresh_keys(&self) -> Result<(), AuthError> {
+        let _one_at_a_time = self.fetching.lock().await;
+        let since_last = self
+            .last_fetch
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .map(|at| at.elapsed());
+        if let Some(since) = since_last
+            && since < REFETCH_AT_MOST_EVERY
+        {
+            tokio::time::sleep(REFETCH_AT_MOST_EVERY - since).await;
+        }
+        let fetched = self.source.fetch().await;
+        if let Ok(mut last) = self.last_fetch.lock() {
+            *last = Some(Instant::now());
+        }
+        let mut keys = HashMap::new();
+        for jwk in fetched? {
+            if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
+                continue;
+            }
+            match DecodingKey::from_ed_components(&jwk.x) {
+                Ok(key) => {
+                    keys.insert(jwk.kid, key);
+                }
+                Err(error) => tracing::warn!(kid = %jwk.kid, %error, "ignoring a malformed key"),
+            }
+        }
+        if let Ok(mut current) = self.keys.write() {
+            *current = keys;
+        }
+        Ok(())
+    }
+
+    /// The caller of a gRPC request, from its bearer token.
+    pub async fn authenticate<T>(&self, request: &tonic::Request<T>) -> Result<Caller, AuthError> {
+        let token = bearer_token(request.metadata())?;
+        self.verify(token).await
+    }
+}
+
+/// The token in `authorization: Bearer <token>`.
+pub fn bearer_token(metadata: &tonic::metadata::MetadataMap) -> Result<&str, AuthError> {
+    let value = metadata.get("authorization").ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or(AuthError::Malformed)?;
+    Ok(token.trim())
+}
+
+fn caller_of(claims: &AccessClaims) -> Result<Caller, AuthError> {
+    let uuid = |name: &str, value: &str| {
+        Uuid::parse_str(value)
+            .map_err(|_| AuthError::Invalid(format!("claim {name} is not a UUID")))
+    };
+    Ok(Caller {
+        person_id: uuid("sub", &claims.sub)?,
+        session_id: uuid("sid", &claims.sid)?,
+        grant_id: uuid("gid", &claims.gid)?,
+        role: parse_role(&claims.role)
+            .ok_or_else(|| AuthError::Invalid(format!("unknown role {:?}", claims.role)))?,
+        org_unit_id: uuid("org", &claims.org)?,
+    })
+}
