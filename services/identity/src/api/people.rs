@@ -297,6 +297,69 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         Ok(Response::new(pb::GetPersonResponse { person: Some(view) }))
     }
 
+    async fn update_person(
+        &self,
+        request: Request<pb::UpdatePersonRequest>,
+    ) -> Result<Response<pb::UpdatePersonResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let person_id = uuid_field(&request.person_id, "person_id")?;
+        let data = request
+            .person
+            .as_ref()
+            .ok_or_else(|| IdentityError::invalid("person", "is required"))?;
+        let parsed = NewPerson::parse(&input_of(data), "person.", today())
+            .map_err(IdentityError::Invalid)?;
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let mut person = storage::people::get(&mut transaction, person_id)
+            .await
+            .map_err(IdentityError::from)?
+            .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;
+        let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
+        // Registering people and correcting them is the same responsibility.
+        access::authorize(&mut transaction, &caller, "people.register", &unit).await?;
+        person.last_name = parsed.last_name;
+        person.first_name = parsed.first_name;
+        person.middle_name = parsed.middle_name;
+        person.birth_date = parsed.birth_date;
+        person.email = parsed.email;
+        person.phone = parsed.phone;
+        if let Some(snils) = &parsed.snils {
+            person.snils_cipher = Some(self.0.secrets.encrypt_snils(snils));
+            person.snils_hash = Some(self.0.secrets.snils_hash(snils));
+        }
+        if let Err(error) = storage::people::update(&mut transaction, &person).await {
+            return Err(if storage::is_unique_violation(&error) {
+                IdentityError::AlreadyExists(
+                    "person.snils: belongs to another registered person".to_owned(),
+                )
+            } else {
+                error.into()
+            }
+            .into());
+        }
+        publish(
+            &mut transaction,
+            &unit,
+            ("person", person.id.to_string()),
+            "changed",
+            &events::PersonChanged {
+                person_id: person.id.to_string(),
+                last_name: person.last_name.clone(),
+                first_name: person.first_name.clone(),
+                middle_name: person.middle_name.clone(),
+                birth_date: Some(civil_date(person.birth_date)),
+            },
+        )
+        .await?;
+        let view = person_view(&self.0, Some(&caller), &person)?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
+        Ok(Response::new(pb::UpdatePersonResponse {
+            person: Some(view),
+        }))
+    }
+
     async fn import_people(
         &self,
         request: Request<pb::ImportPeopleRequest>,

@@ -133,3 +133,23 @@ pub async fn children(
     .fetch_all(connection)
     .await
 }
+
+/// Replaces the person's data (not their unit).
+pub async fn update(connection: &mut PgConnection, person: &PersonRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE people SET last_name = $2, first_name = $3, middle_name = $4, birth_date = $5, \
+         snils_cipher = $6, snils_hash = $7, email = $8, phone = $9, updated_at = now() WHERE id = $1",
+    )
+    .bind(person.id)
+    .bind(&person.last_name)
+    .bind(&person.first_name)
+    .bind(&person.middle_name)
+    .bind(person.birth_date)
+    .bind(&person.snils_cipher)
+    .bind(&person.snils_hash)
+    .bind(&person.email)
+    .bind(&person.phone)
+    .execute(connection)
+    .await
+    .map(|_| ())
+}

@@ -63,6 +63,23 @@ async fn each_change_is_published() -> anyhow::Result<()> {
         .await?
         .into_inner();
     let student_id = student.person.map(|p| p.id).unwrap_or_default();
+    let renamed = world
+        .admin_a
+        .people
+        .update_person(pb::UpdatePersonRequest {
+            person_id: student_id.clone(),
+            person: Some(person("Волкова-Смирнова", "Дарья", "", (2015, 2, 2))),
+        })
+        .await?
+        .into_inner()
+        .person
+        .unwrap_or_default();
+    assert_eq!(renamed.last_name, "Волкова-Смирнова");
+    assert_eq!(
+        renamed.snils,
+        snils(902),
+        "an empty SNILS keeps the stored one"
+    );
     let link = pb::LinkGuardianRequest {
         parent_id: parent.to_string(),
         student_id: student_id.clone(),
@@ -96,6 +113,7 @@ async fn each_change_is_published() -> anyhow::Result<()> {
     // Two school admins, the parent, the student.
     assert_eq!(count(&seen, "PersonRegistered"), 4);
     assert_eq!(count(&seen, "RoleGranted"), 4);
+    assert_eq!(count(&seen, "PersonChanged"), 1);
     assert_eq!(count(&seen, "GuardianLinked"), 1);
     assert_eq!(count(&seen, "GuardianUnlinked"), 1);
     assert_eq!(count(&seen, "RoleRevoked"), 1);

@@ -3,6 +3,7 @@
 mod audit;
 mod events;
 mod import;
+mod rights;
 mod scope;
 mod snils;
 mod support;
