@@ -73,12 +73,20 @@ CREATE TABLE accounts (
     login                    text NOT NULL,
     password_hash            text NOT NULL,
     password_change_required boolean NOT NULL DEFAULT true,
-    failed_attempts          integer NOT NULL DEFAULT 0,
-    locked_until             timestamptz,
     created_at               timestamptz NOT NULL DEFAULT now(),
     password_changed_at      timestamptz NOT NULL DEFAULT now()
 );
 CREATE UNIQUE INDEX accounts_login ON accounts (lower(login));
+
+-- Failed password attempts per login name, whether or not an account has
+-- that login: unknown logins lock just like real ones, so neither the
+-- answer nor the lockout tells which logins exist.
+CREATE TABLE login_throttle (
+    login        text PRIMARY KEY,
+    failures     integer NOT NULL DEFAULT 0,
+    locked_until timestamptz,
+    updated_at   timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE TABLE sessions (
     id             uuid PRIMARY KEY,

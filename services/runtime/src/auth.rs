@@ -24,6 +24,11 @@ pub const AUDIENCE: &str = "asurso";
 /// made-up key ids cannot turn into a flood of calls to identity, and a real
 /// new key waits at most this long.
 const REFETCH_AT_MOST_EVERY: Duration = Duration::from_millis(250);
+/// Keys are fetched again at least this often, so a retired (perhaps leaked)
+/// key stops being accepted soon after identity stops publishing it.
+const KEYS_MAX_AGE: Duration = Duration::from_secs(60);
+/// No token identity issues lives longer; a longer one is forged.
+const MAX_TOKEN_LIFETIME: i64 = 3600;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -143,6 +148,9 @@ pub struct Verifier<S> {
     issuer: String,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
+    /// Counts completed fetches: requests that queued behind a fetch reuse
+    /// its result instead of fetching again.
+    fetches: std::sync::atomic::AtomicU64,
     fetching: tokio::sync::Mutex<()>,
 }
 
@@ -153,6 +161,7 @@ impl<S: KeySource> Verifier<S> {
             issuer: issuer.into(),
             keys: RwLock::default(),
             last_fetch: Mutex::default(),
+            fetches: std::sync::atomic::AtomicU64::new(0),
             fetching: tokio::sync::Mutex::default(),
         }
     }
@@ -170,6 +179,19 @@ impl<S: KeySource> Verifier<S> {
         let kid = header
             .kid
             .ok_or(AuthError::Invalid("no key id".to_owned()))?;
+        let stale = self
+            .last_fetch
+            .lock()
+            .ok()
+            .and_then(|last| *last)
+            .is_none_or(|at| at.elapsed() > KEYS_MAX_AGE);
+        if stale && let Err(error) = self.refresh_keys().await {
+            // Identity unreachable: keep verifying with the keys we have.
+            if self.key(&kid).is_none() {
+                return Err(error);
+            }
+            tracing::warn!(%error, "cannot refresh the token keys; using the cached ones");
+        }
         let key = match self.key(&kid) {
             Some(key) => key,
             None => {
@@ -193,6 +215,11 @@ impl<S: KeySource> Verifier<S> {
                 _ => AuthError::Invalid(error.to_string()),
             })?
             .claims;
+        if claims.exp - claims.iat > MAX_TOKEN_LIFETIME {
+            return Err(AuthError::Invalid(
+                "the token claims too long a lifetime".to_owned(),
+            ));
+        }
         caller_of(&claims)
     }
 
@@ -201,7 +228,13 @@ impl<S: KeySource> Verifier<S> {
     }
 
     async fn refresh_keys(&self) -> Result<(), AuthError> {
+        use std::sync::atomic::Ordering;
+        let seen = self.fetches.load(Ordering::Acquire);
         let _one_at_a_time = self.fetching.lock().await;
+        if self.fetches.load(Ordering::Acquire) != seen {
+            // Someone fetched while we waited: use that.
+            return Ok(());
+        }
         let since_last = self
             .last_fetch
             .lock()
@@ -232,6 +265,7 @@ impl<S: KeySource> Verifier<S> {
         if let Ok(mut current) = self.keys.write() {
             *current = keys;
         }
+        self.fetches.fetch_add(1, Ordering::Release);
         Ok(())
     }
 

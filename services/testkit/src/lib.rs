@@ -74,3 +74,21 @@ pub fn init_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Polls `check` until it holds, failing after `within`.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("condition not reached within {within:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}

@@ -14,22 +14,6 @@ use crate::{
 
 pub struct AccessApi(pub Shared);
 
-/// Roles whose grants may be made at a unit of each kind.
-fn grantable_at(role: pb::Role, kind: &str) -> bool {
-    matches!(
-        (kind, role),
-        (
-            "school",
-            pb::Role::Student
-                | pb::Role::Parent
-                | pb::Role::Teacher
-                | pb::Role::ClassTeacher
-                | pb::Role::SchoolAdmin
-        ) | ("municipality", pb::Role::MunicipalAdmin)
-            | ("region", pb::Role::RegionAdmin)
-    )
-}
-
 #[tonic::async_trait]
 impl pb::access_service_server::AccessService for AccessApi {
     async fn grant_role(
@@ -43,7 +27,7 @@ impl pb::access_service_server::AccessService for AccessApi {
         let unit_id = uuid_field(&request.org_unit_id, "org_unit_id")?;
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let unit = access::unit(&mut transaction, unit_id, "org_unit_id").await?;
-        if !grantable_at(role, &unit.kind) {
+        if !rights::role_fits_unit(role, &unit.kind) {
             return Err(IdentityError::invalid(
                 "role",
                 format!("{} cannot be granted on a {}", role_name(role), unit.kind),
@@ -210,6 +194,13 @@ impl pb::access_service_server::AccessService for AccessApi {
                 adjustable: setting.adjustable,
             },
             "school" => {
+                if !rights::role_fits_unit(role, "school") {
+                    return Err(IdentityError::denied(format!(
+                        "a school sets rights for its own roles, not for {}",
+                        role_name(role)
+                    ))
+                    .into());
+                }
                 let current = access::matrix_at(&mut transaction, &unit).await?;
                 let adjustable = current
                     .cell(role, &setting.right)

@@ -20,6 +20,44 @@ const WRONG_LOGIN: &str = "wrong login or password";
 const MAX_PASSWORD: usize = 200;
 
 impl AuthApi {
+    /// UNAUTHENTICATED while the login name is locked after failed
+    /// attempts (known or not: the answer tells nothing about existence).
+    async fn refuse_if_locked(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        login: &str,
+    ) -> Result<(), IdentityError> {
+        match storage::accounts::locked_until(transaction, login).await? {
+            Some(until) if until > OffsetDateTime::now_utc() => {
+                Err(IdentityError::Unauthenticated(format!(
+                    "too many failed attempts: this login is locked until {} UTC",
+                    until.time().replace_nanosecond(0).unwrap_or(until.time())
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a wrong password for a login name; locks it after too many.
+    async fn count_failure(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        login: &str,
+    ) -> Result<(), IdentityError> {
+        let settings = &self.0.settings.login;
+        let failures = storage::accounts::count_failure(transaction, login).await?;
+        if failures >= i32::try_from(settings.max_failures).unwrap_or(5) {
+            tracing::warn!("a login was locked after repeated wrong passwords");
+            storage::accounts::lock(
+                transaction,
+                login,
+                OffsetDateTime::now_utc() + settings.lockout,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
     /// Signs an access token and adds a refresh token to the session.
     async fn tokens(
         &self,
@@ -87,58 +125,34 @@ impl pb::auth_service_server::AuthService for AuthApi {
                 IdentityError::invalid("password", "is required (at most 200 characters)").into(),
             );
         }
-        let settings = &self.0.settings.login;
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let account =
             storage::accounts::by_login_for_update(&mut transaction, request.login.trim())
                 .await
                 .map_err(IdentityError::from)?;
-        let now = OffsetDateTime::now_utc();
-        if let Some(account) = &account
-            && let Some(until) = account.locked_until
-            && until > now
-        {
-            return Err(IdentityError::Unauthenticated(format!(
-                "too many failed attempts: the account is locked until {} UTC",
-                until.time().replace_nanosecond(0).unwrap_or(until.time())
-            ))
-            .into());
-        }
+        let login = request.login.trim();
+        self.refuse_if_locked(&mut transaction, login).await?;
         let matches = passwords::verify(
             request.password.clone(),
             account.as_ref().map(|a| a.password_hash.clone()),
         )
         .await?;
         let Some(account) = account.filter(|_| matches) else {
-            if let Some(account) =
-                storage::accounts::by_login_for_update(&mut transaction, request.login.trim())
-                    .await
-                    .map_err(IdentityError::from)?
-            {
-                let failures = account.failed_attempts + 1;
-                let (failures, locked_until) = if failures
-                    >= i32::try_from(settings.max_failures).unwrap_or(5)
-                {
-                    tracing::warn!(person_id = %account.person_id, "account locked after repeated failed logins");
-                    (0, Some(now + settings.lockout))
-                } else {
-                    (failures, None)
-                };
-                storage::accounts::record_failure(
-                    &mut transaction,
-                    account.person_id,
-                    failures,
-                    locked_until,
-                )
-                .await
-                .map_err(IdentityError::from)?;
-                transaction.commit().await.map_err(IdentityError::from)?;
-            }
+            self.count_failure(&mut transaction, login).await?;
+            transaction.commit().await.map_err(IdentityError::from)?;
             return Err(IdentityError::Unauthenticated(WRONG_LOGIN.to_owned()).into());
         };
-        storage::accounts::record_success(&mut transaction, account.person_id)
+        storage::accounts::clear_failures(&mut transaction, login)
             .await
             .map_err(IdentityError::from)?;
+        if account.password_change_required {
+            transaction.commit().await.map_err(IdentityError::from)?;
+            return Err(IdentityError::FailedPrecondition(
+                "this is a temporary password: set your own with ChangePassword (login, current and new password) first"
+                    .to_owned(),
+            )
+            .into());
+        }
         let grants = storage::grants::active_of(&mut transaction, account.person_id)
             .await
             .map_err(IdentityError::from)?;
@@ -154,7 +168,6 @@ impl pb::auth_service_server::AuthService for AuthApi {
             tokens: Some(tokens),
             active_grant: Some(grant(&active)),
             grants: grants.iter().map(grant).collect(),
-            password_change_required: account.password_change_required,
         }))
     }
 
@@ -264,7 +277,10 @@ impl pb::auth_service_server::AuthService for AuthApi {
         &self,
         request: Request<pb::ChangePasswordRequest>,
     ) -> Result<Response<pb::ChangePasswordResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
+        let caller = match asurso_runtime::auth::bearer_token(request.metadata()) {
+            Ok(_) => Some(self.0.caller(&request).await?),
+            Err(_) => None,
+        };
         let request = request.into_inner();
         let minimum = self.0.settings.login.min_password_length;
         let length = request.new_password.chars().count();
@@ -283,20 +299,52 @@ impl pb::auth_service_server::AuthService for AuthApi {
             .into());
         }
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
-        let account = storage::accounts::by_person_for_update(&mut transaction, caller.person_id)
-            .await
-            .map_err(IdentityError::from)?
-            .ok_or_else(|| {
-                IdentityError::FailedPrecondition("you have no local login".to_owned())
-            })?;
-        if !passwords::verify(request.current_password, Some(account.password_hash)).await? {
+        let account = match &caller {
+            Some(caller) => {
+                storage::accounts::by_person_for_update(&mut transaction, caller.person_id).await
+            }
+            None if request.login.trim().is_empty() => {
+                return Err(
+                    IdentityError::invalid("login", "is required without an access token").into(),
+                );
+            }
+            None => {
+                storage::accounts::by_login_for_update(&mut transaction, request.login.trim()).await
+            }
+        }
+        .map_err(IdentityError::from)?;
+        let Some(account) = account else {
+            // Same answer and cost as a wrong password: logins stay secret.
+            passwords::verify(request.current_password, None).await?;
+            return Err(IdentityError::Unauthenticated(WRONG_LOGIN.to_owned()).into());
+        };
+        self.refuse_if_locked(&mut transaction, &account.login)
+            .await?;
+        if !passwords::verify(
+            request.current_password,
+            Some(account.password_hash.clone()),
+        )
+        .await?
+        {
+            self.count_failure(&mut transaction, &account.login).await?;
+            transaction.commit().await.map_err(IdentityError::from)?;
             return Err(IdentityError::invalid("current_password", "is wrong").into());
         }
         let hash = passwords::hash(request.new_password).await?;
-        storage::accounts::set_password(&mut transaction, caller.person_id, &hash)
+        storage::accounts::set_password(&mut transaction, account.person_id, &hash)
             .await
             .map_err(IdentityError::from)?;
+        // Whoever else held a session (a stolen refresh token) is out.
+        storage::sessions::revoke_all_except(
+            &mut transaction,
+            account.person_id,
+            caller.as_ref().map(|caller| caller.session_id),
+            "password changed",
+        )
+        .await
+        .map_err(IdentityError::from)?;
         transaction.commit().await.map_err(IdentityError::from)?;
+        tracing::info!(person_id = %account.person_id, "password changed");
         Ok(Response::new(pb::ChangePasswordResponse {}))
     }
 
@@ -326,6 +374,16 @@ impl pb::auth_service_server::AuthService for AuthApi {
             .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;
         let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
         access::authorize(&mut transaction, &caller, "accounts.manage", &unit).await?;
+        // A login carries every role of the person: the caller must manage
+        // accounts wherever those roles are, or they would hand themselves a
+        // key to a higher office.
+        for held in storage::grants::active_of(&mut transaction, person_id)
+            .await
+            .map_err(IdentityError::from)?
+        {
+            let there = access::unit(&mut transaction, held.org_unit_id, "person_id").await?;
+            access::authorize(&mut transaction, &caller, "accounts.manage", &there).await?;
+        }
         let temporary = passwords::temporary();
         let hash = passwords::hash(temporary.clone()).await?;
         if let Err(error) =

@@ -67,7 +67,7 @@ impl OrgApi {
         if let Claim::Replay(answer) =
             idempotency::claim::<pb::OrgUnit>(&mut transaction, caller.person_id, &operation, key)
                 .await
-                .map_err(|error| IdentityError::invalid("idempotency_key", error.to_string()))?
+                .map_err(IdentityError::from)?
         {
             let id = uuid_field(&answer.id, "id")?;
             return access::unit(&mut transaction, id, "id").await;
@@ -115,7 +115,7 @@ impl OrgApi {
             &org_unit(&unit),
         )
         .await
-        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
+        .map_err(IdentityError::from)?;
         transaction.commit().await?;
         self.0.relay.wake();
         Ok(unit)

@@ -18,6 +18,7 @@ use crate::{
         IdentityError,
         error::FieldViolation,
         person::{NewPerson, PersonInput},
+        rights,
         snils::Snils,
     },
     events::{person_registered, publish},
@@ -32,22 +33,6 @@ pub const MAX_CSV_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_CSV_ROWS: usize = 20_000;
 /// At most this many row problems are reported at once.
 const MAX_REPORTED: usize = 200;
-
-/// Which roles a unit of each kind registers people in.
-fn role_fits_unit(role: pb::Role, kind: &str) -> bool {
-    matches!(
-        (kind, role),
-        (
-            "school",
-            pb::Role::Student
-                | pb::Role::Parent
-                | pb::Role::Teacher
-                | pb::Role::ClassTeacher
-                | pb::Role::SchoolAdmin
-        ) | ("municipality", pb::Role::MunicipalAdmin)
-            | ("region", pb::Role::RegionAdmin)
-    )
-}
 
 fn today() -> time::Date {
     OffsetDateTime::now_utc().date()
@@ -221,7 +206,7 @@ impl pb::people_service_server::PeopleService for PeopleApi {
 
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let unit = access::unit(&mut transaction, unit_id, "org_unit_id").await?;
-        if !role_fits_unit(role, &unit.kind) {
+        if !rights::role_fits_unit(role, &unit.kind) {
             return Err(IdentityError::invalid(
                 "role",
                 format!(
@@ -240,9 +225,21 @@ impl pb::people_service_server::PeopleService for PeopleApi {
             &request.idempotency_key,
         )
         .await
-        .map_err(|error| IdentityError::invalid("idempotency_key", error.to_string()))?;
-        if let Claim::Replay(answer) = claim {
-            return Ok(Response::new(answer));
+        .map_err(IdentityError::from)?;
+        if let Claim::Replay(stored) = claim {
+            // Stored masked; the caller's view is rebuilt from the person.
+            let id = uuid_field(
+                &stored.person.map(|p| p.id).unwrap_or_default(),
+                "person_id",
+            )?;
+            let row = storage::people::get(&mut transaction, id)
+                .await
+                .map_err(IdentityError::from)?
+                .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {id}")))?;
+            return Ok(Response::new(pb::RegisterPersonResponse {
+                person: Some(person_view(&self.0, Some(&caller), &row)?),
+                grant_id: stored.grant_id,
+            }));
         }
         let (row, grant_id) = insert_person(
             &self.0,
@@ -257,15 +254,20 @@ impl pb::people_service_server::PeopleService for PeopleApi {
             person: Some(person_view(&self.0, Some(&caller), &row)?),
             grant_id: grant_id.to_string(),
         };
+        // Never a SNILS in plain text at rest: the stored answer is masked.
+        let stored = pb::RegisterPersonResponse {
+            person: Some(person_view(&self.0, None, &row)?),
+            grant_id: answer.grant_id.clone(),
+        };
         idempotency::complete(
             &mut transaction,
             caller.person_id,
             "people.register",
             &request.idempotency_key,
-            &answer,
+            &stored,
         )
         .await
-        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
+        .map_err(IdentityError::from)?;
         transaction.commit().await.map_err(IdentityError::from)?;
         self.0.relay.wake();
         tracing::info!(person_id = %row.id, role = role_name(role), org_unit_id = %unit.id, "person registered");
@@ -385,13 +387,13 @@ impl pb::people_service_server::PeopleService for PeopleApi {
             &request.idempotency_key,
         )
         .await
-        .map_err(|error| IdentityError::invalid("idempotency_key", error.to_string()))?;
+        .map_err(IdentityError::from)?;
         if let Claim::Replay(answer) = claim {
             return Ok(Response::new(answer));
         }
 
         let rows = parse_csv(&request.csv)?;
-        let plan = plan_import(&self.0, &mut transaction, &rows).await?;
+        let plan = plan_import(&self.0, &mut transaction, school.id, &rows).await?;
         let mut by_snils: HashMap<Vec<u8>, Uuid> = HashMap::new();
         for row in &plan.people {
             let (person, _) = insert_person(
@@ -445,7 +447,7 @@ impl pb::people_service_server::PeopleService for PeopleApi {
             &answer,
         )
         .await
-        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
+        .map_err(IdentityError::from)?;
         transaction.commit().await.map_err(IdentityError::from)?;
         self.0.relay.wake();
         tracing::info!(school_id = %school.id, people = answer.people_imported, links, "people imported");
@@ -463,7 +465,7 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         );
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let (unit, parent, student) =
-            guardian_pair(&mut transaction, &caller, parent, student).await?;
+            guardian_pair(&mut transaction, &caller, parent, student, true).await?;
         if storage::people::link_guardian(&mut transaction, parent, student)
             .await
             .map_err(IdentityError::from)?
@@ -496,7 +498,7 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         );
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let (unit, parent, student) =
-            guardian_pair(&mut transaction, &caller, parent, student).await?;
+            guardian_pair(&mut transaction, &caller, parent, student, false).await?;
         if storage::people::unlink_guardian(&mut transaction, parent, student)
             .await
             .map_err(IdentityError::from)?
@@ -533,7 +535,7 @@ impl pb::people_service_server::PeopleService for PeopleApi {
             id => uuid_field(id, "parent_id")?,
         };
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
-        let children = storage::people::children(&mut transaction, parent_id)
+        let mut children = storage::people::children(&mut transaction, parent_id)
             .await
             .map_err(IdentityError::from)?;
         if parent_id != caller.person_id {
@@ -545,9 +547,20 @@ impl pb::people_service_server::PeopleService for PeopleApi {
                 })?;
             let unit = access::unit(&mut transaction, parent.org_unit_id, "parent_id").await?;
             access::authorize(&mut transaction, &caller, "people.read", &unit).await?;
-            for child in &children {
-                audit_read(&mut transaction, &caller, child.id, "person").await?;
+            // Staff see only the children they may read themselves: a
+            // parent's child in another school stays out of the answer.
+            let mut readable = Vec::with_capacity(children.len());
+            for child in children {
+                let unit = access::unit(&mut transaction, child.org_unit_id, "parent_id").await?;
+                if access::authorize(&mut transaction, &caller, "people.read", &unit)
+                    .await
+                    .is_ok()
+                {
+                    audit_read(&mut transaction, &caller, child.id, "person").await?;
+                    readable.push(child);
+                }
             }
+            children = readable;
         }
         let views = children
             .iter()
@@ -565,6 +578,7 @@ async fn guardian_pair(
     caller: &Caller,
     parent: Uuid,
     student: Uuid,
+    linking: bool,
 ) -> Result<(OrgUnitRow, Uuid, Uuid), IdentityError> {
     let student_row = storage::people::get(transaction, student)
         .await?
@@ -576,6 +590,10 @@ async fn guardian_pair(
     }
     let unit = access::unit(transaction, student_row.org_unit_id, "student_id").await?;
     access::authorize(transaction, caller, "guardians.manage", &unit).await?;
+    // A link can always be removed, even after a role was revoked.
+    if !linking {
+        return Ok((unit, parent, student));
+    }
     if !storage::grants::has_role(transaction, student, "student").await? {
         return Err(IdentityError::invalid("student_id", "is not a student"));
     }
@@ -700,6 +718,7 @@ fn parse_birth_date(text: &str) -> Option<(i32, i32, i32)> {
 async fn plan_import(
     state: &Shared,
     transaction: &mut PgConnection,
+    school: Uuid,
     rows: &[CsvRow],
 ) -> Result<Plan, IdentityError> {
     let mut problems: Vec<FieldViolation> = Vec::new();
@@ -822,16 +841,20 @@ async fn plan_import(
                 links.push((parent_hash.clone(), ChildRef::InFile(hash)));
                 continue;
             }
+            // Only this school's own students: an import never reaches into
+            // another school's people.
             match storage::people::find_by_snils_hash(transaction, &hash).await? {
                 Some(existing)
-                    if storage::grants::has_role(transaction, existing.id, "student").await? =>
+                    if existing.org_unit_id == school
+                        && storage::grants::has_role(transaction, existing.id, "student")
+                            .await? =>
                 {
                     links.push((parent_hash.clone(), ChildRef::Existing(existing.id)));
                 }
                 _ => problems.push(FieldViolation::new(
                     format!("row {line}: child_snils"),
                     format!(
-                        "{} is not a student in this file or registered already",
+                        "{} is not a student of this school, in this file or registered before",
                         snils.masked()
                     ),
                 )),

@@ -70,3 +70,14 @@ impl From<crate::crypto::CryptoError> for IdentityError {
         Self::Internal(Box::new(error))
     }
 }
+
+impl From<asurso_runtime::idempotency::IdempotencyError> for IdentityError {
+    fn from(error: asurso_runtime::idempotency::IdempotencyError) -> Self {
+        match error {
+            asurso_runtime::idempotency::IdempotencyError::KeyTooLong => {
+                Self::invalid("idempotency_key", error.to_string())
+            }
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}

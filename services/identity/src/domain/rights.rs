@@ -120,6 +120,19 @@ impl RightDefault {
     }
 }
 
+/// Whether people hold `role` at a unit of `kind` ("school",
+/// "municipality", "region"): the roles a unit registers and grants.
+pub fn role_fits_unit(role: Role, kind: &str) -> bool {
+    matches!(
+        (kind, role),
+        (
+            "school",
+            Role::Student | Role::Parent | Role::Teacher | Role::ClassTeacher | Role::SchoolAdmin
+        ) | ("municipality", Role::MunicipalAdmin)
+            | ("region", Role::RegionAdmin)
+    )
+}
+
 pub fn is_known(right: &str) -> bool {
     DEFAULTS.iter().any(|default| default.name == right)
 }
@@ -155,7 +168,12 @@ impl Matrix {
                 cells.insert((*role, known.name), *cell);
             }
         }
-        for (role, name, cell) in school {
+        // A school changes cells of its own roles only, never the rights of
+        // the region's or municipality's admins.
+        for (role, name, cell) in school
+            .iter()
+            .filter(|(role, _, _)| role_fits_unit(*role, "school"))
+        {
             if let Some(known) = DEFAULTS.iter().find(|default| default.name == name)
                 && let Some(current) = cells.get_mut(&(*role, known.name))
                 && current.adjustable
@@ -217,6 +235,9 @@ mod tests {
         // roles.grant is not: a school cannot widen it.
         let widened = Matrix::effective(&[], &[(Role::Teacher, "roles.grant".into(), on)]);
         assert!(!widened.allows(Role::Teacher, "roles.grant"));
+        // Nor may it switch off a right of the region's admins.
+        let overreach = Matrix::effective(&[], &[(Role::RegionAdmin, "people.read".into(), off)]);
+        assert!(overreach.allows(Role::RegionAdmin, "people.read"));
         // A region can lock people.read on, and then schools cannot narrow it.
         let locked = Matrix::effective(
             &[(

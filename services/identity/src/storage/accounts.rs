@@ -8,12 +8,9 @@ pub struct AccountRow {
     pub login: String,
     pub password_hash: String,
     pub password_change_required: bool,
-    pub failed_attempts: i32,
-    pub locked_until: Option<OffsetDateTime>,
 }
 
-const COLUMNS: &str =
-    "person_id, login, password_hash, password_change_required, failed_attempts, locked_until";
+const COLUMNS: &str = "person_id, login, password_hash, password_change_required";
 
 /// The account for a login, locked for this transaction (failed attempts
 /// are counted without races).
@@ -61,27 +58,49 @@ pub async fn insert(
     .map(|_| ())
 }
 
-pub async fn record_failure(
+/// Until when a login name is locked, if it is.
+pub async fn locked_until(
     connection: &mut PgConnection,
-    person: Uuid,
-    failed_attempts: i32,
-    locked_until: Option<OffsetDateTime>,
+    login: &str,
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    let until: Option<Option<OffsetDateTime>> =
+        sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE login = lower($1)")
+            .bind(login)
+            .fetch_optional(connection)
+            .await?;
+    Ok(until.flatten())
+}
+
+/// Counts one more failure for a login name; returns the count so far.
+pub async fn count_failure(connection: &mut PgConnection, login: &str) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO login_throttle (login, failures) VALUES (lower($1), 1) \
+         ON CONFLICT (login) DO UPDATE SET failures = login_throttle.failures + 1, updated_at = now() \
+         RETURNING failures",
+    )
+    .bind(login)
+    .fetch_one(connection)
+    .await
+}
+
+/// Locks a login name until `until` and starts counting afresh.
+pub async fn lock(
+    connection: &mut PgConnection,
+    login: &str,
+    until: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE accounts SET failed_attempts = $2, locked_until = $3 WHERE person_id = $1")
-        .bind(person)
-        .bind(failed_attempts)
-        .bind(locked_until)
+    sqlx::query("UPDATE login_throttle SET failures = 0, locked_until = $2, updated_at = now() WHERE login = lower($1)")
+        .bind(login)
+        .bind(until)
         .execute(connection)
         .await
         .map(|_| ())
 }
 
-pub async fn record_success(
-    connection: &mut PgConnection,
-    person: Uuid,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE accounts SET failed_attempts = 0, locked_until = NULL WHERE person_id = $1")
-        .bind(person)
+/// Forgets past failures after a right password.
+pub async fn clear_failures(connection: &mut PgConnection, login: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM login_throttle WHERE login = lower($1)")
+        .bind(login)
         .execute(connection)
         .await
         .map(|_| ())
@@ -94,7 +113,7 @@ pub async fn set_password(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE accounts SET password_hash = $2, password_change_required = false, \
-         password_changed_at = now(), failed_attempts = 0, locked_until = NULL WHERE person_id = $1",
+         password_changed_at = now() WHERE person_id = $1",
     )
     .bind(person)
     .bind(password_hash)

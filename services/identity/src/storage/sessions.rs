@@ -119,3 +119,22 @@ pub async fn is_active(connection: &mut PgConnection, session: Uuid) -> Result<b
     .fetch_one(connection)
     .await
 }
+
+/// Ends every session of the person but `keep`.
+pub async fn revoke_all_except(
+    connection: &mut PgConnection,
+    person: Uuid,
+    keep: Option<Uuid>,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $3 \
+         WHERE person_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id <> $2)",
+    )
+    .bind(person)
+    .bind(keep)
+    .bind(reason)
+    .execute(connection)
+    .await?;
+    Ok(updated.rows_affected())
+}

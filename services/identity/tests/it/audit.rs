@@ -4,7 +4,7 @@
 use asurso_proto::identity as pb;
 use tonic::Code;
 
-use crate::support::{World, password_of, person, snils};
+use crate::support::{World, password_of};
 
 #[tokio::test]
 async fn a_teacher_reading_a_student_is_recorded_and_the_parent_sees_it() -> anyhow::Result<()> {
@@ -17,16 +17,8 @@ async fn a_teacher_reading_a_student_is_recorded_and_the_parent_sees_it() -> any
         .user(school, pb::Role::Parent, "parent.watches", 802)
         .await?;
     let student = world
-        .admin_a
-        .people
-        .register_person(pb::RegisterPersonRequest {
-            org_unit_id: school.to_string(),
-            person: Some(person("Морозов", "Егор", &snils(803), (2014, 1, 20))),
-            role: pb::Role::Student.into(),
-            idempotency_key: String::new(),
-        })
+        .student("Морозов", "Егор", 803)
         .await?
-        .into_inner()
         .person
         .unwrap_or_default();
     world

@@ -51,17 +51,7 @@ async fn each_change_is_published() -> anyhow::Result<()> {
     let (_, parent) = world
         .user(school, pb::Role::Parent, "parent.events", 901)
         .await?;
-    let student = world
-        .admin_a
-        .people
-        .register_person(pb::RegisterPersonRequest {
-            org_unit_id: school.to_string(),
-            person: Some(person("Волкова", "Дарья", &snils(902), (2015, 2, 2))),
-            role: pb::Role::Student.into(),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner();
+    let student = world.student("Волкова", "Дарья", 902).await?;
     let student_id = student.person.map(|p| p.id).unwrap_or_default();
     let renamed = world
         .admin_a

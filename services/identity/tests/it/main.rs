@@ -1,6 +1,7 @@
 //! The identity service over real gRPC, against real PostgreSQL and NATS.
 
 mod audit;
+mod escalation;
 mod events;
 mod import;
 mod rights;

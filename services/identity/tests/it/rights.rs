@@ -4,7 +4,7 @@
 use asurso_proto::identity as pb;
 use tonic::Code;
 
-use crate::support::{World, person, snils};
+use crate::support::World;
 
 fn setting(role: pb::Role, right: &str, allowed: bool, adjustable: bool) -> pb::RightSetting {
     pb::RightSetting {
@@ -23,16 +23,8 @@ async fn a_school_narrows_an_adjustable_right_and_cannot_widen_a_fixed_one() -> 
         .user(school, pb::Role::Teacher, "teacher.rights", 1001)
         .await?;
     let student = world
-        .admin_a
-        .people
-        .register_person(pb::RegisterPersonRequest {
-            org_unit_id: school.to_string(),
-            person: Some(person("Лебедев", "Артём", &snils(1002), (2014, 7, 7))),
-            role: pb::Role::Student.into(),
-            idempotency_key: String::new(),
-        })
+        .student("Лебедев", "Артём", 1002)
         .await?
-        .into_inner()
         .person
         .unwrap_or_default();
     let read = pb::GetPersonRequest {

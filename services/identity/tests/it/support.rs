@@ -196,6 +196,7 @@ pub struct World {
     pub identity: Identity,
     pub admin: Clients,
     pub region: Uuid,
+    pub municipality: Uuid,
     pub school_a: Uuid,
     pub school_b: Uuid,
     pub admin_a: Clients,
@@ -294,11 +295,32 @@ impl World {
             identity,
             admin,
             region,
+            municipality: Uuid::parse_str(&municipality)?,
             school_a: schools[0],
             school_b: schools[1],
             admin_a,
             admin_b,
         })
+    }
+
+    /// School A's admin registers a student there; returns the response.
+    pub async fn student(
+        &mut self,
+        last: &str,
+        first: &str,
+        seed: u32,
+    ) -> anyhow::Result<pb::RegisterPersonResponse> {
+        Ok(self
+            .admin_a
+            .people
+            .register_person(pb::RegisterPersonRequest {
+                org_unit_id: self.school_a.to_string(),
+                person: Some(person(last, first, &snils(seed), (2014, 3, 3))),
+                role: pb::Role::Student.into(),
+                idempotency_key: String::new(),
+            })
+            .await?
+            .into_inner())
     }
 
     /// Registers someone in `school` with `role`, gives them a local login
@@ -346,19 +368,27 @@ pub async fn identity_user(
         .await?
         .into_inner()
         .temporary_password;
-    let first = identity.login(login, &temporary).await?;
-    assert!(first.password_change_required);
+    // A temporary password cannot log in; it can only be replaced.
+    let refused = identity
+        .login(login, &temporary)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        refused.is_some_and(|e| e.contains("temporary password")),
+        "a temporary password logged in"
+    );
     identity
-        .clients(Some(&access_token(&first)))
+        .clients(None)
         .await?
         .auth
         .change_password(pb::ChangePasswordRequest {
             current_password: temporary,
             new_password: password_of(login),
+            login: login.to_owned(),
         })
         .await?;
     let login = identity.login(login, &password_of(login)).await?;
-    assert!(!login.password_change_required);
     Ok((
         identity.clients(Some(&access_token(&login))).await?,
         Uuid::parse_str(&person_id)?,
@@ -409,23 +439,7 @@ impl Service for Remote {
     }
 }
 
-/// Waits for `check` to hold.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!("condition not reached within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use asurso_testkit::eventually;
 
 /// Identity as a separate process (its real binary), with output captured.
 pub struct IdentityProcess {

@@ -161,8 +161,10 @@ impl<H: EventHandler> IdempotentConsumer<H> {
             ack_policy: AckPolicy::Explicit,
             deliver_policy: DeliverPolicy::All,
             ack_wait: spec.ack_wait,
-            // One more than ours, so our last attempt can still dead-letter.
-            max_deliver: spec.max_deliver + 1,
+            // Unlimited on the server: our own count decides when an event
+            // goes to the dead letters, and an event whose dead-lettering
+            // fails keeps coming back instead of being dropped.
+            max_deliver: -1,
             ..Default::default()
         };
         let consumer = stream
@@ -319,10 +321,34 @@ impl<H: EventHandler> IdempotentConsumer<H> {
             streams::DEAD_LETTERS.subject_root,
             self.spec.durable_name
         ));
-        let mut publish = PublishMessage::build().payload(letter.encode_to_vec().into());
-        if let Some(headers) = &message.headers {
-            publish = publish.headers(headers.clone());
+        // The original trace headers, but a de-duplication id of our own:
+        // the event id alone would make a second consumer's letter for the
+        // same event look like a duplicate and vanish.
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(original) = &message.headers {
+            for (name, values) in original.iter() {
+                if AsRef::<str>::as_ref(name) != super::MSG_ID_HEADER {
+                    for value in values {
+                        headers.append(name.clone(), value.clone());
+                    }
+                }
+            }
         }
+        let event_id = Envelope::decode(message.payload.as_ref())
+            .map(|envelope| envelope.event_id)
+            .unwrap_or_else(|_| {
+                message
+                    .info()
+                    .map(|info| info.stream_sequence.to_string())
+                    .unwrap_or_default()
+            });
+        headers.insert(
+            super::MSG_ID_HEADER,
+            format!("{}:{event_id}", self.spec.durable_name).as_str(),
+        );
+        let publish = PublishMessage::build()
+            .payload(letter.encode_to_vec().into())
+            .headers(headers);
         let stored = async {
             self.bus
                 .jetstream()

@@ -342,7 +342,7 @@ impl Relay {
     }
 
     /// Removes published rows past the retention period, and consumers'
-    /// records of handled events just as old.
+    /// records of handled events and stored idempotent answers just as old.
     pub async fn housekeeping(&self) -> Result<(), RelayError> {
         let retention = self.settings.retention.as_secs_f64();
         sqlx::query("DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)")
@@ -350,6 +350,10 @@ impl Relay {
             .execute(&self.pool)
             .await?;
         sqlx::query("DELETE FROM inbox WHERE handled_at < now() - make_interval(secs => $1)")
+            .bind(retention)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM idempotency WHERE created_at < now() - make_interval(secs => $1)")
             .bind(retention)
             .execute(&self.pool)
             .await?;

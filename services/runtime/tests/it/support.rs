@@ -1,7 +1,7 @@
 //! The world the runtime tests run in: a database of their own, a NATS
 //! namespace of their own, a test event and a consumer that records it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use asurso_proto::common::OrgScope;
 use asurso_runtime::{
@@ -162,23 +162,7 @@ impl EventHandler for Recorder {
     }
 }
 
-/// Polls `check` until it holds or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if check().await? {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!("condition not reached within {within:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
+pub use asurso_testkit::eventually;
 
 pub async fn count(pool: &PgPool, sql: &'static str) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar(sql).fetch_one(pool).await?)
