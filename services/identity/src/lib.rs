@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod api;
+pub mod audit_events;
 pub mod bootstrap;
 pub mod crypto;
 pub mod domain;
@@ -117,6 +118,7 @@ pub struct Application {
     server: GrpcServer,
     state: api::Shared,
     relay: Relay,
+    bus: EventBus,
 }
 
 impl Application {
@@ -146,7 +148,7 @@ impl Application {
         if let Some(bootstrap) = &settings.bootstrap {
             bootstrap::ensure_region(&pool, &secrets, bootstrap).await?;
         }
-        let relay = Relay::new(pool.clone(), bus, settings.outbox.clone());
+        let relay = Relay::new(pool.clone(), bus.clone(), settings.outbox.clone());
         let verifier = Verifier::new(
             tokens::OwnKeys(Arc::clone(&tokens)),
             settings.tokens.issuer.clone(),
@@ -180,6 +182,7 @@ impl Application {
             server,
             state,
             relay,
+            bus,
         })
     }
 
@@ -194,6 +197,16 @@ impl Application {
     /// Serves until `shutdown`, then drains calls and flushes the outbox.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
         let mut background = Background::new();
+        for stream in audit_events::REPORTING_STREAMS {
+            let consumer = asurso_runtime::events::IdempotentConsumer::create(
+                self.state.pool.clone(),
+                self.bus.clone(),
+                audit_events::consumer_spec(stream),
+                audit_events::AuditRecorder,
+            )
+            .await?;
+            background.spawn(0, move |stop| consumer.run(stop));
+        }
         let relay = self.relay;
         background.spawn(1, move |stop| relay.run(stop));
         let grace = self.state.settings.grpc.shutdown_grace;

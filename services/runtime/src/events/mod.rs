@@ -74,6 +74,24 @@ pub mod streams {
     ];
 }
 
+/// Subjects shared by more than one service.
+pub mod subjects {
+    use super::StreamDef;
+
+    /// Where a service reports that it served a student's personal data to
+    /// someone other than the student or a guardian (payload
+    /// `asurso.events.v1.PersonalDataRead`); identity records it in the audit
+    /// log. In the reporting service's own stream.
+    pub fn personal_data_read(stream: StreamDef, school: uuid::Uuid) -> String {
+        format!("{}.audit.read.{school}", stream.subject_root)
+    }
+
+    /// Every personal-data read reported in a stream.
+    pub fn personal_data_reads(stream: StreamDef) -> String {
+        format!("{}.audit.read.>", stream.subject_root)
+    }
+}
+
 /// The header JetStream de-duplicates on; always the event id.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
