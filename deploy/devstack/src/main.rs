@@ -166,9 +166,40 @@ async fn run_tests(data: &Path, command: &[String]) -> anyhow::Result<ExitCode> 
     })
 }
 
+/// Ctrl-C or SIGTERM, heard from the very start, so an interrupted start-up
+/// still stops what it started.
+#[derive(Clone)]
+struct StopSignal(tokio::sync::watch::Receiver<bool>);
+
+impl StopSignal {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            let _ = sender.send(true);
+        });
+        Ok(Self(receiver))
+    }
+
+    fn received(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
 async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
+    let mut stop = StopSignal::listen()?;
     let infra = Infra::start(data, true, Some((55432, 54222))).await?;
-    let outcome = start_services(&infra).await;
+    let outcome = start_services(&infra, &stop).await;
     let mut children = match outcome {
         Ok(children) => children,
         Err(error) => {
@@ -192,7 +223,7 @@ async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
     }
     println!("Press Ctrl-C to stop.");
 
-    wait_for_stop_signal(&mut children).await?;
+    wait_for_stop(&mut children, &mut stop).await;
     println!("devstack: stopping");
     stop_children(&mut children).await;
     infra.stop().await;
@@ -200,7 +231,10 @@ async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn start_services(infra: &Infra) -> anyhow::Result<Vec<(&'static str, Child)>> {
+async fn start_services(
+    infra: &Infra,
+    stop: &StopSignal,
+) -> anyhow::Result<Vec<(&'static str, Child)>> {
     let bin_dir = std::env::current_exe()?
         .parent()
         .map(Path::to_path_buf)
@@ -226,7 +260,11 @@ async fn start_services(infra: &Infra) -> anyhow::Result<Vec<(&'static str, Chil
                 return Err(error);
             }
         }
-        if let Err(error) = wait_until_serving(service).await {
+        let started = match children.last_mut() {
+            Some((_, child)) => wait_until_serving(service, child, stop).await,
+            None => Ok(()),
+        };
+        if let Err(error) = started {
             stop_children(&mut children).await;
             return Err(error);
         }
@@ -262,10 +300,23 @@ fn with_database(url: &str, database: &str) -> String {
     }
 }
 
-async fn wait_until_serving(service: &ServiceDef) -> anyhow::Result<()> {
+async fn wait_until_serving(
+    service: &ServiceDef,
+    child: &mut Child,
+    stop: &StopSignal,
+) -> anyhow::Result<()> {
     let address = format!("http://127.0.0.1:{}", service.port);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
+        if stop.received() {
+            bail!("interrupted while starting {}", service.name);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "{} exited during start-up ({status}); its log is above",
+                service.name
+            );
+        }
         if let Ok(endpoint) = tonic::transport::Endpoint::from_shared(address.clone())
             && let Ok(channel) = endpoint.connect().await
         {
@@ -291,10 +342,7 @@ async fn wait_until_serving(service: &ServiceDef) -> anyhow::Result<()> {
 }
 
 /// Waits for Ctrl-C or SIGTERM, or for a service to exit on its own.
-async fn wait_for_stop_signal(children: &mut [(&'static str, Child)]) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+async fn wait_for_stop(children: &mut [(&'static str, Child)], stop: &mut StopSignal) {
     let any_exit = async {
         if children.is_empty() {
             std::future::pending::<()>().await;
@@ -310,11 +358,9 @@ async fn wait_for_stop_signal(children: &mut [(&'static str, Child)]) -> anyhow:
         }
     };
     tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+        () = stop.wait() => {}
         () = any_exit => {}
     }
-    Ok(())
 }
 
 /// SIGTERM to every service (last started first), then wait for each.

@@ -16,6 +16,19 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
+/// Refuses to start on a port something already listens on: waiting for
+/// "our" server would otherwise find the stranger and call it ready.
+fn ensure_port_free(port: u16, what: &str) -> anyhow::Result<()> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        bail!(
+            "127.0.0.1:{port} is already in use, so {what} cannot start there \
+             (one left from an earlier run? stop it, or point the URL variable at it)"
+        );
+    }
+    Ok(())
+}
+
 async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -118,6 +131,30 @@ impl PostgresServer {
                 bail!("initdb failed: {}", String::from_utf8_lossy(&output.stderr));
             }
         }
+        // Never start a second server on a folder in use (another run, or
+        // one left behind by a run that was killed): say how to stop it.
+        let running = pg_command(&bin, "pg_ctl", as_postgres)
+            .arg("-D")
+            .arg(&data)
+            .arg("status")
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .is_ok_and(|status| status.status.success());
+        if running {
+            bail!(
+                "a PostgreSQL is already running on {} (another `make run`, or one left behind); \
+                 stop it with: {}pg_ctl -D {} stop",
+                data.display(),
+                if as_postgres {
+                    "runuser -u postgres -- "
+                } else {
+                    ""
+                },
+                data.display()
+            );
+        }
+        ensure_port_free(port, "PostgreSQL")?;
         let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=400 \
              -c shared_buffers=256MB",
@@ -234,6 +271,7 @@ impl NatsServer {
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
+        ensure_port_free(self.port, "nats-server")?;
         let binary = std::env::var("NATS_SERVER").unwrap_or_else(|_| "nats-server".to_owned());
         let child = Command::new(&binary)
             .args([
