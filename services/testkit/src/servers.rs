@@ -355,7 +355,16 @@ fn spawn_watchdog(stop: &str, dir: &Path) -> anyhow::Result<()> {
         pid = std::process::id(),
         dir = dir.display()
     );
-    std::process::Command::new("sh")
+    // In a session of its own: when a test runner kills the test's whole
+    // process group (a timeout), the watchdog survives to clean up.
+    let mut command = if std::path::Path::new("/usr/bin/setsid").exists() {
+        let mut command = std::process::Command::new("/usr/bin/setsid");
+        command.arg("sh");
+        command
+    } else {
+        std::process::Command::new("sh")
+    };
+    command
         .args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

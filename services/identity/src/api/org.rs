@@ -31,23 +31,53 @@ fn unit_name(name: &str, field: &str) -> Result<String, IdentityError> {
     Ok(name.to_owned())
 }
 
-fn time_zone(zone: &str) -> Result<String, IdentityError> {
+/// The IANA time zones of Russia: a school's calendar is in one of them.
+const RUSSIAN_TIME_ZONES: [&str; 27] = [
+    "Europe/Kaliningrad",
+    "Europe/Moscow",
+    "Europe/Simferopol",
+    "Europe/Kirov",
+    "Europe/Volgograd",
+    "Europe/Astrakhan",
+    "Europe/Saratov",
+    "Europe/Ulyanovsk",
+    "Europe/Samara",
+    "Asia/Yekaterinburg",
+    "Asia/Omsk",
+    "Asia/Novosibirsk",
+    "Asia/Barnaul",
+    "Asia/Tomsk",
+    "Asia/Novokuznetsk",
+    "Asia/Krasnoyarsk",
+    "Asia/Irkutsk",
+    "Asia/Chita",
+    "Asia/Yakutsk",
+    "Asia/Khandyga",
+    "Asia/Vladivostok",
+    "Asia/Ust-Nera",
+    "Asia/Magadan",
+    "Asia/Sakhalin",
+    "Asia/Srednekolymsk",
+    "Asia/Kamchatka",
+    "Asia/Anadyr",
+];
+
+/// The given zone, or the parent's when none is given.
+fn time_zone(zone: &str, parent: &OrgUnitRow) -> Result<String, IdentityError> {
     let zone = zone.trim();
     if zone.is_empty() {
-        return Ok("Europe/Moscow".to_owned());
+        return Ok(parent.time_zone.clone());
     }
-    let well_formed = zone.len() <= 64
-        && zone.contains('/')
-        && zone
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c));
-    if !well_formed {
-        return Err(IdentityError::invalid(
-            "time_zone",
-            "is not an IANA time zone such as Europe/Samara",
-        ));
-    }
-    Ok(zone.to_owned())
+    RUSSIAN_TIME_ZONES
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(zone))
+        .map(|known| (*known).to_owned())
+        .ok_or_else(|| {
+            IdentityError::invalid(
+                "time_zone",
+                "is not a time zone of Russia (IANA name, e.g. Europe/Samara)",
+            )
+        })
 }
 
 impl OrgApi {
@@ -118,6 +148,7 @@ impl OrgApi {
         .map_err(IdentityError::from)?;
         transaction.commit().await?;
         self.0.relay.wake();
+        tracing::info!(org_unit_id = %unit.id, kind, parent_id = %parent.id, "org unit created");
         Ok(unit)
     }
 }
@@ -162,13 +193,13 @@ impl pb::org_service_server::OrgService for OrgApi {
         let request = request.into_inner();
         let municipality_id = uuid_field(&request.municipality_id, "municipality_id")?;
         let name = unit_name(&request.name, "name")?;
-        let zone = time_zone(&request.time_zone)?;
         let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
         let municipality =
             access::unit(&mut connection, municipality_id, "municipality_id").await?;
         if municipality.kind != "municipality" {
             return Err(IdentityError::invalid("municipality_id", "is not a municipality").into());
         }
+        let zone = time_zone(&request.time_zone, &municipality)?;
         access::authorize(&mut connection, &caller, "org.create_school", &municipality).await?;
         drop(connection);
         let unit = self

@@ -4,6 +4,7 @@ mod audit;
 mod escalation;
 mod events;
 mod import;
+mod org;
 mod rights;
 mod scope;
 mod snils;

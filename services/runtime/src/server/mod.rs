@@ -64,7 +64,11 @@ impl GrpcServer {
             routes,
             health,
             service_names: Vec::new(),
-            descriptor_sets: vec![asurso_proto::FILE_DESCRIPTOR_SET],
+            // google.rpc error details too, so clients can decode BadRequest.
+            descriptor_sets: vec![
+                asurso_proto::FILE_DESCRIPTOR_SET,
+                tonic_types::pb::FILE_DESCRIPTOR_SET,
+            ],
         })
     }
 
