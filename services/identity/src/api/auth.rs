@@ -386,13 +386,44 @@ impl pb::auth_service_server::AuthService for AuthApi {
         }
         let temporary = passwords::temporary();
         let hash = passwords::hash(temporary.clone()).await?;
+        let existing = storage::accounts::by_person_for_update(&mut transaction, person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        if let Some(existing) = existing {
+            // The same login again: a forgotten password (or a retry whose
+            // answer was lost). A new temporary password replaces the old,
+            // and every session of the person ends.
+            if !existing.login.eq_ignore_ascii_case(login) {
+                return Err(IdentityError::AlreadyExists(format!(
+                    "person_id: the person already logs in as {:?}",
+                    existing.login
+                ))
+                .into());
+            }
+            storage::accounts::set_temporary_password(&mut transaction, person_id, &hash)
+                .await
+                .map_err(IdentityError::from)?;
+            storage::sessions::revoke_all(
+                &mut transaction,
+                person_id,
+                "password reset by an admin",
+            )
+            .await
+            .map_err(IdentityError::from)?;
+            storage::accounts::clear_failures(&mut transaction, &existing.login)
+                .await
+                .map_err(IdentityError::from)?;
+            transaction.commit().await.map_err(IdentityError::from)?;
+            tracing::info!(%person_id, by = %caller.person_id, "temporary password issued again");
+            return Ok(Response::new(pb::CreateLocalAccountResponse {
+                temporary_password: temporary,
+            }));
+        }
         if let Err(error) =
             storage::accounts::insert(&mut transaction, person_id, login, &hash, true).await
         {
             return Err(if storage::is_unique_violation(&error) {
-                IdentityError::AlreadyExists(
-                    "login: taken, or the person has a login already".to_owned(),
-                )
+                IdentityError::AlreadyExists("login: taken by someone else".to_owned())
             } else {
                 error.into()
             }

@@ -311,3 +311,63 @@ async fn a_person_with_two_roles_chooses_the_active_one_and_logs_out() -> anyhow
     }
     world.identity.stop().await
 }
+
+#[tokio::test]
+async fn an_admin_resets_a_forgotten_password_with_a_new_temporary_one() -> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let (_, teacher) = world
+        .user(world.school_a, pb::Role::Teacher, "teacher.forgot", 1601)
+        .await?;
+    let session = world
+        .identity
+        .login("teacher.forgot", &password_of("teacher.forgot"))
+        .await?;
+
+    let again = |login: &str| pb::CreateLocalAccountRequest {
+        person_id: teacher.to_string(),
+        login: login.into(),
+    };
+    let temporary = world
+        .admin_a
+        .auth
+        .create_local_account(again("teacher.forgot"))
+        .await?
+        .into_inner()
+        .temporary_password;
+    // The old password is gone, the temporary one must be changed first,
+    // and the sessions opened with the old password are over.
+    assert!(
+        world
+            .identity
+            .login("teacher.forgot", &password_of("teacher.forgot"))
+            .await
+            .is_err()
+    );
+    let refused = world
+        .identity
+        .login("teacher.forgot", &temporary)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(refused.is_some_and(|e| e.contains("temporary password")));
+    let refresh_token = session.tokens.map(|t| t.refresh_token).unwrap_or_default();
+    let mut auth = world.identity.anonymous().await?.auth;
+    let old = auth
+        .refresh(pb::RefreshRequest {
+            refresh_token,
+            grant_id: String::new(),
+        })
+        .await;
+    assert_eq!(old.err().map(|s| s.code()), Some(Code::Unauthenticated));
+
+    // Another login name for the same person is refused.
+    let other = world
+        .admin_a
+        .auth
+        .create_local_account(again("someone.else"))
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(other, Some(Code::AlreadyExists));
+    world.identity.stop().await
+}
