@@ -217,8 +217,10 @@ async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
     }
     for service in SERVICES {
         println!(
-            "  {:<12}grpc://127.0.0.1:{} (SERVING)",
-            service.name, service.port
+            "  {:<12}grpc://127.0.0.1:{} (SERVING), metrics http://127.0.0.1:{}/metrics",
+            service.name,
+            service.port,
+            metrics_port(service)
         );
     }
     println!("Press Ctrl-C to stop.");
@@ -250,6 +252,10 @@ async fn start_services(
             .env(format!("{prefix}_DATABASE__URL"), database_url)
             .env(format!("{prefix}_NATS__URL"), &infra.nats_url)
             .env(format!("{prefix}_GRPC__PORT"), service.port.to_string())
+            .env(
+                format!("{prefix}_TELEMETRY__METRICS_PORT"),
+                metrics_port(service).to_string(),
+            )
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {} (is it built? make build)", service.name));
@@ -270,6 +276,11 @@ async fn start_services(
         }
     }
     Ok(children)
+}
+
+/// Each service's Prometheus endpoint: its gRPC port + 1000.
+fn metrics_port(service: &ServiceDef) -> u16 {
+    service.port + 1000
 }
 
 async fn ensure_database(admin_url: &str, database: &str) -> anyhow::Result<()> {

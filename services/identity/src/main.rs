@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use asurso_identity::{Application, CONFIG, Settings};
-use asurso_runtime::{Shutdown, telemetry};
+use asurso_runtime::{Shutdown, metrics::MetricsServer, telemetry};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -24,6 +24,12 @@ async fn main() -> ExitCode {
     };
     let outcome = async {
         let shutdown = Shutdown::on_signals().map_err(|e| e.to_string())?;
+        if let Some(port) = settings.telemetry.metrics_port {
+            let metrics = MetricsServer::install((settings.grpc.host, port).into())
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(metrics.serve(shutdown.clone()));
+        }
         let app = Application::build(settings)
             .await
             .map_err(|e| e.to_string())?;

@@ -14,6 +14,7 @@ pub mod db;
 pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod metrics;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

@@ -184,6 +184,9 @@ pub struct TelemetrySettings {
     /// `http://collector:4317`: spans go there over OTLP/gRPC when set.
     #[serde(default)]
     pub otlp_endpoint: Option<String>,
+    /// Where Prometheus scrapes `/metrics` (same host as gRPC); off when unset.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

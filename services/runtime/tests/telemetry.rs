@@ -99,6 +99,7 @@ async fn spans_reach_the_collector_and_one_trace_crosses_a_grpc_call() -> anyhow
             log_level: "info".to_owned(),
             log_format: LogFormat::Json,
             otlp_endpoint: Some(format!("http://{collector_address}")),
+            metrics_port: None,
         },
     )?;
 

@@ -213,8 +213,23 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                 };
                 match next {
                     Some(Ok(message)) => {
+                        let started = std::time::Instant::now();
                         let disposition = self.apply(&message).await;
                         settle(&message, disposition).await;
+                        let outcome = match disposition {
+                            Disposition::Ack => "done",
+                            Disposition::Retry(_) => "retry",
+                            Disposition::DeadLettered => "dead_lettered",
+                        };
+                        let consumer = self.spec.durable_name.clone();
+                        metrics::counter!("events_handled_total", "consumer" => consumer.clone(), "outcome" => outcome)
+                            .increment(1);
+                        metrics::histogram!("events_handling_seconds", "consumer" => consumer)
+                            .record(started.elapsed().as_secs_f64());
+                        if let Ok(info) = message.info() {
+                            metrics::gauge!("events_consumer_pending", "consumer" => self.spec.durable_name.clone())
+                                .set(info.pending as f64);
+                        }
                     }
                     Some(Err(error)) => {
                         tracing::warn!(consumer = %self.spec.durable_name, %error, "pulling events");

@@ -39,6 +39,8 @@ const RELAY_LOCK: i64 = 0x6173_7572_736f_0001;
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 /// The longest the relay waits between attempts while NATS is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the backlog gauges are sampled.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 /// How long a stopping relay keeps publishing what was committed.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
 
@@ -122,7 +124,14 @@ impl Relay {
     pub async fn run(self, shutdown: Shutdown) {
         let mut backoff = self.settings.poll_interval;
         let mut last_housekeeping = Instant::now();
+        let mut last_backlog: Option<Instant> = None;
         while !shutdown.is_triggered() {
+            if last_backlog.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
+                last_backlog = Some(Instant::now());
+                if let Err(error) = self.sample_backlog().await {
+                    tracing::debug!(%error, "sampling the outbox backlog failed");
+                }
+            }
             let wait = match self.publish_pending().await {
                 Ok(pass) if pass.failed == 0 && pass.claimed >= self.batch_size() => {
                     backoff = self.settings.poll_interval;
@@ -287,10 +296,12 @@ impl Relay {
                             &self.stats.published
                         };
                         counter.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("outbox_published_total").increment(1);
                         published.push(row.seq);
                     }
                     Err(error) => {
                         self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                        metrics::counter!("outbox_publish_failures_total").increment(1);
                         tracing::warn!(event_id = %row.event_id, subject = %row.subject, %error, "publishing an event failed; will retry");
                         stalled.insert(&row.aggregate);
                         failed.push((row.seq, error));
@@ -339,6 +350,20 @@ impl Relay {
         }
         .instrument(span)
         .await
+    }
+
+    /// Publishes the outbox backlog as gauges: how many events wait, and
+    /// for how long the oldest has waited (the lag an operator alerts on).
+    pub async fn sample_backlog(&self) -> Result<(), RelayError> {
+        let (waiting, oldest): (i64, Option<f64>) = sqlx::query_as(
+            "SELECT count(*), extract(epoch FROM now() - min(created_at))::float8 \
+             FROM outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        metrics::gauge!("outbox_unpublished").set(waiting as f64);
+        metrics::gauge!("outbox_oldest_unpublished_seconds").set(oldest.unwrap_or(0.0));
+        Ok(())
     }
 
     /// Removes published rows past the retention period, and consumers'

@@ -79,15 +79,28 @@ where
         request
             .extensions_mut()
             .insert(CallDeadline(Instant::now() + limit));
+        let method = request.uri().path().to_owned();
+        let started = std::time::Instant::now();
         let call = self.inner.call(request);
         Box::pin(async move {
-            match tokio::time::timeout(limit, call).await {
+            let answer = match tokio::time::timeout(limit, call).await {
                 Ok(answer) => answer,
                 Err(_) => Ok(Status::deadline_exceeded(format!(
                     "the call did not finish within its deadline of {limit:?}"
                 ))
                 .into_http()),
+            };
+            // Errors of unary calls come in the headers (trailers-only); a
+            // success sends its status in the trailers: counted as OK.
+            if let Ok(response) = &answer {
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or("0");
+                crate::metrics::record_call(&method, code, started);
             }
+            answer
         })
     }
 }

@@ -1,0 +1,89 @@
+//! Prometheus metrics for operators: calls and their latency by method and
+//! code, the outbox's backlog and age, events handled by each consumer and
+//! how far each lags. Served as text on `/metrics` when
+//! `telemetry.metrics_port` is set; without it every recording is a no-op.
+
+use std::{net::SocketAddr, time::Instant};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::Shutdown;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("telemetry.metrics_port: {0}")]
+    Install(#[from] metrics_exporter_prometheus::BuildError),
+    #[error("telemetry.metrics_port: binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Latency buckets in seconds, from a fast diary read to a slow report.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A bound `/metrics` endpoint, not yet serving.
+pub struct MetricsServer {
+    listener: tokio::net::TcpListener,
+    handle: PrometheusHandle,
+}
+
+impl MetricsServer {
+    /// Installs the process-wide recorder and binds the endpoint.
+    pub async fn install(addr: SocketAddr) -> Result<Self, MetricsError> {
+        let handle = PrometheusBuilder::new()
+            .set_buckets(BUCKETS)?
+            .install_recorder()?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MetricsError::Bind { addr, source })?;
+        Ok(Self { listener, handle })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// Serves `/metrics` until `shutdown`.
+    pub async fn serve(self, shutdown: Shutdown) {
+        let handle = self.handle;
+        let upkeep = handle.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let handle = handle.clone();
+                async move { handle.render() }
+            }),
+        );
+        let upkeeping = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                while !shutdown.is_triggered() {
+                    upkeep.run_upkeep();
+                    tokio::select! {
+                        () = shutdown.wait() => {}
+                        () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        });
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move { shutdown.wait().await })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "metrics endpoint stopped");
+        }
+        upkeeping.abort();
+    }
+}
+
+/// Records one finished gRPC call.
+pub fn record_call(method: &str, code: &str, started: Instant) {
+    metrics::counter!("grpc_server_handled_total", "method" => method.to_owned(), "code" => code.to_owned())
+        .increment(1);
+    metrics::histogram!("grpc_server_handling_seconds", "method" => method.to_owned())
+        .record(started.elapsed().as_secs_f64());
+}
