@@ -331,7 +331,7 @@ impl pb::auth_service_server::AuthService for AuthApi {
             return Err(IdentityError::invalid("current_password", "is wrong").into());
         }
         let hash = passwords::hash(request.new_password).await?;
-        storage::accounts::set_password(&mut transaction, account.person_id, &hash)
+        storage::accounts::set_password(&mut transaction, account.person_id, &hash, false)
             .await
             .map_err(IdentityError::from)?;
         // Whoever else held a session (a stolen refresh token) is out.
@@ -400,7 +400,7 @@ impl pb::auth_service_server::AuthService for AuthApi {
                 ))
                 .into());
             }
-            storage::accounts::set_temporary_password(&mut transaction, person_id, &hash)
+            storage::accounts::set_password(&mut transaction, person_id, &hash, true)
                 .await
                 .map_err(IdentityError::from)?;
             storage::sessions::revoke_all(

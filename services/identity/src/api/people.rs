@@ -459,31 +459,9 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         request: Request<pb::LinkGuardianRequest>,
     ) -> Result<Response<pb::LinkGuardianResponse>, Status> {
         let caller = self.0.caller(&request).await?;
-        let (parent, student) = (
-            uuid_field(&request.get_ref().parent_id, "parent_id")?,
-            uuid_field(&request.get_ref().student_id, "student_id")?,
-        );
-        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
-        let (unit, parent, student) =
-            guardian_pair(&mut transaction, &caller, parent, student, true).await?;
-        if storage::people::link_guardian(&mut transaction, parent, student)
-            .await
-            .map_err(IdentityError::from)?
-        {
-            publish(
-                &mut transaction,
-                &unit,
-                ("guardian", student.to_string()),
-                "linked",
-                &events::GuardianLinked {
-                    parent_id: parent.to_string(),
-                    student_id: student.to_string(),
-                },
-            )
+        let request = request.into_inner();
+        self.change_guardian(&caller, &request.parent_id, &request.student_id, true)
             .await?;
-        }
-        transaction.commit().await.map_err(IdentityError::from)?;
-        self.0.relay.wake();
         Ok(Response::new(pb::LinkGuardianResponse {}))
     }
 
@@ -492,36 +470,9 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         request: Request<pb::UnlinkGuardianRequest>,
     ) -> Result<Response<pb::UnlinkGuardianResponse>, Status> {
         let caller = self.0.caller(&request).await?;
-        let (parent, student) = (
-            uuid_field(&request.get_ref().parent_id, "parent_id")?,
-            uuid_field(&request.get_ref().student_id, "student_id")?,
-        );
-        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
-        let (unit, parent, student) =
-            guardian_pair(&mut transaction, &caller, parent, student, false).await?;
-        if storage::people::unlink_guardian(&mut transaction, parent, student)
-            .await
-            .map_err(IdentityError::from)?
-        {
-            publish(
-                &mut transaction,
-                &unit,
-                ("guardian", student.to_string()),
-                "unlinked",
-                &events::GuardianUnlinked {
-                    parent_id: parent.to_string(),
-                    student_id: student.to_string(),
-                },
-            )
+        let request = request.into_inner();
+        self.change_guardian(&caller, &request.parent_id, &request.student_id, false)
             .await?;
-        } else {
-            return Err(IdentityError::NotFound(
-                "parent_id: this parent is not linked to this student".to_owned(),
-            )
-            .into());
-        }
-        transaction.commit().await.map_err(IdentityError::from)?;
-        self.0.relay.wake();
         Ok(Response::new(pb::UnlinkGuardianResponse {}))
     }
 
@@ -568,6 +519,63 @@ impl pb::people_service_server::PeopleService for PeopleApi {
             .collect::<Result<Vec<_>, _>>()?;
         transaction.commit().await.map_err(IdentityError::from)?;
         Ok(Response::new(pb::ListChildrenResponse { children: views }))
+    }
+}
+
+impl PeopleApi {
+    /// Links (or unlinks) a parent and a student, with its event, in one
+    /// transaction. Linking twice changes nothing; unlinking what is not
+    /// linked is NOT_FOUND.
+    async fn change_guardian(
+        &self,
+        caller: &Caller,
+        parent: &str,
+        student: &str,
+        link: bool,
+    ) -> Result<(), IdentityError> {
+        let (parent, student) = (
+            uuid_field(parent, "parent_id")?,
+            uuid_field(student, "student_id")?,
+        );
+        let mut transaction = self.0.pool.begin().await?;
+        let (unit, parent, student) =
+            guardian_pair(&mut transaction, caller, parent, student, link).await?;
+        let changed = if link {
+            storage::people::link_guardian(&mut transaction, parent, student).await?
+        } else {
+            storage::people::unlink_guardian(&mut transaction, parent, student).await?
+        };
+        if !changed && !link {
+            return Err(IdentityError::NotFound(
+                "parent_id: this parent is not linked to this student".to_owned(),
+            ));
+        }
+        if changed {
+            let (parent_id, student_id) = (parent.to_string(), student.to_string());
+            let aggregate = ("guardian", student_id.clone());
+            if link {
+                publish(
+                    &mut transaction,
+                    &unit,
+                    aggregate,
+                    "linked",
+                    &events::GuardianLinked {
+                        parent_id,
+                        student_id,
+                    },
+                )
+                .await?;
+            } else {
+                let payload = events::GuardianUnlinked {
+                    parent_id,
+                    student_id,
+                };
+                publish(&mut transaction, &unit, aggregate, "unlinked", &payload).await?;
+            }
+        }
+        transaction.commit().await?;
+        self.0.relay.wake();
+        Ok(())
     }
 }
 

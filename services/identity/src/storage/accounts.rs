@@ -106,34 +106,21 @@ pub async fn clear_failures(connection: &mut PgConnection, login: &str) -> Resul
         .map(|_| ())
 }
 
+/// Replaces the password; `temporary` (an admin's) must be changed before
+/// any login.
 pub async fn set_password(
     connection: &mut PgConnection,
     person: Uuid,
     password_hash: &str,
+    temporary: bool,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE accounts SET password_hash = $2, password_change_required = false, \
+        "UPDATE accounts SET password_hash = $2, password_change_required = $3, \
          password_changed_at = now() WHERE person_id = $1",
     )
     .bind(person)
     .bind(password_hash)
-    .execute(connection)
-    .await
-    .map(|_| ())
-}
-
-/// An admin's new temporary password: it must be changed before any login.
-pub async fn set_temporary_password(
-    connection: &mut PgConnection,
-    person: Uuid,
-    password_hash: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE accounts SET password_hash = $2, password_change_required = true, \
-         password_changed_at = now() WHERE person_id = $1",
-    )
-    .bind(person)
-    .bind(password_hash)
+    .bind(temporary)
     .execute(connection)
     .await
     .map(|_| ())
