@@ -9,7 +9,6 @@ use time::macros::date;
 use uuid::Uuid;
 
 use crate::{
-    crypto::Secrets,
     domain::IdentityError,
     passwords,
     storage::{self, org::OrgUnitRow, people::PersonRow},
@@ -27,10 +26,8 @@ pub struct BootstrapSettings {
 /// Returns the region.
 pub async fn ensure_region(
     pool: &PgPool,
-    secrets: &Secrets,
     settings: &BootstrapSettings,
 ) -> Result<OrgUnitRow, IdentityError> {
-    let _ = secrets;
     let mut transaction = pool.begin().await?;
     // One bootstrap at a time across replicas.
     sqlx::query("SELECT pg_advisory_xact_lock(7355608)")

@@ -146,7 +146,7 @@ impl Application {
         ));
         tokens.ensure_key().await?;
         if let Some(bootstrap) = &settings.bootstrap {
-            bootstrap::ensure_region(&pool, &secrets, bootstrap).await?;
+            bootstrap::ensure_region(&pool, bootstrap).await?;
         }
         let relay = Relay::new(pool.clone(), bus.clone(), settings.outbox.clone());
         let verifier = Verifier::new(

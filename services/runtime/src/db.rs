@@ -48,12 +48,3 @@ pub async fn migrate(pool: &PgPool, service: &Migrator) -> Result<(), DbError> {
     service.run(pool).await?;
     Ok(())
 }
-
-/// Whether a failed transaction may simply be run again: a serialization
-/// failure or a deadlock (SQLSTATE 40001, 40P01).
-pub fn is_retryable(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .and_then(|error| error.code())
-        .is_some_and(|code| code == "40001" || code == "40P01")
-}

@@ -51,13 +51,6 @@ impl Shutdown {
     pub async fn wait(&self) {
         self.token.cancelled().await;
     }
-
-    /// A shutdown that fires with this one, or on its own.
-    pub fn child(&self) -> Self {
-        Self {
-            token: self.token.child_token(),
-        }
-    }
 }
 
 /// Background work of a service (consumers, the relay) stopped in stages

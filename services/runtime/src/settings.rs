@@ -240,8 +240,8 @@ mod tests {
         env_prefix: "SAMPLE",
     };
 
-    fn load_error(jail: &mut figment::Jail) -> String {
-        let _ = jail;
+    /// Loads inside a Jail (its variables set) and expects an error.
+    fn load_error() -> String {
         match CONFIG.load::<Sample>() {
             Ok(sample) => panic!("expected an error, loaded {sample:?}"),
             Err(error) => error.to_string(),
@@ -265,7 +265,7 @@ mod tests {
     fn a_wrong_value_names_its_key() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SAMPLE_GRPC__PORT", "seventy");
-            let message = load_error(jail);
+            let message = load_error();
             assert!(message.starts_with("settings: grpc.port: "), "{message}");
             assert!(!message.contains('\n'), "one line: {message}");
             Ok(())
@@ -274,8 +274,7 @@ mod tests {
 
     #[test]
     fn a_missing_value_names_its_key() {
-        figment::Jail::expect_with(|jail| {
-            let _ = jail;
+        figment::Jail::expect_with(|_| {
             let error = EmbeddedConfig {
                 base: "[grpc]\nhost = \"::1\"\n[database]\nurl = \"postgres://localhost/app\"",
                 ..CONFIG
@@ -293,7 +292,7 @@ mod tests {
     fn secret_values_stay_out_of_errors_and_debug_output() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SAMPLE_DATABASE__URL", "[1, 2]");
-            let message = load_error(jail);
+            let message = load_error();
             assert!(message.contains("database.url"), "{message}");
             assert!(message.contains("withheld"), "{message}");
             Ok(())
@@ -310,7 +309,7 @@ mod tests {
     fn an_unknown_environment_is_refused() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ASURSO_ENVIRONMENT", "staging");
-            let message = load_error(jail);
+            let message = load_error();
             assert!(message.contains("\"staging\""), "{message}");
             assert!(message.contains("local, production"), "{message}");
             Ok(())

@@ -127,20 +127,6 @@ pub fn set_parent_from(span: &tracing::Span, carrier: &dyn Extractor) {
     }
 }
 
-/// HTTP headers (gRPC metadata on the wire) as a carrier.
-pub struct HeaderCarrier<'a>(pub &'a mut http::HeaderMap);
-
-impl Injector for HeaderCarrier<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        if let (Ok(name), Ok(value)) = (
-            http::header::HeaderName::from_bytes(key.as_bytes()),
-            http::header::HeaderValue::from_str(&value),
-        ) {
-            self.0.insert(name, value);
-        }
-    }
-}
-
 /// Read-only HTTP headers as a carrier.
 pub struct HeaderReader<'a>(pub &'a http::HeaderMap);
 

@@ -264,10 +264,14 @@ impl pb::auth_service_server::AuthService for AuthApi {
     ) -> Result<Response<pb::LogoutEverywhereResponse>, Status> {
         let caller = self.0.caller(&request).await?;
         let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-        let ended =
-            storage::sessions::revoke_all(&mut connection, caller.person_id, "logout everywhere")
-                .await
-                .map_err(IdentityError::from)?;
+        let ended = storage::sessions::revoke_all_except(
+            &mut connection,
+            caller.person_id,
+            None,
+            "logout everywhere",
+        )
+        .await
+        .map_err(IdentityError::from)?;
         Ok(Response::new(pb::LogoutEverywhereResponse {
             sessions_ended: u32::try_from(ended).unwrap_or(u32::MAX),
         }))
@@ -403,9 +407,10 @@ impl pb::auth_service_server::AuthService for AuthApi {
             storage::accounts::set_password(&mut transaction, person_id, &hash, true)
                 .await
                 .map_err(IdentityError::from)?;
-            storage::sessions::revoke_all(
+            storage::sessions::revoke_all_except(
                 &mut transaction,
                 person_id,
+                None,
                 "password reset by an admin",
             )
             .await

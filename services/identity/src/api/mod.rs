@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use asurso_proto::{common::CivilDate, identity as pb};
 use asurso_runtime::{
-    auth::{Caller, Verifier, parse_role, role_name},
+    auth::{Caller, Verifier, parse_role},
     events::relay::RelayWaker,
 };
 use sqlx::PgPool;
@@ -143,8 +143,4 @@ pub fn page_size(page: Option<&asurso_proto::common::PageRequest>) -> i64 {
         None | Some(0) => 50,
         Some(size) => i64::from(size.min(500)),
     }
-}
-
-pub fn role_str(role: pb::Role) -> &'static str {
-    role_name(role)
 }

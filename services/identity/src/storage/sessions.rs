@@ -96,31 +96,7 @@ pub async fn revoke(
     Ok(updated.rows_affected() == 1)
 }
 
-pub async fn revoke_all(
-    connection: &mut PgConnection,
-    person: Uuid,
-    reason: &str,
-) -> Result<u64, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE person_id = $1 AND revoked_at IS NULL",
-    )
-    .bind(person)
-    .bind(reason)
-    .execute(connection)
-    .await?;
-    Ok(updated.rows_affected())
-}
-
-pub async fn is_active(connection: &mut PgConnection, session: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1 AND revoked_at IS NULL)",
-    )
-    .bind(session)
-    .fetch_one(connection)
-    .await
-}
-
-/// Ends every session of the person but `keep`.
+/// Ends every session of the person, but `keep` when given.
 pub async fn revoke_all_except(
     connection: &mut PgConnection,
     person: Uuid,

@@ -9,7 +9,7 @@ use crate::support::{World, password_of, person, snils};
 async fn an_import_cannot_make_anyone_the_guardian_of_another_schools_student() -> anyhow::Result<()>
 {
     let mut world = World::new().await?;
-    let other = world
+    world
         .admin_b
         .people
         .register_person(pb::RegisterPersonRequest {
@@ -19,7 +19,6 @@ async fn an_import_cannot_make_anyone_the_guardian_of_another_schools_student() 
             idempotency_key: String::new(),
         })
         .await?;
-    let _ = other;
     let csv = format!(
         "role,last_name,first_name,birth_date,snils,child_snils\nparent,Захватов,Пётр,1980-01-01,{},{}\n",
         snils(1102),

@@ -93,7 +93,6 @@ async fn a_file_with_one_bad_row_imports_nothing_and_names_the_row() -> anyhow::
     assert_eq!(imported.people_imported, 4);
     assert_eq!(imported.guardian_links, 2);
     assert_eq!(people_in(&world, school).await?, before + 4);
-    let _ = &mut world;
     world.identity.stop().await
 }
 
@@ -134,6 +133,5 @@ async fn an_import_is_refused_outside_ones_school_and_for_malformed_files() -> a
         assert_eq!(status.code(), Code::InvalidArgument);
         assert!(status.message().contains(named), "{}", status.message());
     }
-    let _ = &mut world;
     world.identity.stop().await
 }

@@ -8,7 +8,7 @@ use crate::support::{World, person, snils};
 #[tokio::test]
 async fn a_school_admin_cannot_register_or_grant_in_another_school() -> anyhow::Result<()> {
     let mut world = World::new().await?;
-    let (school_a, school_b) = (world.school_a, world.school_b);
+    let school_b = world.school_b;
 
     let registered_elsewhere = world
         .admin_a
@@ -63,7 +63,6 @@ async fn a_school_admin_cannot_register_or_grant_in_another_school() -> anyhow::
         .fetch_one(&world.identity.db.pool)
         .await?;
     assert_eq!(people_in_b, 2);
-    let _ = school_a;
     world.identity.stop().await
 }
 
@@ -186,7 +185,6 @@ async fn bad_input_names_the_field_and_writes_nothing() -> anyhow::Result<()> {
         .fetch_one(&world.identity.db.pool)
         .await?;
     assert_eq!(people, 2, "the admin and the one valid student");
-    let _ = &mut world;
     world.identity.stop().await
 }
 

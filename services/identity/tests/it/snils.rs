@@ -4,21 +4,14 @@
 use asurso_proto::identity as pb;
 
 use crate::support::{
-    ADMIN_LOGIN, ADMIN_PASSWORD, IdentityProcess, access_token, clients, identity_user,
-    nats_settings, person, snils,
+    ADMIN_LOGIN, ADMIN_PASSWORD, access_token, clients, identity_binary, identity_user, person,
+    snils,
 };
 
 #[tokio::test]
 async fn snils_is_absent_in_plain_text_from_the_database_and_the_logs() -> anyhow::Result<()> {
-    asurso_testkit::init_tracing();
-    let db = asurso_testkit::TestDatabase::create(&[
-        &asurso_runtime::db::runtime_migrator(),
-        &asurso_identity::MIGRATOR,
-    ])
-    .await?;
-    let nats = nats_settings(&asurso_testkit::nats_url().await?);
     // The real binary, logging everything it can.
-    let process = IdentityProcess::start(&db, &nats, &[("RUST_LOG", "trace")]).await?;
+    let (process, db) = identity_binary(&[("RUST_LOG", "trace")]).await?;
 
     let mut anonymous = clients(&process.address, None).await?;
     let login = anonymous

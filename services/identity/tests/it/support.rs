@@ -52,7 +52,7 @@ pub struct Clients {
 
 /// Settings for a test instance; `local` gives the development master key.
 pub fn settings(database_url: &str, nats: &NatsSettings) -> anyhow::Result<Settings> {
-    // SAFETY-free: read the embedded local settings, then point them at the
+    // The embedded local settings, pointed at the test's own servers:
     // test's own servers.
     let mut settings: Settings = CONFIG.load()?;
     settings.database.url = database_url.to_owned().into();
@@ -440,6 +440,22 @@ impl Service for Remote {
 }
 
 pub use asurso_testkit::eventually;
+
+/// A database with identity's migrations, of this test's own.
+pub async fn identity_database() -> anyhow::Result<TestDatabase> {
+    TestDatabase::create(&[&db::runtime_migrator(), &asurso_identity::MIGRATOR]).await
+}
+
+/// Identity's real binary on a fresh database and NATS namespace.
+pub async fn identity_binary(
+    extra_env: &[(&str, &str)],
+) -> anyhow::Result<(IdentityProcess, TestDatabase)> {
+    asurso_testkit::init_tracing();
+    let db = identity_database().await?;
+    let nats = nats_settings(&asurso_testkit::nats_url().await?);
+    let process = IdentityProcess::start(&db, &nats, extra_env).await?;
+    Ok((process, db))
+}
 
 /// Identity as a separate process (its real binary), with output captured.
 pub struct IdentityProcess {

@@ -8,8 +8,7 @@ use asurso_runtime::auth::{AuthError, IdentityKeys, Verifier};
 use tonic::{Code, transport::Channel};
 
 use crate::support::{
-    ADMIN_LOGIN, ADMIN_PASSWORD, Identity, IdentityProcess, World, access_token, nats_settings,
-    password_of,
+    ADMIN_LOGIN, ADMIN_PASSWORD, Identity, World, access_token, identity_binary, password_of,
 };
 
 fn verifier(channel: Channel) -> Verifier<IdentityKeys> {
@@ -18,16 +17,9 @@ fn verifier(channel: Channel) -> Verifier<IdentityKeys> {
 
 #[tokio::test]
 async fn another_process_verifies_tokens_with_only_the_public_keys() -> anyhow::Result<()> {
-    asurso_testkit::init_tracing();
-    let db = asurso_testkit::TestDatabase::create(&[
-        &asurso_runtime::db::runtime_migrator(),
-        &asurso_identity::MIGRATOR,
-    ])
-    .await?;
-    let nats = nats_settings(&asurso_testkit::nats_url().await?);
     // Identity runs as its own binary; this test process only has the keys
     // it fetches over gRPC.
-    let identity = IdentityProcess::start(&db, &nats, &[]).await?;
+    let (identity, _database) = identity_binary(&[]).await?;
     let mut auth = crate::support::clients(&identity.address, None).await?.auth;
     let login = auth
         .login(pb::LoginRequest {
