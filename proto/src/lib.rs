@@ -16,4 +16,5 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 
 pub use asurso::common::v1 as common;
 pub use asurso::events::v1 as events;
+pub use asurso::gradebook::v1 as gradebook;
 pub use asurso::identity::v1 as identity;

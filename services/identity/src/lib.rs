@@ -93,6 +93,16 @@ pub struct CryptoSettings {
     pub master_key: SecretString,
 }
 
+impl asurso_runtime::lifecycle::ServiceSettings for Settings {
+    fn grpc(&self) -> &GrpcSettings {
+        &self.grpc
+    }
+
+    fn telemetry(&self) -> &TelemetrySettings {
+        &self.telemetry
+    }
+}
+
 fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let value = f64::deserialize(deserializer)?;
     Duration::try_from_secs_f64(value)

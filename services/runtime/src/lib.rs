@@ -5,16 +5,18 @@
 //! the transactional outbox, the relay that publishes it to JetStream, and
 //! the idempotent consumer.
 //!
-//! It knows nothing of schools, marks or people: domain rules belong in the
-//! services. It must never lose an acknowledged write or an event whose
+//! Beyond roles and the one rights matrix every service enforces, it knows
+//! nothing of schools, marks or people: domain rules belong in the services. It must never lose an acknowledged write or an event whose
 //! transaction committed, and never publish one whose transaction did not.
 
 pub mod auth;
 pub mod db;
+pub mod errors;
 pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
 pub mod metrics;
+pub mod rights;
 pub mod server;
 pub mod settings;
 pub mod telemetry;

@@ -102,3 +102,60 @@ impl Background {
         }
     }
 }
+
+/// What a service binary needs to know of its settings to start.
+pub trait ServiceSettings: serde::de::DeserializeOwned {
+    fn grpc(&self) -> &crate::settings::GrpcSettings;
+    fn telemetry(&self) -> &crate::settings::TelemetrySettings;
+}
+
+/// The whole `main` of a service: load its settings, start telemetry and the
+/// metrics endpoint, then `run` until SIGTERM or Ctrl-C. Any failure is one
+/// line on stderr (and in the log) and a failing exit code.
+pub async fn service_main<S, F, Fut, E>(
+    name: &'static str,
+    config: &crate::settings::EmbeddedConfig,
+    run: F,
+) -> std::process::ExitCode
+where
+    S: ServiceSettings,
+    F: FnOnce(S, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    use std::process::ExitCode;
+    let settings: S = match config.load() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let _telemetry = match crate::telemetry::init(name, settings.telemetry()) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = async {
+        let shutdown = Shutdown::on_signals().map_err(|e| e.to_string())?;
+        if let Some(port) = settings.telemetry().metrics_port {
+            let metrics =
+                crate::metrics::MetricsServer::install((settings.grpc().host, port).into())
+                    .await
+                    .map_err(|e| e.to_string())?;
+            tokio::spawn(metrics.serve(shutdown.clone()));
+        }
+        run(settings, shutdown).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "{name} stopped");
+            eprintln!("{name}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -8,11 +8,16 @@
 //! - [`namespace`] gives each test its own stream and subject prefix on a
 //!   shared NATS server.
 //!
+//! - [`identity`] (feature `identity`) runs identity in the test's process
+//!   and logs people in, for every service whose tests need callers.
+//!
 //! `DATABASE_URL` and `NATS_URL` name servers to use; when unset, the first
 //! test of a process starts its own and a watchdog removes them when the
 //! process ends. `make test` starts one pair for the whole run.
 
 pub mod database;
+#[cfg(feature = "identity")]
+pub mod identity;
 pub mod servers;
 
 pub use database::TestDatabase;

@@ -236,7 +236,23 @@ impl pb::access_service_server::AccessService for AccessApi {
         )
         .await
         .map_err(IdentityError::from)?;
+        publish(
+            &mut transaction,
+            &unit,
+            ("rights", unit.id.to_string()),
+            "right_changed",
+            &events::RightChanged {
+                org_unit_id: unit.id.to_string(),
+                org_unit_kind: unit.kind.clone(),
+                role: role_name(role).to_owned(),
+                right: setting.right.clone(),
+                allowed: cell.allowed,
+                adjustable: cell.adjustable,
+            },
+        )
+        .await?;
         transaction.commit().await.map_err(IdentityError::from)?;
+        self.0.relay.wake();
         tracing::info!(org_unit_id = %unit.id, role = role_name(role), right = %setting.right, allowed = cell.allowed, "right set");
         Ok(Response::new(pb::SetRightResponse {
             setting: Some(pb::RightSetting {

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use asurso_proto::{common::CivilDate, identity as pb};
 use asurso_runtime::{
     auth::{Caller, Verifier, parse_role},
+    errors,
     events::relay::RelayWaker,
 };
 use sqlx::PgPool;
 use time::{Date, OffsetDateTime};
-use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic::Status;
 use uuid::Uuid;
 
 use crate::{
@@ -50,26 +50,13 @@ impl State {
 impl From<IdentityError> for Status {
     fn from(error: IdentityError) -> Self {
         match error {
-            IdentityError::Invalid(violations) => {
-                let message = IdentityError::Invalid(violations.clone()).to_string();
-                let details = ErrorDetails::with_bad_request(
-                    violations
-                        .into_iter()
-                        .map(|v| tonic_types::FieldViolation::new(v.field, v.description))
-                        .collect::<Vec<_>>(),
-                );
-                Status::with_error_details(Code::InvalidArgument, message, details)
-            }
+            IdentityError::Invalid(violations) => errors::invalid_argument(violations),
             IdentityError::AlreadyExists(message) => Status::already_exists(message),
             IdentityError::NotFound(message) => Status::not_found(message),
             IdentityError::PermissionDenied(message) => Status::permission_denied(message),
             IdentityError::Unauthenticated(message) => Status::unauthenticated(message),
             IdentityError::FailedPrecondition(message) => Status::failed_precondition(message),
-            IdentityError::Internal(source) => {
-                let reference = Uuid::new_v4();
-                tracing::error!(%reference, error = %source, source = ?source, "internal error");
-                Status::internal(format!("internal error (reference {reference})"))
-            }
+            IdentityError::Internal(source) => errors::internal(source.as_ref()),
         }
     }
 }

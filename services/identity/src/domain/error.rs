@@ -1,21 +1,8 @@
 //! Everything that can go wrong in identity, by kind. The API maps each kind
 //! to one gRPC code in one place; storage and domain never build a Status.
 
-/// A field and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldViolation {
-    pub field: String,
-    pub description: String,
-}
-
-impl FieldViolation {
-    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            description: description.into(),
-        }
-    }
-}
+pub use asurso_runtime::errors::FieldViolation;
+use asurso_runtime::errors::describe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
@@ -33,14 +20,6 @@ pub enum IdentityError {
     FailedPrecondition(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-fn describe(violations: &[FieldViolation]) -> String {
-    violations
-        .iter()
-        .map(|violation| format!("{}: {}", violation.field, violation.description))
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 impl IdentityError {

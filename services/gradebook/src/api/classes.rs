@@ -1,0 +1,622 @@
+//! Classes, subgroups and enrolments.
+
+use asurso_proto::{events, gradebook as pb};
+use asurso_runtime::idempotency::{self, Claim};
+use sqlx::PgConnection;
+use time::Duration;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{
+    Shared, calendar::year_and_school, civil_date, date_field, optional_date, text_field, text_of,
+    uuid_field,
+};
+use crate::{
+    access,
+    domain::GradebookError,
+    events::publish,
+    storage::{
+        self,
+        classes::{ClassRow, EnrolmentRow, SubgroupRow},
+        directory::School,
+    },
+};
+
+pub struct ClassApi(pub Shared);
+
+fn subgroup(row: &SubgroupRow) -> pb::Subgroup {
+    pb::Subgroup {
+        id: row.id.to_string(),
+        class_id: row.class_id.to_string(),
+        name: row.name.clone(),
+        student_ids: row.student_ids.iter().map(ToString::to_string).collect(),
+    }
+}
+
+async fn class_message(
+    connection: &mut PgConnection,
+    row: &ClassRow,
+) -> Result<pb::Class, GradebookError> {
+    let subgroups = storage::classes::subgroups(connection, &[row.id]).await?;
+    Ok(pb::Class {
+        id: row.id.to_string(),
+        school_id: row.school_id.to_string(),
+        school_year_id: row.school_year_id.to_string(),
+        name: row.name.clone(),
+        grade: row.grade,
+        class_teacher_id: text_of(row.class_teacher_id),
+        subgroups: subgroups.iter().map(subgroup).collect(),
+    })
+}
+
+fn enrolment(row: &EnrolmentRow) -> pb::Enrolment {
+    pb::Enrolment {
+        id: row.id.to_string(),
+        class_id: row.class_id.to_string(),
+        student_id: row.student_id.to_string(),
+        student_name: row.student_name.clone(),
+        start_date: Some(civil_date(row.start_date)),
+        end_date: row.end_date.map(civil_date),
+        end_reason: row.end_reason.clone(),
+    }
+}
+
+/// The student must hold a student grant at the school (from identity).
+async fn ensure_student_of(
+    connection: &mut PgConnection,
+    student: Uuid,
+    school: &School,
+    field: &str,
+) -> Result<(), GradebookError> {
+    if storage::directory::holds_role(connection, student, &["student"], school.id).await? {
+        Ok(())
+    } else {
+        Err(GradebookError::invalid(
+            field,
+            format!(
+                "{student} is not a student of {} (register them there first)",
+                school.name
+            ),
+        ))
+    }
+}
+
+pub async fn ensure_teacher_of(
+    connection: &mut PgConnection,
+    teacher: Uuid,
+    school: &School,
+    field: &str,
+) -> Result<(), GradebookError> {
+    if storage::directory::holds_role(connection, teacher, &access::TEACHER_ROLES, school.id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(GradebookError::invalid(
+            field,
+            format!("{teacher} is not a teacher of {}", school.name),
+        ))
+    }
+}
+
+async fn fetch_enrolment(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<EnrolmentRow, GradebookError> {
+    storage::classes::enrolment(connection, id)
+        .await?
+        .ok_or_else(|| GradebookError::Internal("an enrolment vanished".into()))
+}
+
+#[tonic::async_trait]
+impl pb::class_service_server::ClassService for ClassApi {
+    async fn create_class(
+        &self,
+        request: Request<pb::CreateClassRequest>,
+    ) -> Result<Response<pb::CreateClassResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let year_id = uuid_field(&request.school_year_id, "school_year_id")?;
+        let name = text_field(&request.name, "name", 10)?;
+        if !(1..=11).contains(&request.grade) {
+            return Err(GradebookError::invalid("grade", "must be 1 to 11").into());
+        }
+        let mut transaction = self.0.begin().await?;
+        let (year, school) = year_and_school(&mut transaction, year_id, "school_year_id").await?;
+        access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        let operation = format!("CreateClass/{year_id}");
+        if let Claim::Replay(answer) = idempotency::claim::<pb::CreateClassResponse>(
+            &mut transaction,
+            caller.person_id,
+            &operation,
+            &request.idempotency_key,
+        )
+        .await
+        .map_err(GradebookError::from)?
+        {
+            return Ok(Response::new(answer));
+        }
+        let row = ClassRow {
+            id: Uuid::now_v7(),
+            school_id: school.id,
+            school_year_id: year_id,
+            name,
+            grade: request.grade,
+            class_teacher_id: None,
+        };
+        match storage::classes::insert(&mut transaction, &row).await {
+            Ok(()) => {}
+            Err(error) if storage::violates(&error, "classes_school_year_id_name_key") => {
+                return Err(GradebookError::AlreadyExists(format!(
+                    "name: {} already has a class {} in {}",
+                    school.name, row.name, year.year.name
+                ))
+                .into());
+            }
+            Err(error) => return Err(GradebookError::from(error).into()),
+        }
+        publish(
+            &mut transaction,
+            &school,
+            ("class", row.id),
+            "created",
+            &events::ClassCreated {
+                class_id: row.id.to_string(),
+                school_id: school.id.to_string(),
+                school_year_id: year_id.to_string(),
+                name: row.name.clone(),
+                grade: row.grade,
+            },
+        )
+        .await?;
+        let answer = pb::CreateClassResponse {
+            class: Some(class_message(&mut transaction, &row).await?),
+        };
+        idempotency::complete(
+            &mut transaction,
+            caller.person_id,
+            &operation,
+            &request.idempotency_key,
+            &answer,
+        )
+        .await
+        .map_err(GradebookError::from)?;
+        self.0.commit(transaction).await?;
+        tracing::info!(class_id = %row.id, name = %row.name, "class created");
+        Ok(Response::new(answer))
+    }
+
+    async fn list_classes(
+        &self,
+        request: Request<pb::ListClassesRequest>,
+    ) -> Result<Response<pb::ListClassesResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let year_id = uuid_field(&request.get_ref().school_year_id, "school_year_id")?;
+        let mut connection = self.0.pool.acquire().await.map_err(GradebookError::from)?;
+        let (_, school) = year_and_school(&mut connection, year_id, "school_year_id").await?;
+        access::read_school(&caller, &school)?;
+        let rows = storage::classes::of_year(&mut connection, year_id)
+            .await
+            .map_err(GradebookError::from)?;
+        let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+        let subgroups = storage::classes::subgroups(&mut connection, &ids)
+            .await
+            .map_err(GradebookError::from)?;
+        let classes = rows
+            .iter()
+            .map(|row| pb::Class {
+                id: row.id.to_string(),
+                school_id: row.school_id.to_string(),
+                school_year_id: row.school_year_id.to_string(),
+                name: row.name.clone(),
+                grade: row.grade,
+                class_teacher_id: text_of(row.class_teacher_id),
+                subgroups: subgroups
+                    .iter()
+                    .filter(|group| group.class_id == row.id)
+                    .map(subgroup)
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListClassesResponse { classes }))
+    }
+
+    async fn set_class_teacher(
+        &self,
+        request: Request<pb::SetClassTeacherRequest>,
+    ) -> Result<Response<pb::SetClassTeacherResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let class_id = uuid_field(&request.class_id, "class_id")?;
+        let teacher = uuid_field(&request.teacher_id, "teacher_id")?;
+        let mut transaction = self.0.begin().await?;
+        let (mut class, school) = access::class(&mut transaction, class_id, "class_id").await?;
+        access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        ensure_teacher_of(&mut transaction, teacher, &school, "teacher_id").await?;
+        storage::classes::set_class_teacher(&mut transaction, class_id, teacher)
+            .await
+            .map_err(GradebookError::from)?;
+        class.class_teacher_id = Some(teacher);
+        let message = class_message(&mut transaction, &class).await?;
+        self.0.commit(transaction).await?;
+        Ok(Response::new(pb::SetClassTeacherResponse {
+            class: Some(message),
+        }))
+    }
+
+    async fn create_subgroup(
+        &self,
+        request: Request<pb::CreateSubgroupRequest>,
+    ) -> Result<Response<pb::CreateSubgroupResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let class_id = uuid_field(&request.class_id, "class_id")?;
+        let name = text_field(&request.name, "name", 50)?;
+        let mut transaction = self.0.begin().await?;
+        let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
+        access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        let id = Uuid::now_v7();
+        match storage::classes::insert_subgroup(&mut transaction, id, class_id, &name).await {
+            Ok(()) => {}
+            Err(error) if storage::violates(&error, "subgroups_class_id_name_key") => {
+                return Err(GradebookError::AlreadyExists(format!(
+                    "name: {} already has a group {name}",
+                    class.name
+                ))
+                .into());
+            }
+            Err(error) => return Err(GradebookError::from(error).into()),
+        }
+        self.0.commit(transaction).await?;
+        Ok(Response::new(pb::CreateSubgroupResponse {
+            subgroup: Some(pb::Subgroup {
+                id: id.to_string(),
+                class_id: class_id.to_string(),
+                name,
+                student_ids: Vec::new(),
+            }),
+        }))
+    }
+
+    async fn set_subgroup_members(
+        &self,
+        request: Request<pb::SetSubgroupMembersRequest>,
+    ) -> Result<Response<pb::SetSubgroupMembersResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let id = uuid_field(&request.subgroup_id, "subgroup_id")?;
+        let students = request
+            .student_ids
+            .iter()
+            .enumerate()
+            .map(|(index, id)| uuid_field(id, &format!("student_ids[{index}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut transaction = self.0.begin().await?;
+        let group = storage::classes::subgroup(&mut transaction, id)
+            .await
+            .map_err(GradebookError::from)?
+            .ok_or_else(|| {
+                GradebookError::not_found("subgroup_id", format_args!("subgroup {id}"))
+            })?;
+        let (class, school) =
+            access::class(&mut transaction, group.class_id, "subgroup_id").await?;
+        access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        for (index, student) in students.iter().enumerate() {
+            if !storage::classes::ever_in_class(&mut transaction, class.id, *student)
+                .await
+                .map_err(GradebookError::from)?
+            {
+                return Err(GradebookError::invalid(
+                    format!("student_ids[{index}]"),
+                    format!("{student} is not enrolled in {}", class.name),
+                )
+                .into());
+            }
+        }
+        storage::classes::set_subgroup_members(&mut transaction, id, &students)
+            .await
+            .map_err(GradebookError::from)?;
+        let group = storage::classes::subgroup(&mut transaction, id)
+            .await
+            .map_err(GradebookError::from)?
+            .ok_or_else(|| GradebookError::Internal("a subgroup vanished".into()))?;
+        self.0.commit(transaction).await?;
+        Ok(Response::new(pb::SetSubgroupMembersResponse {
+            subgroup: Some(subgroup(&group)),
+        }))
+    }
+
+    async fn enrol_student(
+        &self,
+        request: Request<pb::EnrolStudentRequest>,
+    ) -> Result<Response<pb::EnrolStudentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let class_id = uuid_field(&request.class_id, "class_id")?;
+        let student = uuid_field(&request.student_id, "student_id")?;
+        let start = optional_date(request.start_date.as_ref(), "start_date")?;
+        let mut transaction = self.0.begin().await?;
+        let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
+        access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        let operation = format!("EnrolStudent/{class_id}/{student}");
+        if let Claim::Replay(answer) = idempotency::claim::<pb::EnrolStudentResponse>(
+            &mut transaction,
+            caller.person_id,
+            &operation,
+            &request.idempotency_key,
+        )
+        .await
+        .map_err(GradebookError::from)?
+        {
+            return Ok(Response::new(answer));
+        }
+        let (year, _) = year_and_school(&mut transaction, class.school_year_id, "class_id").await?;
+        let start = start.unwrap_or(year.year.start_date);
+        if start < year.year.start_date || start > year.year.end_date {
+            return Err(GradebookError::invalid(
+                "start_date",
+                format!("{start} is outside the school year {}", year.year.name),
+            )
+            .into());
+        }
+        ensure_student_of(&mut transaction, student, &school, "student_id").await?;
+        storage::classes::lock_student(&mut transaction, student)
+            .await
+            .map_err(GradebookError::from)?;
+        if let Some(current) = storage::classes::of_student_from(&mut transaction, student, start)
+            .await
+            .map_err(GradebookError::from)?
+            .first()
+        {
+            let class_name = storage::classes::get(&mut transaction, current.class_id)
+                .await
+                .map_err(GradebookError::from)?
+                .map(|class| class.name)
+                .unwrap_or_default();
+            return Err(GradebookError::FailedPrecondition(format!(
+                "student_id: already in {class_name} from {}; use MoveStudent to change class",
+                current.start_date
+            ))
+            .into());
+        }
+        let id = Uuid::now_v7();
+        storage::classes::insert_enrolment(&mut transaction, id, class_id, student, start)
+            .await
+            .map_err(GradebookError::from)?;
+        publish(
+            &mut transaction,
+            &school,
+            ("enrolment", id),
+            "enrolled",
+            &events::StudentEnrolled {
+                enrolment_id: id.to_string(),
+                class_id: class_id.to_string(),
+                student_id: student.to_string(),
+                start_date: Some(civil_date(start)),
+            },
+        )
+        .await?;
+        let answer = pb::EnrolStudentResponse {
+            enrolment: Some(enrolment(&fetch_enrolment(&mut transaction, id).await?)),
+        };
+        idempotency::complete(
+            &mut transaction,
+            caller.person_id,
+            &operation,
+            &request.idempotency_key,
+            &answer,
+        )
+        .await
+        .map_err(GradebookError::from)?;
+        self.0.commit(transaction).await?;
+        tracing::info!(enrolment_id = %id, %class_id, "student enrolled");
+        Ok(Response::new(answer))
+    }
+
+    async fn withdraw_student(
+        &self,
+        request: Request<pb::WithdrawStudentRequest>,
+    ) -> Result<Response<pb::WithdrawStudentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let class_id = uuid_field(&request.class_id, "class_id")?;
+        let student = uuid_field(&request.student_id, "student_id")?;
+        let end = date_field(request.end_date.as_ref(), "end_date")?;
+        let reason = text_field(&request.reason, "reason", 200)?;
+        let mut transaction = self.0.begin().await?;
+        let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
+        access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        storage::classes::lock_student(&mut transaction, student)
+            .await
+            .map_err(GradebookError::from)?;
+        let current = storage::classes::in_class_on(&mut transaction, class_id, student, end)
+            .await
+            .map_err(GradebookError::from)?
+            .ok_or_else(|| {
+                GradebookError::NotFound(format!(
+                    "student_id: {student} is not in {} on {end}",
+                    class.name
+                ))
+            })?;
+        let reason = format!("выбыл: {reason}");
+        storage::classes::end_enrolment(&mut transaction, current.id, end, &reason)
+            .await
+            .map_err(GradebookError::from)?;
+        publish(
+            &mut transaction,
+            &school,
+            ("enrolment", current.id),
+            "withdrawn",
+            &events::StudentWithdrawn {
+                enrolment_id: current.id.to_string(),
+                class_id: class_id.to_string(),
+                student_id: student.to_string(),
+                end_date: Some(civil_date(end)),
+                reason: reason.clone(),
+            },
+        )
+        .await?;
+        let ended = fetch_enrolment(&mut transaction, current.id).await?;
+        self.0.commit(transaction).await?;
+        Ok(Response::new(pb::WithdrawStudentResponse {
+            enrolment: Some(enrolment(&ended)),
+        }))
+    }
+
+    async fn move_student(
+        &self,
+        request: Request<pb::MoveStudentRequest>,
+    ) -> Result<Response<pb::MoveStudentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let student = uuid_field(&request.student_id, "student_id")?;
+        let to_class_id = uuid_field(&request.to_class_id, "to_class_id")?;
+        let date = date_field(request.date.as_ref(), "date")?;
+        let mut transaction = self.0.begin().await?;
+        let (to_class, to_school) =
+            access::class(&mut transaction, to_class_id, "to_class_id").await?;
+        access::authorize(&mut transaction, &caller, access::MANAGE, &to_school).await?;
+        let operation = format!("MoveStudent/{student}");
+        if let Claim::Replay(answer) = idempotency::claim::<pb::MoveStudentResponse>(
+            &mut transaction,
+            caller.person_id,
+            &operation,
+            &request.idempotency_key,
+        )
+        .await
+        .map_err(GradebookError::from)?
+        {
+            return Ok(Response::new(answer));
+        }
+        let (year, _) =
+            year_and_school(&mut transaction, to_class.school_year_id, "to_class_id").await?;
+        if date <= year.year.start_date || date > year.year.end_date {
+            return Err(GradebookError::invalid(
+                "date",
+                format!(
+                    "a move happens after {} and by {} (the school year {}); enrol from the first day instead",
+                    year.year.start_date, year.year.end_date, year.year.name
+                ),
+            )
+            .into());
+        }
+        ensure_student_of(&mut transaction, student, &to_school, "student_id").await?;
+        storage::classes::lock_student(&mut transaction, student)
+            .await
+            .map_err(GradebookError::from)?;
+        let day_before = date - Duration::days(1);
+        let enrolments = storage::classes::of_student_from(&mut transaction, student, day_before)
+            .await
+            .map_err(GradebookError::from)?;
+        let Some(current) = enrolments
+            .iter()
+            .find(|e| e.start_date <= day_before)
+            .cloned()
+        else {
+            return Err(GradebookError::FailedPrecondition(format!(
+                "student_id: {student} is in no class on {day_before}; use EnrolStudent"
+            ))
+            .into());
+        };
+        if current.class_id == to_class_id {
+            return Err(GradebookError::invalid(
+                "to_class_id",
+                format!("the student is already in {}", to_class.name),
+            )
+            .into());
+        }
+        if let Some(later) = enrolments.iter().find(|e| e.id != current.id) {
+            return Err(GradebookError::FailedPrecondition(format!(
+                "student_id: another enrolment starts {}; withdraw it first",
+                later.start_date
+            ))
+            .into());
+        }
+        let (from_class, from_school) =
+            access::class(&mut transaction, current.class_id, "student_id").await?;
+        storage::classes::end_enrolment(
+            &mut transaction,
+            current.id,
+            day_before,
+            &format!("переведён в {} ({})", to_class.name, to_school.name),
+        )
+        .await
+        .map_err(GradebookError::from)?;
+        let id = Uuid::now_v7();
+        storage::classes::insert_enrolment(&mut transaction, id, to_class_id, student, date)
+            .await
+            .map_err(GradebookError::from)?;
+        let moved = events::StudentMoved {
+            student_id: student.to_string(),
+            from_enrolment_id: current.id.to_string(),
+            from_class_id: from_class.id.to_string(),
+            from_school_id: from_school.id.to_string(),
+            to_enrolment_id: id.to_string(),
+            to_class_id: to_class_id.to_string(),
+            to_school_id: to_school.id.to_string(),
+            date: Some(civil_date(date)),
+        };
+        publish(
+            &mut transaction,
+            &to_school,
+            ("student", student),
+            "moved",
+            &moved,
+        )
+        .await?;
+        if from_school.id != to_school.id {
+            // The school the student left hears of it on its own subject.
+            publish(
+                &mut transaction,
+                &from_school,
+                ("student", student),
+                "moved",
+                &moved,
+            )
+            .await?;
+        }
+        let answer = pb::MoveStudentResponse {
+            ended: Some(enrolment(
+                &fetch_enrolment(&mut transaction, current.id).await?,
+            )),
+            started: Some(enrolment(&fetch_enrolment(&mut transaction, id).await?)),
+        };
+        idempotency::complete(
+            &mut transaction,
+            caller.person_id,
+            &operation,
+            &request.idempotency_key,
+            &answer,
+        )
+        .await
+        .map_err(GradebookError::from)?;
+        self.0.commit(transaction).await?;
+        tracing::info!(from_class = %from_class.id, to_class = %to_class_id, "student moved");
+        Ok(Response::new(answer))
+    }
+
+    async fn list_enrolments(
+        &self,
+        request: Request<pb::ListEnrolmentsRequest>,
+    ) -> Result<Response<pb::ListEnrolmentsResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let request = request.into_inner();
+        let class_id = uuid_field(&request.class_id, "class_id")?;
+        let on = optional_date(request.on_date.as_ref(), "on_date")?;
+        let mut connection = self.0.pool.acquire().await.map_err(GradebookError::from)?;
+        let (class, school) = access::class(&mut connection, class_id, "class_id").await?;
+        if !access::works_with_class(&mut connection, &caller, &class, &school).await? {
+            return Err(GradebookError::denied(format!(
+                "only the school's administration and the teachers of {} see its students",
+                class.name
+            ))
+            .into());
+        }
+        let rows = storage::classes::of_class(&mut connection, class_id, on)
+            .await
+            .map_err(GradebookError::from)?;
+        Ok(Response::new(pb::ListEnrolmentsResponse {
+            enrolments: rows.iter().map(enrolment).collect(),
+        }))
+    }
+}

@@ -1,0 +1,164 @@
+//! The gRPC edge: proto <-> domain conversions, the caller from the token,
+//! and the one place where a [`GradebookError`] becomes a gRPC status.
+
+pub mod calendar;
+pub mod classes;
+pub mod curriculum;
+pub mod timetable;
+
+use std::sync::Arc;
+
+use asurso_proto::common::{CivilDate, TimeOfDay};
+use asurso_runtime::{
+    auth::{Caller, IdentityKeys, Verifier},
+    errors,
+    events::relay::RelayWaker,
+};
+use sqlx::{PgPool, Postgres, Transaction};
+use time::{Date, Month, Time};
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::domain::GradebookError;
+
+/// What every handler shares.
+pub struct State {
+    pub pool: PgPool,
+    pub verifier: Verifier<IdentityKeys>,
+    pub relay: RelayWaker,
+}
+
+pub type Shared = Arc<State>;
+
+impl State {
+    /// The verified caller of a request, whose grant identity has not
+    /// revoked (as far as the gradebook has heard).
+    pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
+        let caller = self.verifier.authenticate(request).await?;
+        let mut connection = self.pool.acquire().await.map_err(GradebookError::from)?;
+        crate::access::ensure_grant_stands(&mut connection, &caller).await?;
+        Ok(caller)
+    }
+
+    pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, GradebookError> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// Commits and lets the relay publish what the transaction recorded.
+    pub async fn commit(
+        &self,
+        transaction: Transaction<'static, Postgres>,
+    ) -> Result<(), GradebookError> {
+        transaction.commit().await?;
+        self.relay.wake();
+        Ok(())
+    }
+}
+
+impl From<GradebookError> for Status {
+    fn from(error: GradebookError) -> Self {
+        match error {
+            GradebookError::Invalid(violations) => errors::invalid_argument(violations),
+            GradebookError::AlreadyExists(message) => Status::already_exists(message),
+            GradebookError::NotFound(message) => Status::not_found(message),
+            GradebookError::PermissionDenied(message) => Status::permission_denied(message),
+            GradebookError::Unauthenticated(message) => Status::unauthenticated(message),
+            GradebookError::FailedPrecondition(message) => Status::failed_precondition(message),
+            GradebookError::Internal(source) => errors::internal(source.as_ref()),
+        }
+    }
+}
+
+/// Parses a UUID field or names it.
+pub fn uuid_field(value: &str, field: &str) -> Result<Uuid, GradebookError> {
+    if value.is_empty() {
+        return Err(GradebookError::invalid(field, "is required"));
+    }
+    Uuid::parse_str(value).map_err(|_| GradebookError::invalid(field, "is not a UUID"))
+}
+
+/// An optional UUID field: empty means none.
+pub fn optional_uuid(value: &str, field: &str) -> Result<Option<Uuid>, GradebookError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        uuid_field(value, field).map(Some)
+    }
+}
+
+/// A date field that must be given.
+pub fn date_field(value: Option<&CivilDate>, field: &str) -> Result<Date, GradebookError> {
+    optional_date(value, field)?.ok_or_else(|| GradebookError::invalid(field, "is required"))
+}
+
+/// A date field that may be left out (absent or all zero).
+pub fn optional_date(
+    value: Option<&CivilDate>,
+    field: &str,
+) -> Result<Option<Date>, GradebookError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    if value.year == 0 && value.month == 0 && value.day == 0 {
+        return Ok(None);
+    }
+    let date = u8::try_from(value.month)
+        .ok()
+        .and_then(|month| Month::try_from(month).ok())
+        .zip(u8::try_from(value.day).ok())
+        .and_then(|(month, day)| Date::from_calendar_date(value.year, month, day).ok());
+    date.map(Some).ok_or_else(|| {
+        GradebookError::invalid(
+            field,
+            format!(
+                "{}-{:02}-{:02} is not a date",
+                value.year, value.month, value.day
+            ),
+        )
+    })
+}
+
+pub fn civil_date(date: Date) -> CivilDate {
+    CivilDate {
+        year: date.year(),
+        month: i32::from(u8::from(date.month())),
+        day: i32::from(date.day()),
+    }
+}
+
+pub fn time_field(value: Option<&TimeOfDay>, field: &str) -> Result<Time, GradebookError> {
+    let value = value.ok_or_else(|| GradebookError::invalid(field, "is required"))?;
+    u8::try_from(value.hours)
+        .ok()
+        .zip(u8::try_from(value.minutes).ok())
+        .and_then(|(hours, minutes)| Time::from_hms(hours, minutes, 0).ok())
+        .ok_or_else(|| {
+            GradebookError::invalid(
+                field,
+                format!("{}:{:02} is not a time of day", value.hours, value.minutes),
+            )
+        })
+}
+
+pub fn time_of_day(time: Time) -> TimeOfDay {
+    TimeOfDay {
+        hours: i32::from(time.hour()),
+        minutes: i32::from(time.minute()),
+    }
+}
+
+/// Trimmed text of 1 to `max` characters, or a violation naming the field.
+pub fn text_field(value: &str, field: &str, max: usize) -> Result<String, GradebookError> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > max {
+        return Err(GradebookError::invalid(
+            field,
+            format!("must be 1 to {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+pub fn text_of(id: Option<Uuid>) -> String {
+    id.map(|id| id.to_string()).unwrap_or_default()
+}

@@ -1,0 +1,8 @@
+//! The gradebook against real PostgreSQL and NATS, with identity issuing the
+//! tokens and publishing the facts the gradebook keeps.
+
+mod calendar;
+mod classes;
+mod projection;
+mod support;
+mod timetable;
