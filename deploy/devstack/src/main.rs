@@ -36,11 +36,20 @@ struct ServiceDef {
 }
 
 /// Every service that exists so far, in start order.
-const SERVICES: &[ServiceDef] = &[ServiceDef {
-    name: "identity",
-    env_prefix: "IDENTITY",
-    port: 50051,
-}];
+/// The gradebook finds identity's token keys at 127.0.0.1:50051 (its local
+/// settings), so identity comes first.
+const SERVICES: &[ServiceDef] = &[
+    ServiceDef {
+        name: "identity",
+        env_prefix: "IDENTITY",
+        port: 50051,
+    },
+    ServiceDef {
+        name: "gradebook",
+        env_prefix: "GRADEBOOK",
+        port: 50052,
+    },
+];
 
 const USAGE: &str =
     "usage: devstack run --data DIR | devstack test --data DIR -- COMMAND [ARGS...]";
