@@ -3,6 +3,7 @@
 
 mod calendar;
 mod classes;
+mod groups;
 mod projection;
 mod support;
 mod timetable;
