@@ -202,7 +202,13 @@ pub async fn read_student(
             return Ok(StudentReader::Staff(school.id));
         }
         if STAFF.contains(&caller.role)
-            && storage::classes::works_with_student(connection, caller.person_id, student).await?
+            && storage::classes::works_with_student(
+                connection,
+                caller.person_id,
+                student,
+                school.id,
+            )
+            .await?
         {
             return Ok(StudentReader::Staff(school.id));
         }

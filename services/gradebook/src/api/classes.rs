@@ -202,6 +202,12 @@ impl pb::class_service_server::ClassService for ClassApi {
         let subgroups = storage::classes::subgroups(&mut connection, &ids)
             .await
             .map_err(GradebookError::from)?;
+        let mut insiders = Vec::new();
+        for row in &rows {
+            if access::works_with_class(&mut connection, &caller, row, &school).await? {
+                insiders.push(row.id);
+            }
+        }
         let classes = rows
             .iter()
             .map(|row| pb::Class {
@@ -214,7 +220,14 @@ impl pb::class_service_server::ClassService for ClassApi {
                 subgroups: subgroups
                     .iter()
                     .filter(|group| group.class_id == row.id)
-                    .map(subgroup)
+                    .map(|group| {
+                        let mut message = subgroup(group);
+                        // Who is in which group is the class's business.
+                        if !insiders.contains(&row.id) {
+                            message.student_ids.clear();
+                        }
+                        message
+                    })
                     .collect(),
             })
             .collect();
@@ -426,6 +439,14 @@ impl pb::class_service_server::ClassService for ClassApi {
         let mut transaction = self.0.begin().await?;
         let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
         access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        let (year, _) = year_and_school(&mut transaction, class.school_year_id, "class_id").await?;
+        if end < year.year.start_date || end > year.year.end_date {
+            return Err(GradebookError::invalid(
+                "end_date",
+                format!("{end} is outside the school year {}", year.year.name),
+            )
+            .into());
+        }
         storage::classes::lock_student(&mut transaction, student)
             .await
             .map_err(GradebookError::from)?;
@@ -534,6 +555,15 @@ impl pb::class_service_server::ClassService for ClassApi {
         }
         let (from_class, from_school) =
             access::class(&mut transaction, current.class_id, "student_id").await?;
+        if from_school.id != to_school.id
+            && !access::may_manage(&mut transaction, &caller, &from_school).await?
+        {
+            return Err(GradebookError::denied(format!(
+                "the student is in {} at {}: its administration withdraws them, then enrol them here",
+                from_class.name, from_school.name
+            ))
+            .into());
+        }
         storage::classes::end_enrolment(
             &mut transaction,
             current.id,

@@ -19,7 +19,7 @@ use crate::{
     domain::{
         GradebookError,
         calendar::weekday_number,
-        timetable::{BellPeriod, Slot, validate_bells, validate_week},
+        timetable::{BellPeriod, Slot, groups_clash, validate_bells, validate_week},
     },
     events::{publish, report_read},
     storage::{
@@ -455,7 +455,11 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
                 .enumerate()
                 .filter(|(_, slot)| slot.weekday == weekday)
             {
-                if kept.contains(&(slot.subgroup_id, date, slot.period)) {
+                // A lesson changed by hand (or the place one was moved
+                // from) holds the slot for every group it clashes with.
+                if kept.iter().any(|(group, day, period)| {
+                    *day == date && *period == slot.period && groups_clash(*group, slot.subgroup_id)
+                }) {
                     continue;
                 }
                 let same = existing.iter().position(|row| {
@@ -534,8 +538,8 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
                 &mut transaction,
                 &school,
                 ("lesson", row.id),
-                "cancelled",
-                &events::LessonCancelled {
+                "removed",
+                &events::LessonRemoved {
                     lesson_id: row.id.to_string(),
                     class_id: class_id.to_string(),
                     reason: "the timetable changed".to_owned(),
@@ -583,6 +587,8 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
         let mut transaction = self.0.begin().await?;
         let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
         access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        // After any layout of the year in progress (it reads the lessons).
+
         let (year, _) = year_and_school(&mut transaction, class.school_year_id, "class_id").await?;
         let bells = storage::timetable::bells(&mut transaction, year.year.id)
             .await
@@ -674,12 +680,24 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
             );
         }
         let mut transaction = self.0.begin().await?;
+        // The year first, then the lesson: the order a layout takes them in.
+        if let Some(year) = storage::lessons::year_of(&mut transaction, id)
+            .await
+            .map_err(GradebookError::from)?
+        {
+            storage::calendar::lock(&mut transaction, year)
+                .await
+                .map_err(GradebookError::from)?;
+        }
         let mut row = storage::lessons::get(&mut transaction, id)
             .await
             .map_err(GradebookError::from)?
             .ok_or_else(|| GradebookError::not_found("lesson_id", format_args!("lesson {id}")))?;
         let (class, school) = access::class(&mut transaction, row.class_id, "lesson_id").await?;
         access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
+        storage::calendar::lock(&mut transaction, class.school_year_id)
+            .await
+            .map_err(GradebookError::from)?;
         if row.status == "cancelled" {
             return Err(GradebookError::FailedPrecondition(format!(
                 "lesson_id: the lesson was cancelled ({}); schedule a new one instead",

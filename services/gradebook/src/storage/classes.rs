@@ -304,20 +304,22 @@ pub async fn schools_of_student(
     .await
 }
 
-/// Whether the teacher is the class teacher of, or teaches, a class the
-/// student has been enrolled in.
+/// Whether the teacher is the class teacher of, or teaches, a class of
+/// `school` the student has been enrolled in.
 pub async fn works_with_student(
     connection: &mut PgConnection,
     teacher: Uuid,
     student: Uuid,
+    school: Uuid,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM enrolments e JOIN classes c ON c.id = e.class_id \
-         WHERE e.student_id = $2 AND (c.class_teacher_id = $1 OR EXISTS \
+         WHERE e.student_id = $2 AND c.school_id = $3 AND (c.class_teacher_id = $1 OR EXISTS \
              (SELECT 1 FROM teaching_load l WHERE l.class_id = c.id AND l.teacher_id = $1)))",
     )
     .bind(teacher)
     .bind(student)
+    .bind(school)
     .fetch_one(connection)
     .await
 }

@@ -371,3 +371,16 @@ pub async fn cancel_between(
     .fetch_all(connection)
     .await
 }
+
+/// The school year a lesson belongs to.
+pub async fn year_of(
+    connection: &mut PgConnection,
+    lesson: Uuid,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT c.school_year_id FROM lessons l JOIN classes c ON c.id = l.class_id WHERE l.id = $1",
+    )
+    .bind(lesson)
+    .fetch_optional(connection)
+    .await
+}

@@ -51,8 +51,10 @@ pub async fn periods_in_use(
     year: Uuid,
 ) -> Result<Vec<i32>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT DISTINCT s.period FROM timetable_slots s JOIN classes c ON c.id = s.class_id \
-         WHERE c.school_year_id = $1 ORDER BY 1",
+        "SELECT s.period FROM timetable_slots s JOIN classes c ON c.id = s.class_id \
+         WHERE c.school_year_id = $1 \
+         UNION SELECT l.period FROM lessons l JOIN classes c ON c.id = l.class_id \
+         WHERE c.school_year_id = $1 AND l.status = 'scheduled' ORDER BY 1",
     )
     .bind(year)
     .fetch_all(connection)

@@ -134,7 +134,7 @@ async fn language_groups_share_a_period_and_each_student_sees_their_own_group() 
 }
 
 #[tokio::test]
-async fn a_student_moved_to_another_school_keeps_the_first_schools_history() -> anyhow::Result<()> {
+async fn a_student_who_changes_school_keeps_the_first_schools_history() -> anyhow::Result<()> {
     let mut stack = Stack::start().await?;
     let (school_a, school_b) = (stack.world.school_a, stack.world.school_b);
     let mut admin_a = stack
@@ -195,8 +195,32 @@ async fn a_student_moved_to_another_school_keeps_the_first_schools_history() -> 
         }
     })
     .await?;
-    let moved = admin_b.classes.move_student(transfer).await?.into_inner();
-    assert_eq!(moved.ended.and_then(|e| e.end_date), day(2027, 1, 10));
+    // School B cannot end school A's enrolment: A withdraws, B enrols.
+    let refused = admin_b
+        .classes
+        .move_student(transfer)
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("another school ended school A's enrolment"))?;
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    admin_a
+        .classes
+        .withdraw_student(gb::WithdrawStudentRequest {
+            class_id: class_a.id.clone(),
+            student_id: student.id.to_string(),
+            end_date: day(2027, 1, 10),
+            reason: "переведён в школу № 2, 4Б".into(),
+        })
+        .await?;
+    admin_b
+        .classes
+        .enrol_student(gb::EnrolStudentRequest {
+            class_id: class_b.id.clone(),
+            student_id: student.id.to_string(),
+            start_date: day(2027, 1, 11),
+            idempotency_key: String::new(),
+        })
+        .await?;
 
     // School A keeps the enrolment, ended; school B has the student now.
     let history_a = admin_a
@@ -209,6 +233,7 @@ async fn a_student_moved_to_another_school_keeps_the_first_schools_history() -> 
         .into_inner();
     assert_eq!(history_a.enrolments.len(), 1);
     assert!(history_a.enrolments[0].end_reason.contains("4Б"));
+    assert_eq!(history_a.enrolments[0].end_date, day(2027, 1, 10));
     let now_b = admin_b
         .classes
         .list_enrolments(gb::ListEnrolmentsRequest {
