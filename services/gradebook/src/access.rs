@@ -7,8 +7,8 @@
 
 use asurso_proto::identity::Role;
 use asurso_runtime::{
-    auth::{Caller, parse_role, role_name},
-    rights::{Cell, Matrix},
+    auth::{Caller, role_name},
+    rights::{Matrix, cells_from_rows},
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -73,20 +73,7 @@ pub async fn matrix_at(
     connection: &mut PgConnection,
     school: &School,
 ) -> Result<Matrix, GradebookError> {
-    let cells = |rows: Vec<(String, String, bool, bool)>| {
-        rows.into_iter()
-            .filter_map(|(role, name, allowed, adjustable)| {
-                Some((
-                    parse_role(&role)?,
-                    name,
-                    Cell {
-                        allowed,
-                        adjustable,
-                    },
-                ))
-            })
-            .collect::<Vec<_>>()
-    };
+    let cells = cells_from_rows;
     let region = match school.region_id {
         Some(region) => cells(storage::directory::right_cells(connection, region).await?),
         None => Vec::new(),

@@ -149,6 +149,23 @@ pub struct Cell {
     pub adjustable: bool,
 }
 
+/// Cells as stored (role name, right, allowed, adjustable); rows naming a
+/// role that does not exist are skipped.
+pub fn cells_from_rows(rows: Vec<(String, String, bool, bool)>) -> Vec<(Role, String, Cell)> {
+    rows.into_iter()
+        .filter_map(|(role, name, allowed, adjustable)| {
+            Some((
+                crate::auth::parse_role(&role)?,
+                name,
+                Cell {
+                    allowed,
+                    adjustable,
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The effective matrix at a unit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Matrix(BTreeMap<(Role, &'static str), Cell>);

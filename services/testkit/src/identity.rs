@@ -50,8 +50,7 @@ pub struct Clients {
 
 /// Settings for a test instance; `local` gives the development master key.
 pub fn settings(database_url: &str, nats: &NatsSettings) -> anyhow::Result<Settings> {
-    // The embedded local settings, pointed at the test's own servers:
-    // test's own servers.
+    // The embedded local settings, pointed at the test's own servers.
     let mut settings: Settings = CONFIG.load()?;
     settings.database.url = database_url.to_owned().into();
     settings.nats = nats.clone();
@@ -121,24 +120,8 @@ impl Identity {
         })
     }
 
-    pub async fn clients(&self, token: Option<&str>) -> anyhow::Result<Clients> {
-        clients(&self.address, token).await
-    }
-
     pub async fn anonymous(&self) -> anyhow::Result<Clients> {
         self.clients(None).await
-    }
-
-    pub async fn login(&self, login: &str, password: &str) -> anyhow::Result<pb::LoginResponse> {
-        let mut auth = self.anonymous().await?.auth;
-        Ok(auth
-            .login(pb::LoginRequest {
-                login: login.into(),
-                password: password.into(),
-                grant_id: String::new(),
-            })
-            .await?
-            .into_inner())
     }
 
     /// Clients acting as the bootstrap region admin.

@@ -1,12 +1,11 @@
 //! School years, terms and days off.
 
 use asurso_proto::{events, gradebook as pb};
-use asurso_runtime::idempotency::{self, Claim};
 use sqlx::PgConnection;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Shared, civil_date, date_field, optional_date, uuid_field};
+use super::{Shared, civil_date, date_field, optional_date, remember, replay, uuid_field};
 use crate::{
     access,
     domain::{
@@ -148,14 +147,13 @@ impl pb::calendar_service_server::CalendarService for CalendarApi {
         let school = access::school(&mut transaction, school_id, "school_id").await?;
         access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
         let operation = format!("CreateSchoolYear/{school_id}");
-        if let Claim::Replay(answer) = idempotency::claim::<pb::CreateSchoolYearResponse>(
+        if let Some(answer) = replay(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
         )
-        .await
-        .map_err(GradebookError::from)?
+        .await?
         {
             return Ok(Response::new(answer));
         }
@@ -185,15 +183,14 @@ impl pb::calendar_service_server::CalendarService for CalendarApi {
         let answer = pb::CreateSchoolYearResponse {
             school_year: Some(school_year(&year)),
         };
-        idempotency::complete(
+        remember(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
             &answer,
         )
-        .await
-        .map_err(GradebookError::from)?;
+        .await?;
         self.0.commit(transaction).await?;
         tracing::info!(school_year_id = %id, "school year created");
         Ok(Response::new(answer))
@@ -227,8 +224,12 @@ impl pb::calendar_service_server::CalendarService for CalendarApi {
             .await
             .map_err(GradebookError::from)?
         {
-            let (year, _) = year_and_school(&mut connection, id, "school_id").await?;
-            years.push(school_year(&year));
+            if let Some(year) = storage::calendar::get(&mut connection, id)
+                .await
+                .map_err(GradebookError::from)?
+            {
+                years.push(school_year(&year));
+            }
         }
         Ok(Response::new(pb::ListSchoolYearsResponse {
             school_years: years,

@@ -1,15 +1,14 @@
 //! Classes, subgroups and enrolments.
 
 use asurso_proto::{events, gradebook as pb};
-use asurso_runtime::idempotency::{self, Claim};
 use sqlx::PgConnection;
 use time::Duration;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{
-    Shared, calendar::year_and_school, civil_date, date_field, optional_date, text_field, text_of,
-    uuid_field,
+    Shared, calendar::year_and_school, civil_date, date_field, optional_date, remember, replay,
+    text_field, text_of, uuid_field,
 };
 use crate::{
     access,
@@ -125,14 +124,13 @@ impl pb::class_service_server::ClassService for ClassApi {
         let (year, school) = year_and_school(&mut transaction, year_id, "school_year_id").await?;
         access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
         let operation = format!("CreateClass/{year_id}");
-        if let Claim::Replay(answer) = idempotency::claim::<pb::CreateClassResponse>(
+        if let Some(answer) = replay(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
         )
-        .await
-        .map_err(GradebookError::from)?
+        .await?
         {
             return Ok(Response::new(answer));
         }
@@ -172,15 +170,14 @@ impl pb::class_service_server::ClassService for ClassApi {
         let answer = pb::CreateClassResponse {
             class: Some(class_message(&mut transaction, &row).await?),
         };
-        idempotency::complete(
+        remember(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
             &answer,
         )
-        .await
-        .map_err(GradebookError::from)?;
+        .await?;
         self.0.commit(transaction).await?;
         tracing::info!(class_id = %row.id, name = %row.name, "class created");
         Ok(Response::new(answer))
@@ -352,14 +349,13 @@ impl pb::class_service_server::ClassService for ClassApi {
         let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
         access::authorize(&mut transaction, &caller, access::MANAGE, &school).await?;
         let operation = format!("EnrolStudent/{class_id}/{student}");
-        if let Claim::Replay(answer) = idempotency::claim::<pb::EnrolStudentResponse>(
+        if let Some(answer) = replay(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
         )
-        .await
-        .map_err(GradebookError::from)?
+        .await?
         {
             return Ok(Response::new(answer));
         }
@@ -412,15 +408,14 @@ impl pb::class_service_server::ClassService for ClassApi {
         let answer = pb::EnrolStudentResponse {
             enrolment: Some(enrolment(&fetch_enrolment(&mut transaction, id).await?)),
         };
-        idempotency::complete(
+        remember(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
             &answer,
         )
-        .await
-        .map_err(GradebookError::from)?;
+        .await?;
         self.0.commit(transaction).await?;
         tracing::info!(enrolment_id = %id, %class_id, "student enrolled");
         Ok(Response::new(answer))
@@ -498,14 +493,13 @@ impl pb::class_service_server::ClassService for ClassApi {
             access::class(&mut transaction, to_class_id, "to_class_id").await?;
         access::authorize(&mut transaction, &caller, access::MANAGE, &to_school).await?;
         let operation = format!("MoveStudent/{student}");
-        if let Claim::Replay(answer) = idempotency::claim::<pb::MoveStudentResponse>(
+        if let Some(answer) = replay(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
         )
-        .await
-        .map_err(GradebookError::from)?
+        .await?
         {
             return Ok(Response::new(answer));
         }
@@ -611,15 +605,14 @@ impl pb::class_service_server::ClassService for ClassApi {
             )),
             started: Some(enrolment(&fetch_enrolment(&mut transaction, id).await?)),
         };
-        idempotency::complete(
+        remember(
             &mut transaction,
-            caller.person_id,
+            &caller,
             &operation,
             &request.idempotency_key,
             &answer,
         )
-        .await
-        .map_err(GradebookError::from)?;
+        .await?;
         self.0.commit(transaction).await?;
         tracing::info!(from_class = %from_class.id, to_class = %to_class_id, "student moved");
         Ok(Response::new(answer))

@@ -13,8 +13,9 @@ use asurso_runtime::{
     auth::{Caller, IdentityKeys, Verifier},
     errors,
     events::relay::RelayWaker,
+    idempotency::{self, Claim},
 };
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use time::{Date, Month, Time};
 use tonic::Status;
 use uuid::Uuid;
@@ -67,6 +68,35 @@ impl From<GradebookError> for Status {
             GradebookError::Internal(source) => errors::internal(source.as_ref()),
         }
     }
+}
+
+/// The stored answer of an earlier call with this idempotency key, if any;
+/// otherwise the key is claimed for this call (see
+/// [`asurso_runtime::idempotency`]).
+pub async fn replay<M: prost::Message + Default>(
+    transaction: &mut PgConnection,
+    caller: &Caller,
+    operation: &str,
+    key: &str,
+) -> Result<Option<M>, GradebookError> {
+    Ok(
+        match idempotency::claim(transaction, caller.person_id, operation, key).await? {
+            Claim::Replay(answer) => Some(answer),
+            Claim::New => None,
+        },
+    )
+}
+
+/// Stores a call's answer under its idempotency key, in its transaction.
+pub async fn remember<M: prost::Message>(
+    transaction: &mut PgConnection,
+    caller: &Caller,
+    operation: &str,
+    key: &str,
+    answer: &M,
+) -> Result<(), GradebookError> {
+    idempotency::complete(transaction, caller.person_id, operation, key, answer).await?;
+    Ok(())
 }
 
 /// Parses a UUID field or names it.

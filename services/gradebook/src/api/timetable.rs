@@ -25,6 +25,7 @@ use crate::{
     storage::{
         self,
         classes::ClassRow,
+        curriculum::LoadRow,
         directory::School,
         lessons::{LessonRow, LessonView, NewLesson},
     },
@@ -110,15 +111,14 @@ async fn lesson_view(
         .ok_or_else(|| GradebookError::Internal("a lesson vanished".into()))
 }
 
-/// A class's subject (or subgroup's) and who teaches it by the load.
-async fn resolve_subject(
-    connection: &mut PgConnection,
+/// Who teaches a class's subject (or a subgroup's) by the class's load.
+fn resolve_subject(
+    load: &[LoadRow],
     class: &ClassRow,
     subject_id: Uuid,
     subgroup_id: Option<Uuid>,
     field: &str,
 ) -> Result<Uuid, GradebookError> {
-    let load = storage::curriculum::load_of_class(connection, class.id).await?;
     load.iter()
         .find(|row| row.subject_id == subject_id && row.subgroup_id == subgroup_id)
         .map(|row| row.teacher_id)
@@ -232,16 +232,7 @@ async fn class_reader(
             storage::classes::ever_in_class(connection, class.id, caller.person_id).await?
         }
         asurso_proto::identity::Role::Parent => {
-            let mut any = false;
-            for row in storage::classes::of_class(connection, class.id, None).await? {
-                if storage::directory::is_guardian(connection, caller.person_id, row.student_id)
-                    .await?
-                {
-                    any = true;
-                    break;
-                }
-            }
-            any
+            storage::classes::has_child_in(connection, caller.person_id, class.id).await?
         }
         _ => true,
     };
@@ -362,19 +353,21 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
             ))
             .into());
         }
+        let load = storage::curriculum::load_of_class(&mut transaction, class_id)
+            .await
+            .map_err(GradebookError::from)?;
         let mut slots = Vec::with_capacity(request.slots.len());
         for (index, input) in request.slots.iter().enumerate() {
             let subject_id = uuid_field(&input.subject_id, &format!("slots[{index}].subject_id"))?;
             let subgroup_id =
                 optional_uuid(&input.subgroup_id, &format!("slots[{index}].subgroup_id"))?;
             let by_load = resolve_subject(
-                &mut transaction,
+                &load,
                 &class,
                 subject_id,
                 subgroup_id,
                 &format!("slots[{index}].subject_id"),
-            )
-            .await?;
+            )?;
             let teacher_id =
                 match optional_uuid(&input.teacher_id, &format!("slots[{index}].teacher_id"))? {
                     Some(teacher) if teacher != by_load => {
@@ -600,14 +593,10 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
             request.period,
             ("date", "period"),
         )?;
-        let by_load = resolve_subject(
-            &mut transaction,
-            &class,
-            subject_id,
-            subgroup_id,
-            "subject_id",
-        )
-        .await?;
+        let load = storage::curriculum::load_of_class(&mut transaction, class_id)
+            .await
+            .map_err(GradebookError::from)?;
+        let by_load = resolve_subject(&load, &class, subject_id, subgroup_id, "subject_id")?;
         let teacher_id = match teacher {
             Some(teacher) if teacher != by_load => {
                 ensure_teacher_of(&mut transaction, teacher, &school, "teacher_id").await?;

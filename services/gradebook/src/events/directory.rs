@@ -55,64 +55,36 @@ impl EventHandler for Directory {
             .await?;
         } else if type_url == ev::PersonRegistered::type_url() {
             let person: ev::PersonRegistered = event.payload()?;
-            store::upsert_person(
-                transaction,
-                uuid(&person.person_id, "person_id")?,
-                &person.last_name,
-                &person.first_name,
-                &person.middle_name,
-            )
-            .await?;
+            let names = [&person.last_name, &person.first_name, &person.middle_name];
+            person_named(transaction, &person.person_id, names).await?;
         } else if type_url == ev::PersonChanged::type_url() {
             let person: ev::PersonChanged = event.payload()?;
-            store::upsert_person(
-                transaction,
-                uuid(&person.person_id, "person_id")?,
-                &person.last_name,
-                &person.first_name,
-                &person.middle_name,
-            )
-            .await?;
+            let names = [&person.last_name, &person.first_name, &person.middle_name];
+            person_named(transaction, &person.person_id, names).await?;
         } else if type_url == ev::RoleGranted::type_url() {
             let grant: ev::RoleGranted = event.payload()?;
-            store::record_grant(
-                transaction,
-                uuid(&grant.grant_id, "grant_id")?,
-                uuid(&grant.person_id, "person_id")?,
+            let parts = [
+                &grant.grant_id,
+                &grant.person_id,
                 &grant.role,
-                uuid(&grant.org_unit_id, "org_unit_id")?,
-                false,
-            )
-            .await?;
+                &grant.org_unit_id,
+            ];
+            grant_seen(transaction, parts, false).await?;
         } else if type_url == ev::RoleRevoked::type_url() {
             let grant: ev::RoleRevoked = event.payload()?;
-            store::record_grant(
-                transaction,
-                uuid(&grant.grant_id, "grant_id")?,
-                uuid(&grant.person_id, "person_id")?,
+            let parts = [
+                &grant.grant_id,
+                &grant.person_id,
                 &grant.role,
-                uuid(&grant.org_unit_id, "org_unit_id")?,
-                true,
-            )
-            .await?;
+                &grant.org_unit_id,
+            ];
+            grant_seen(transaction, parts, true).await?;
         } else if type_url == ev::GuardianLinked::type_url() {
             let link: ev::GuardianLinked = event.payload()?;
-            store::link_guardian(
-                transaction,
-                uuid(&link.parent_id, "parent_id")?,
-                uuid(&link.student_id, "student_id")?,
-                true,
-            )
-            .await?;
+            guardian(transaction, &link.parent_id, &link.student_id, true).await?;
         } else if type_url == ev::GuardianUnlinked::type_url() {
             let link: ev::GuardianUnlinked = event.payload()?;
-            store::link_guardian(
-                transaction,
-                uuid(&link.parent_id, "parent_id")?,
-                uuid(&link.student_id, "student_id")?,
-                false,
-            )
-            .await?;
+            guardian(transaction, &link.parent_id, &link.student_id, false).await?;
         } else if type_url == ev::RightChanged::type_url() {
             let cell: ev::RightChanged = event.payload()?;
             store::set_right_cell(
@@ -128,4 +100,48 @@ impl EventHandler for Directory {
         // Anything else identity says is not the gradebook's business.
         Ok(())
     }
+}
+
+/// A person registered or renamed: last, first and middle name.
+async fn person_named(
+    transaction: &mut PgConnection,
+    person: &str,
+    [last, first, middle]: [&String; 3],
+) -> Result<(), HandleError> {
+    store::upsert_person(transaction, uuid(person, "person_id")?, last, first, middle).await?;
+    Ok(())
+}
+
+/// A grant given or revoked: its id, person, role and org unit.
+async fn grant_seen(
+    transaction: &mut PgConnection,
+    [grant, person, role, unit]: [&String; 4],
+    revoked: bool,
+) -> Result<(), HandleError> {
+    store::record_grant(
+        transaction,
+        uuid(grant, "grant_id")?,
+        uuid(person, "person_id")?,
+        role,
+        uuid(unit, "org_unit_id")?,
+        revoked,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn guardian(
+    transaction: &mut PgConnection,
+    parent: &str,
+    student: &str,
+    linked: bool,
+) -> Result<(), HandleError> {
+    store::link_guardian(
+        transaction,
+        uuid(parent, "parent_id")?,
+        uuid(student, "student_id")?,
+        linked,
+    )
+    .await?;
+    Ok(())
 }

@@ -323,3 +323,19 @@ pub async fn works_with_student(
     .fetch_one(connection)
     .await
 }
+
+/// Whether one of the parent's children has been enrolled in the class.
+pub async fn has_child_in(
+    connection: &mut PgConnection,
+    parent: Uuid,
+    class: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM enrolments e JOIN guardians g ON g.student_id = e.student_id \
+         WHERE e.class_id = $2 AND g.parent_id = $1)",
+    )
+    .bind(parent)
+    .bind(class)
+    .fetch_one(connection)
+    .await
+}

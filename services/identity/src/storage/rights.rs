@@ -1,9 +1,8 @@
 use asurso_proto::identity::Role;
-use asurso_runtime::auth::parse_role;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::rights::Cell;
+use crate::domain::rights::{self, Cell};
 
 /// The cells stored for one unit.
 pub async fn cells(
@@ -15,19 +14,7 @@ pub async fn cells(
             .bind(unit)
             .fetch_all(connection)
             .await?;
-    Ok(rows
-        .into_iter()
-        .filter_map(|(role, name, allowed, adjustable)| {
-            Some((
-                parse_role(&role)?,
-                name,
-                Cell {
-                    allowed,
-                    adjustable,
-                },
-            ))
-        })
-        .collect())
+    Ok(rights::cells_from_rows(rows))
 }
 
 pub async fn set(

@@ -4,6 +4,7 @@
 use asurso_proto::identity as pb;
 use tonic::Code;
 
+use crate::support::Service as _;
 use crate::support::{World, password_of};
 
 #[tokio::test]

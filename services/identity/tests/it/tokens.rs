@@ -7,6 +7,7 @@ use asurso_proto::identity as pb;
 use asurso_runtime::auth::{AuthError, IdentityKeys, Verifier};
 use tonic::{Code, transport::Channel};
 
+use crate::support::Service as _;
 use crate::support::{
     ADMIN_LOGIN, ADMIN_PASSWORD, Identity, World, access_token, identity_binary, password_of,
 };
