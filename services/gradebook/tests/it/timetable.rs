@@ -319,3 +319,147 @@ async fn days_off_added_later_cancel_the_lessons_on_them() -> anyhow::Result<()>
     assert_eq!(violated_fields(&refused), ["holidays[0].start_date"]);
     Ok(())
 }
+
+/// How many events JetStream holds on a gradebook subject of the school.
+async fn published(stack: &Stack, event: &str, school: uuid::Uuid) -> anyhow::Result<u64> {
+    let bus = EventBus::connect(&stack.world.identity.nats, "probe").await?;
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name(streams::GRADEBOOK))
+        .await?;
+    let mut consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: bus.subject(&format!("gradebook.{event}.{school}")),
+            ..Default::default()
+        })
+        .await?;
+    Ok(consumer.info().await?.num_pending)
+}
+
+#[tokio::test]
+async fn a_lesson_changes_room_moves_and_is_cancelled_and_each_change_is_published()
+-> anyhow::Result<()> {
+    let mut stack = Stack::start().await?;
+    let school = stack.world.school_a;
+    let mut admin = stack
+        .person(school, Role::SchoolAdmin, "admin.change")
+        .await?
+        .gb;
+    let teacher = stack
+        .person(school, Role::Teacher, "teacher.change")
+        .await?;
+    let student = stack
+        .person(school, Role::Student, "student.change")
+        .await?;
+    let year = school_year(&mut admin, school).await?;
+    let class_9a = class(&mut admin, &year, "9А", 9).await?;
+    let chemistry = subject(&mut admin, school, "Химия").await?;
+    load(&mut admin, &class_9a, &chemistry, teacher.id).await?;
+    enrol(&mut admin, &class_9a, student.id).await?;
+    admin
+        .timetable
+        .set_class_timetable(gb::SetClassTimetableRequest {
+            class_id: class_9a.id.clone(),
+            slots: vec![slot(1, 1, &chemistry), slot(3, 1, &chemistry)],
+            apply_from: None,
+        })
+        .await?;
+    let week = timetable_of(
+        &mut admin,
+        Of::ClassId(class_9a.id.clone()),
+        (2026, 9, 14),
+        (2026, 9, 20),
+    )
+    .await?;
+    assert_eq!(week.len(), 2);
+    let (monday, wednesday) = (week[0].id.clone(), week[1].id.clone());
+
+    let change = |request: gb::ChangeLessonRequest| {
+        let mut admin = admin.clone();
+        async move {
+            anyhow::Ok(
+                admin
+                    .timetable
+                    .change_lesson(request)
+                    .await?
+                    .into_inner()
+                    .lesson
+                    .ok_or_else(|| anyhow::anyhow!("no lesson"))?,
+            )
+        }
+    };
+    let lab = change(gb::ChangeLessonRequest {
+        lesson_id: monday.clone(),
+        room: Some("Лаборатория 2".into()),
+        ..Default::default()
+    })
+    .await?;
+    assert_eq!(lab.room, "Лаборатория 2");
+    // Monday's lesson moves to Tuesday, period 5; where it came from is kept.
+    let moved = change(gb::ChangeLessonRequest {
+        lesson_id: monday.clone(),
+        move_to_date: day(2026, 9, 15),
+        move_to_period: 5,
+        ..Default::default()
+    })
+    .await?;
+    assert_eq!((moved.date, moved.period), (day(2026, 9, 15), 5));
+    assert_eq!(
+        (moved.moved_from_date, moved.moved_from_period),
+        (day(2026, 9, 14), 1)
+    );
+    assert_eq!(moved.room, "Лаборатория 2");
+    let cancelled = change(gb::ChangeLessonRequest {
+        lesson_id: wednesday.clone(),
+        cancel: true,
+        cancel_reason: "учитель на курсах".into(),
+        ..Default::default()
+    })
+    .await?;
+    assert_eq!(cancelled.status, i32::from(gb::LessonStatus::Cancelled));
+    // A cancelled lesson takes no further change.
+    let refused = admin
+        .timetable
+        .change_lesson(gb::ChangeLessonRequest {
+            lesson_id: wednesday,
+            room: Some("5".into()),
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a cancelled lesson changed"))?;
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+
+    let after = timetable_of(
+        &mut admin,
+        Of::ClassId(class_9a.id.clone()),
+        (2026, 9, 14),
+        (2026, 9, 20),
+    )
+    .await?;
+    let days: Vec<(i32, i32)> = after
+        .iter()
+        .map(|lesson| (lesson.date.as_ref().map_or(0, |d| d.day), lesson.period))
+        .collect();
+    assert_eq!(
+        days,
+        [(15, 5), (16, 1)],
+        "nothing left on Monday, the moved lesson on Tuesday"
+    );
+
+    // Each fact reached JetStream once its transaction committed.
+    for (event, count) in [
+        ("class.created", 1),
+        ("enrolment.enrolled", 1),
+        ("lesson.changed", 2),
+        ("lesson.cancelled", 1),
+    ] {
+        let stack = &stack;
+        eventually(Duration::from_secs(10), || async move {
+            Ok(published(stack, event, school).await? == count)
+        })
+        .await
+        .map_err(|error| anyhow::anyhow!("{event}: {error}"))?;
+    }
+    Ok(())
+}
