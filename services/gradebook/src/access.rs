@@ -20,6 +20,17 @@ use crate::{
 
 /// The right to keep a school's calendar, classes, load and timetable.
 pub const MANAGE: &str = "timetable.manage";
+/// The right to keep the journal of the classes and subjects one teaches.
+pub const JOURNAL_WRITE: &str = "journal.write";
+/// The right to read a whole class's journal (its class teacher, the
+/// school's administration).
+pub const JOURNAL_READ_CLASS: &str = "journal.read_class";
+/// The right to read one's own or one's children's diary.
+pub const DIARY_READ: &str = "diary.read";
+/// The right to read a class's or a school's summaries.
+pub const REPORTS_SCHOOL: &str = "reports.school";
+/// The right to read summaries of the schools under a municipality or region.
+pub const REPORTS_AGGREGATE: &str = "reports.aggregate";
 
 /// Roles of a school's staff.
 pub const STAFF: [Role; 3] = [Role::SchoolAdmin, Role::Teacher, Role::ClassTeacher];
@@ -203,4 +214,207 @@ pub async fn read_student(
     Err(GradebookError::denied(
         "you may read only your own, your children's, or your students' data",
     ))
+}
+
+/// Reading what a class is taught (its timetable, its assignments): the
+/// school's staff and administration, the class's students and their
+/// parents.
+pub async fn read_class(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    class: &ClassRow,
+    school: &School,
+) -> Result<(), GradebookError> {
+    read_school(caller, school)?;
+    let allowed = match caller.role {
+        Role::Student => {
+            storage::classes::ever_in_class(connection, class.id, caller.person_id).await?
+        }
+        Role::Parent => {
+            storage::classes::has_child_in(connection, caller.person_id, class.id).await?
+        }
+        _ => true,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(GradebookError::denied(format!(
+            "you may read what your own or your children's class is taught, not {}",
+            class.name
+        )))
+    }
+}
+
+/// What a lesson's journal belongs to: the class, its subject and group.
+#[derive(Debug, Clone, Copy)]
+pub struct JournalScope {
+    pub class_id: Uuid,
+    pub subject_id: Uuid,
+    pub subgroup_id: Option<Uuid>,
+}
+
+/// Refuses unless the caller may write this journal: `journal.write` at the
+/// school by the matrix, a grant at the school itself, and the subject of
+/// the class (or the group) is theirs by the teaching load, or the lesson
+/// is (a substitute, `lesson_teacher`).
+pub async fn write_journal(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    school: &School,
+    scope: JournalScope,
+    lesson_teacher: Option<Uuid>,
+) -> Result<(), GradebookError> {
+    if caller.org_unit_id != school.id {
+        return Err(GradebookError::denied(format!(
+            "only teachers of {} keep its journal",
+            school.name
+        )));
+    }
+    authorize(connection, caller, JOURNAL_WRITE, school).await?;
+    if lesson_teacher == Some(caller.person_id)
+        || storage::journal::teaches(
+            connection,
+            caller.person_id,
+            scope.class_id,
+            scope.subject_id,
+            scope.subgroup_id,
+        )
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(GradebookError::denied(
+            "you do not teach this subject in this class: the journal is kept by its teacher",
+        ))
+    }
+}
+
+/// Whether the caller reads the whole class's journal: `journal.read_class`
+/// at the school, as its administration or as the class's class teacher.
+pub async fn reads_whole_class(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    class: &ClassRow,
+    school: &School,
+) -> Result<bool, GradebookError> {
+    if !school.is_within(caller.org_unit_id)
+        || !matrix_at(connection, school)
+            .await?
+            .allows(caller.role, JOURNAL_READ_CLASS)
+    {
+        return Ok(false);
+    }
+    Ok(caller.role == Role::SchoolAdmin || class.class_teacher_id == Some(caller.person_id))
+}
+
+/// Refuses unless the caller may read the class's journal of a subject: as
+/// one who reads the whole class, or as a teacher of the subject there.
+pub async fn read_journal(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    class: &ClassRow,
+    school: &School,
+    scope: JournalScope,
+) -> Result<(), GradebookError> {
+    if reads_whole_class(connection, caller, class, school).await? {
+        return Ok(());
+    }
+    write_journal(connection, caller, school, scope, None)
+        .await
+        .map_err(|_| {
+            GradebookError::denied(format!(
+                "the journal of {} is read by its class teacher, the school's administration and \
+                 the subject's teachers",
+                class.name
+            ))
+        })
+}
+
+/// Refuses unless the caller may read a student's diary or marks, and says
+/// how: the student or a guardian (with `diary.read`), or staff.
+pub async fn read_diary(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    student: Uuid,
+) -> Result<StudentReader, GradebookError> {
+    let reader = read_student(connection, caller, student).await?;
+    if reader == StudentReader::Family {
+        // The right is the school's to give: any school of the student's.
+        let schools = storage::classes::schools_of_student(connection, student).await?;
+        let mut allowed = schools.is_empty();
+        for school_id in schools {
+            let school = school(connection, school_id, "student_id").await?;
+            if matrix_at(connection, &school)
+                .await?
+                .allows(caller.role, DIARY_READ)
+            {
+                allowed = true;
+                break;
+            }
+        }
+        if !allowed {
+            return Err(GradebookError::denied(format!(
+                "the {} role may not read the diary here",
+                role_name(caller.role)
+            )));
+        }
+    }
+    Ok(reader)
+}
+
+/// Refuses unless the caller may read the summaries of the schools under
+/// `unit` (a municipality or the region): `reports.aggregate` by the
+/// region's matrix, with a grant at the unit or the region above it.
+pub async fn read_aggregates(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    unit: Uuid,
+) -> Result<(), GradebookError> {
+    let (kind, parent) = storage::directory::org_unit(connection, unit)
+        .await?
+        .ok_or_else(|| GradebookError::not_found("org_unit_id", format_args!("org unit {unit}")))?;
+    let region = match kind.as_str() {
+        "region" => unit,
+        "municipality" => parent
+            .ok_or_else(|| GradebookError::Internal("a municipality without a region".into()))?,
+        _ => {
+            return Err(GradebookError::invalid(
+                "org_unit_id",
+                "aggregates are of a municipality or the region; a school has its own summary",
+            ));
+        }
+    };
+    if caller.org_unit_id != unit && caller.org_unit_id != region {
+        return Err(GradebookError::denied(format!(
+            "your {} role covers another part of the org tree",
+            role_name(caller.role)
+        )));
+    }
+    let cells = cells_from_rows(storage::directory::right_cells(connection, region).await?);
+    if !Matrix::effective(&cells, &[]).allows(caller.role, REPORTS_AGGREGATE) {
+        return Err(GradebookError::denied(format!(
+            "the {} role may not {REPORTS_AGGREGATE}",
+            role_name(caller.role)
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses unless the caller may read a class's summary: `reports.school`
+/// at the school, as its administration or the class's class teacher.
+pub async fn read_class_reports(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    class: &ClassRow,
+    school: &School,
+) -> Result<(), GradebookError> {
+    authorize(connection, caller, REPORTS_SCHOOL, school).await?;
+    if caller.role == Role::SchoolAdmin || class.class_teacher_id == Some(caller.person_id) {
+        Ok(())
+    } else {
+        Err(GradebookError::denied(format!(
+            "the summary of {} is read by its class teacher and the school's administration",
+            class.name
+        )))
+    }
 }

@@ -141,6 +141,15 @@ impl Application {
             ))
             .add_service(pb::timetable_service_server::TimetableServiceServer::new(
                 api::timetable::TimetableApi(Arc::clone(&state)),
+            ))
+            .add_service(pb::journal_service_server::JournalServiceServer::new(
+                api::journal::JournalApi(Arc::clone(&state)),
+            ))
+            .add_service(pb::diary_service_server::DiaryServiceServer::new(
+                api::diary::DiaryApi(Arc::clone(&state)),
+            ))
+            .add_service(pb::report_service_server::ReportServiceServer::new(
+                api::reports::ReportApi(Arc::clone(&state)),
             ));
         Ok(Self {
             server,

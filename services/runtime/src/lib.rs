@@ -10,6 +10,7 @@
 //! transaction committed, and never publish one whose transaction did not.
 
 pub mod auth;
+pub mod convert;
 pub mod db;
 pub mod errors;
 pub mod events;

@@ -1,11 +1,27 @@
 //! The gRPC edge: proto <-> domain conversions, the caller from the token,
 //! and the one place where a [`GradebookError`] becomes a gRPC status.
 
+/// Runs a handler with the verified caller (`$api.$method(&caller, message)`
+/// returning a domain result); its error becomes the gRPC status here.
+macro_rules! handle {
+    ($api:expr, $request:expr, $method:ident) => {{
+        let caller = $api.0.caller(&$request).await?;
+        $api.$method(&caller, $request.into_inner())
+            .await
+            .map(tonic::Response::new)
+            .map_err(tonic::Status::from)
+    }};
+}
+
 pub mod calendar;
 pub mod classes;
 pub mod curriculum;
+pub mod diary;
+pub mod journal;
+pub mod reports;
 pub mod timetable;
 
+pub use asurso_runtime::convert::{civil_date, timestamp};
 use std::sync::Arc;
 
 use asurso_proto::common::{CivilDate, TimeOfDay};
@@ -148,14 +164,6 @@ pub fn optional_date(
     })
 }
 
-pub fn civil_date(date: Date) -> CivilDate {
-    CivilDate {
-        year: date.year(),
-        month: i32::from(u8::from(date.month())),
-        day: i32::from(date.day()),
-    }
-}
-
 pub fn time_field(value: Option<&TimeOfDay>, field: &str) -> Result<Time, GradebookError> {
     let value = value.ok_or_else(|| GradebookError::invalid(field, "is required"))?;
     u8::try_from(value.hours)
@@ -191,4 +199,16 @@ pub fn text_field(value: &str, field: &str, max: usize) -> Result<String, Gradeb
 
 pub fn text_of(id: Option<Uuid>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
+}
+
+/// Trimmed text of at most `max` characters, possibly empty.
+pub fn optional_text(value: &str, field: &str, max: usize) -> Result<String, GradebookError> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        return Err(GradebookError::invalid(
+            field,
+            format!("is at most {max} characters"),
+        ));
+    }
+    Ok(value.to_owned())
 }

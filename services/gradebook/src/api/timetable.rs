@@ -4,7 +4,6 @@
 use std::collections::HashSet;
 
 use asurso_proto::{events, gradebook as pb};
-use asurso_runtime::auth::Caller;
 use sqlx::PgConnection;
 use time::Date;
 use tonic::{Request, Response, Status};
@@ -26,7 +25,6 @@ use crate::{
         self,
         classes::ClassRow,
         curriculum::LoadRow,
-        directory::School,
         lessons::{LessonRow, LessonView, NewLesson},
     },
 };
@@ -217,32 +215,6 @@ impl Reader {
             Self::All => true,
             Self::School(school) => view.school_id == *school,
         }
-    }
-}
-
-async fn class_reader(
-    connection: &mut PgConnection,
-    caller: &Caller,
-    class: &ClassRow,
-    school: &School,
-) -> Result<(), GradebookError> {
-    access::read_school(caller, school)?;
-    let allowed = match caller.role {
-        asurso_proto::identity::Role::Student => {
-            storage::classes::ever_in_class(connection, class.id, caller.person_id).await?
-        }
-        asurso_proto::identity::Role::Parent => {
-            storage::classes::has_child_in(connection, caller.person_id, class.id).await?
-        }
-        _ => true,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(GradebookError::denied(format!(
-            "you may read the timetable of your own or your children's class, not {}",
-            class.name
-        )))
     }
 }
 
@@ -557,7 +529,7 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
         let class_id = uuid_field(&request.get_ref().class_id, "class_id")?;
         let mut connection = self.0.pool.acquire().await.map_err(GradebookError::from)?;
         let (class, school) = access::class(&mut connection, class_id, "class_id").await?;
-        class_reader(&mut connection, &caller, &class, &school).await?;
+        access::read_class(&mut connection, &caller, &class, &school).await?;
         let slots = storage::timetable::slots(&mut connection, class_id)
             .await
             .map_err(GradebookError::from)?;
@@ -824,7 +796,7 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
             Some(pb::get_timetable_request::Of::ClassId(class_id)) => {
                 let class_id = uuid_field(&class_id, "class_id")?;
                 let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
-                class_reader(&mut transaction, &caller, &class, &school).await?;
+                access::read_class(&mut transaction, &caller, &class, &school).await?;
                 (
                     Reader::All,
                     storage::lessons::of_class(&mut transaction, class_id, from, to)

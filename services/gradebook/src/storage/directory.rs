@@ -219,3 +219,14 @@ pub async fn full_name(connection: &mut PgConnection, person: Uuid) -> Result<St
     .await?
     .unwrap_or_default())
 }
+
+/// An org unit's kind ("region", "municipality", "school") and parent.
+pub async fn org_unit(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(String, Option<Uuid>)>, sqlx::Error> {
+    sqlx::query_as("SELECT kind, parent_id FROM known_org_units WHERE id = $1")
+        .bind(id)
+        .fetch_optional(connection)
+        .await
+}

@@ -171,8 +171,9 @@ pub async fn of_student(
     .await
 }
 
-/// The class's lessons from `from` on that came from the timetable and were
-/// not changed one by one: a new layout may replace them.
+/// The class's lessons from `from` on that came from the timetable, were
+/// not changed one by one and hold nothing of the journal: a new layout may
+/// replace them.
 pub async fn laid_out(
     connection: &mut PgConnection,
     class: Uuid,
@@ -182,7 +183,7 @@ pub async fn laid_out(
         "SELECT ",
         lesson_columns!(),
         " FROM lessons WHERE class_id = $1 AND date >= $2 AND source = 'timetable' AND NOT changed \
-         FOR UPDATE"
+         AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.lesson_id = lessons.id) FOR UPDATE"
     ))
     .bind(class)
     .bind(from)
@@ -199,8 +200,8 @@ pub async fn remove(connection: &mut PgConnection, ids: &[Uuid]) -> Result<(), s
 }
 
 /// Positions (subgroup, date, period) from `from` on that lessons changed
-/// one by one or added by hand hold, or were moved away from: a new layout
-/// leaves them alone.
+/// one by one, added by hand or holding assignments hold, or were moved
+/// away from: a new layout leaves them alone.
 pub async fn kept_positions(
     connection: &mut PgConnection,
     class: Uuid,
@@ -208,7 +209,8 @@ pub async fn kept_positions(
 ) -> Result<Vec<(Option<Uuid>, Date, i32)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT subgroup_id, date, period FROM lessons \
-         WHERE class_id = $1 AND date >= $2 AND (source = 'manual' OR changed) \
+         WHERE class_id = $1 AND date >= $2 AND (source = 'manual' OR changed \
+               OR EXISTS (SELECT 1 FROM assignments a WHERE a.lesson_id = lessons.id)) \
          UNION SELECT subgroup_id, moved_from_date, moved_from_period FROM lessons \
          WHERE class_id = $1 AND moved_from_date >= $2",
     )

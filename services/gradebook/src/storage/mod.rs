@@ -4,8 +4,11 @@
 pub mod calendar;
 pub mod classes;
 pub mod curriculum;
+pub mod diary;
 pub mod directory;
+pub mod journal;
 pub mod lessons;
+pub mod reports;
 pub mod timetable;
 
 /// Whether an error is a unique-constraint violation of `constraint`.

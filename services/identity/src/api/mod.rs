@@ -7,16 +7,16 @@ pub mod auth;
 pub mod org;
 pub mod people;
 
+pub use asurso_runtime::convert::{civil_date, timestamp};
 use std::sync::Arc;
 
-use asurso_proto::{common::CivilDate, identity as pb};
+use asurso_proto::identity as pb;
 use asurso_runtime::{
     auth::{Caller, Verifier, parse_role},
     errors,
     events::relay::RelayWaker,
 };
 use sqlx::PgPool;
-use time::{Date, OffsetDateTime};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -67,21 +67,6 @@ pub fn uuid_field(value: &str, field: &str) -> Result<Uuid, IdentityError> {
         return Err(IdentityError::invalid(field, "is required"));
     }
     Uuid::parse_str(value).map_err(|_| IdentityError::invalid(field, "is not a UUID"))
-}
-
-pub fn civil_date(date: Date) -> CivilDate {
-    CivilDate {
-        year: date.year(),
-        month: i32::from(u8::from(date.month())),
-        day: i32::from(date.day()),
-    }
-}
-
-pub fn timestamp(at: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.unix_timestamp(),
-        nanos: i32::try_from(at.nanosecond()).unwrap_or(0),
-    }
 }
 
 pub fn kind_of(kind: &str) -> pb::OrgUnitKind {

@@ -1,0 +1,193 @@
+//! The diary: a student's week and their overdue work, for the student,
+//! their guardians, and staff who work with them (audited).
+
+use std::collections::HashMap;
+
+use asurso_proto::gradebook as pb;
+use asurso_runtime::auth::Caller;
+use time::Duration;
+use uuid::Uuid;
+
+use super::{
+    Shared, civil_date, date_field,
+    journal::{assignment_type, attachments_by_assignment, stored_value},
+    time_of_day, uuid_field,
+};
+use crate::{
+    access::{self, StudentReader},
+    domain::{GradebookError, calendar::monday_of},
+    events::report_read,
+    storage::{self, diary::StudentAssignment, lessons::LessonView},
+};
+
+pub struct DiaryApi(pub Shared);
+
+fn diary_assignment(
+    row: &StudentAssignment,
+    attachments: &HashMap<Uuid, Vec<pb::AttachmentInfo>>,
+) -> pb::DiaryAssignment {
+    let assignment = &row.assignment;
+    pb::DiaryAssignment {
+        id: assignment.id.to_string(),
+        r#type: Some(assignment_type(&assignment.kind())),
+        weight: assignment.weight,
+        due_date: Some(civil_date(assignment.due_date)),
+        title: assignment.title.clone(),
+        text: assignment.body.clone(),
+        attachments: attachments.get(&assignment.id).cloned().unwrap_or_default(),
+        mark: row
+            .mark_kind
+            .as_deref()
+            .map(|kind| stored_value(kind, row.mark_grade)),
+        mark_comment: row.mark_comment.clone().unwrap_or_default(),
+        subject_name: assignment.subject_name.clone(),
+        lesson_date: Some(civil_date(assignment.lesson_date)),
+    }
+}
+
+fn diary_lesson(view: &LessonView) -> pb::DiaryLesson {
+    pb::DiaryLesson {
+        lesson_id: view.id.to_string(),
+        period: view.period,
+        start_time: view.start_time.map(time_of_day),
+        end_time: view.end_time.map(time_of_day),
+        subject_id: view.subject_id.to_string(),
+        subject_name: view.subject_name.clone(),
+        teacher_name: view.teacher_name.clone(),
+        room: view.room.clone(),
+        status: if view.status == "cancelled" {
+            pb::LessonStatus::Cancelled
+        } else {
+            pb::LessonStatus::Scheduled
+        }
+        .into(),
+        cancel_reason: view.cancel_reason.clone(),
+        assignments: Vec::new(),
+    }
+}
+
+/// Who reads: the family sees everything, staff only their school's part,
+/// and their read is reported to the personal-data audit.
+async fn reader(
+    transaction: &mut sqlx::PgConnection,
+    caller: &Caller,
+    student: Uuid,
+    what: &str,
+) -> Result<Option<Uuid>, GradebookError> {
+    match access::read_diary(transaction, caller, student).await? {
+        StudentReader::Family => Ok(None),
+        StudentReader::Staff(school_id) => {
+            let school = access::school(transaction, school_id, "student_id").await?;
+            report_read(transaction, caller, &school, student, what).await?;
+            Ok(Some(school_id))
+        }
+    }
+}
+
+impl DiaryApi {
+    async fn get_diary_week(
+        &self,
+        caller: &Caller,
+        request: pb::GetDiaryWeekRequest,
+    ) -> Result<pb::GetDiaryWeekResponse, GradebookError> {
+        let student = uuid_field(&request.student_id, "student_id")?;
+        let monday = monday_of(date_field(request.date.as_ref(), "date")?);
+        let saturday = monday + Duration::days(5);
+        let mut transaction = self.0.begin().await?;
+        let only_school = reader(&mut transaction, caller, student, "diary").await?;
+        let in_scope = |school: Uuid| only_school.is_none_or(|only| only == school);
+        let lessons: Vec<LessonView> =
+            storage::lessons::of_student(&mut transaction, student, monday, saturday)
+                .await?
+                .into_iter()
+                .filter(|view| in_scope(view.school_id))
+                .collect();
+        let lesson_ids: Vec<Uuid> = lessons.iter().map(|view| view.id).collect();
+        let given = storage::diary::of_lessons(&mut transaction, student, &lesson_ids).await?;
+        let due: Vec<StudentAssignment> =
+            storage::diary::due_between(&mut transaction, student, monday, saturday)
+                .await?
+                .into_iter()
+                .filter(|row| in_scope(row.assignment.school_id))
+                .collect();
+        let ids: Vec<Uuid> = given
+            .iter()
+            .chain(&due)
+            .map(|row| row.assignment.id)
+            .collect();
+        let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
+        self.0.commit(transaction).await?;
+
+        let mut by_lesson = HashMap::<Uuid, Vec<pb::DiaryAssignment>>::new();
+        for row in &given {
+            let converted = diary_assignment(row, &attachments);
+            by_lesson
+                .entry(row.assignment.lesson_id)
+                .or_default()
+                .push(converted);
+        }
+        let days = (0..6)
+            .map(|offset| {
+                let date = monday + Duration::days(offset);
+                pb::DiaryDay {
+                    date: Some(civil_date(date)),
+                    lessons: lessons
+                        .iter()
+                        .filter(|view| view.date == date)
+                        .map(|view| pb::DiaryLesson {
+                            assignments: by_lesson.remove(&view.id).unwrap_or_default(),
+                            ..diary_lesson(view)
+                        })
+                        .collect(),
+                    due: due
+                        .iter()
+                        .filter(|row| row.assignment.due_date == date)
+                        .map(|row| diary_assignment(row, &attachments))
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(pb::GetDiaryWeekResponse {
+            student_id: student.to_string(),
+            week_start: Some(civil_date(monday)),
+            days,
+        })
+    }
+
+    async fn list_overdue(
+        &self,
+        caller: &Caller,
+        request: pb::ListOverdueRequest,
+    ) -> Result<pb::ListOverdueResponse, GradebookError> {
+        let student = uuid_field(&request.student_id, "student_id")?;
+        let mut transaction = self.0.begin().await?;
+        let only_school = reader(&mut transaction, caller, student, "overdue assignments").await?;
+        let debts = storage::diary::debts(&mut transaction, student, only_school).await?;
+        let ids: Vec<Uuid> = debts.iter().map(|row| row.assignment.id).collect();
+        let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
+        self.0.commit(transaction).await?;
+        Ok(pb::ListOverdueResponse {
+            assignments: debts
+                .iter()
+                .map(|row| diary_assignment(row, &attachments))
+                .collect(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl pb::diary_service_server::DiaryService for DiaryApi {
+    async fn get_diary_week(
+        &self,
+        request: tonic::Request<pb::GetDiaryWeekRequest>,
+    ) -> Result<tonic::Response<pb::GetDiaryWeekResponse>, tonic::Status> {
+        handle!(self, request, get_diary_week)
+    }
+
+    async fn list_overdue(
+        &self,
+        request: tonic::Request<pb::ListOverdueRequest>,
+    ) -> Result<tonic::Response<pb::ListOverdueResponse>, tonic::Status> {
+        handle!(self, request, list_overdue)
+    }
+}

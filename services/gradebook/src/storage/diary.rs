@@ -1,0 +1,84 @@
+//! The diary's reads: a student's assignments of a week with their marks,
+//! and their debts. The lessons come from [`super::lessons::of_student`].
+
+use sqlx::PgConnection;
+use time::Date;
+use uuid::Uuid;
+
+use super::journal::{AssignmentRow, assignment_select};
+
+/// An assignment as one student sees it: with their own mark.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StudentAssignment {
+    #[sqlx(flatten)]
+    pub assignment: AssignmentRow,
+    pub mark_kind: Option<String>,
+    pub mark_grade: Option<i32>,
+    pub mark_comment: Option<String>,
+}
+
+/// Assignments of these lessons with the student's marks.
+pub async fn of_lessons(
+    connection: &mut PgConnection,
+    student: Uuid,
+    lessons: &[Uuid],
+) -> Result<Vec<StudentAssignment>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment FROM (",
+        assignment_select!(),
+        "WHERE a.lesson_id = ANY($2)) q \
+         LEFT JOIN marks m ON m.assignment_id = q.id AND m.student_id = $1 \
+         ORDER BY q.lesson_date, q.id"
+    ))
+    .bind(student)
+    .bind(lessons)
+    .fetch_all(connection)
+    .await
+}
+
+/// Work due from `from` to `to` that was set in an earlier lesson of the
+/// student's (their class on that day, their group).
+pub async fn due_between(
+    connection: &mut PgConnection,
+    student: Uuid,
+    from: Date,
+    to: Date,
+) -> Result<Vec<StudentAssignment>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment FROM (",
+        assignment_select!(),
+        "JOIN enrolments e ON e.student_id = $1 AND e.class_id = a.class_id \
+           AND l.date >= e.start_date AND (e.end_date IS NULL OR l.date <= e.end_date) \
+         WHERE a.due_date BETWEEN $2 AND $3 AND l.date < a.due_date \
+           AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members g \
+                WHERE g.subgroup_id = l.subgroup_id AND g.student_id = $1))) q \
+         LEFT JOIN marks m ON m.assignment_id = q.id AND m.student_id = $1 \
+         ORDER BY q.due_date, q.subject_name, q.id"
+    ))
+    .bind(student)
+    .bind(from)
+    .bind(to)
+    .fetch_all(connection)
+    .await
+}
+
+/// Assignments the student has a debt mark for, oldest due date first;
+/// only those of `school` when given.
+pub async fn debts(
+    connection: &mut PgConnection,
+    student: Uuid,
+    school: Option<Uuid>,
+) -> Result<Vec<StudentAssignment>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment FROM (",
+        assignment_select!(),
+        "WHERE a.id IN (SELECT assignment_id FROM marks WHERE student_id = $1 AND kind = 'debt') \
+           AND ($2::uuid IS NULL OR l.school_id = $2)) q \
+         JOIN marks m ON m.assignment_id = q.id AND m.student_id = $1 \
+         ORDER BY q.due_date, q.id"
+    ))
+    .bind(student)
+    .bind(school)
+    .fetch_all(connection)
+    .await
+}
