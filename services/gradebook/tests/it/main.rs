@@ -4,6 +4,7 @@
 mod calendar;
 mod classes;
 mod groups;
+mod journal;
 mod projection;
 mod support;
 mod timetable;

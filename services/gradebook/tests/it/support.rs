@@ -6,11 +6,15 @@ use std::time::Duration;
 
 use asurso_gradebook::{Application, CONFIG, MIGRATOR, Settings};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
-use asurso_runtime::{Shutdown, db, events::EventBus};
+use asurso_runtime::{
+    Shutdown, db,
+    events::{EventBus, streams},
+};
 pub use asurso_testkit::{
     TestDatabase, eventually,
     identity::{Bearer, World, identity_login},
 };
+use async_nats::jetstream::consumer::pull;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -24,6 +28,9 @@ pub struct Gb {
     pub classes: gb::class_service_client::ClassServiceClient<Authed>,
     pub curriculum: gb::curriculum_service_client::CurriculumServiceClient<Authed>,
     pub timetable: gb::timetable_service_client::TimetableServiceClient<Authed>,
+    pub journal: gb::journal_service_client::JournalServiceClient<Authed>,
+    pub diary: gb::diary_service_client::DiaryServiceClient<Authed>,
+    pub reports: gb::report_service_client::ReportServiceClient<Authed>,
 }
 
 /// The gradebook in this process.
@@ -93,6 +100,18 @@ impl Gradebook {
                 bearer.clone(),
             ),
             timetable: gb::timetable_service_client::TimetableServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            journal: gb::journal_service_client::JournalServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            diary: gb::diary_service_client::DiaryServiceClient::with_interceptor(
+                channel.clone(),
+                bearer.clone(),
+            ),
+            reports: gb::report_service_client::ReportServiceClient::with_interceptor(
                 channel, bearer,
             ),
         })
@@ -345,4 +364,21 @@ pub async fn timetable_of(
         .await?
         .into_inner()
         .lessons)
+}
+
+/// How many events of `event` ("lesson.changed") the school's gradebook
+/// published to JetStream so far.
+pub async fn published(stack: &Stack, event: &str, school: uuid::Uuid) -> anyhow::Result<u64> {
+    let bus = EventBus::connect(&stack.world.identity.nats, "probe").await?;
+    let stream = bus
+        .jetstream()
+        .get_stream(bus.stream_name(streams::GRADEBOOK))
+        .await?;
+    let mut consumer = stream
+        .create_consumer(pull::Config {
+            filter_subject: bus.subject(&format!("gradebook.{event}.{school}")),
+            ..Default::default()
+        })
+        .await?;
+    Ok(consumer.info().await?.num_pending)
 }

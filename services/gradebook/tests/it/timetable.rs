@@ -321,21 +321,6 @@ async fn days_off_added_later_cancel_the_lessons_on_them() -> anyhow::Result<()>
 }
 
 /// How many events JetStream holds on a gradebook subject of the school.
-async fn published(stack: &Stack, event: &str, school: uuid::Uuid) -> anyhow::Result<u64> {
-    let bus = EventBus::connect(&stack.world.identity.nats, "probe").await?;
-    let stream = bus
-        .jetstream()
-        .get_stream(bus.stream_name(streams::GRADEBOOK))
-        .await?;
-    let mut consumer = stream
-        .create_consumer(pull::Config {
-            filter_subject: bus.subject(&format!("gradebook.{event}.{school}")),
-            ..Default::default()
-        })
-        .await?;
-    Ok(consumer.info().await?.num_pending)
-}
-
 #[tokio::test]
 async fn a_lesson_changes_room_moves_and_is_cancelled_and_each_change_is_published()
 -> anyhow::Result<()> {

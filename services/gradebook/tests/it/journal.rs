@@ -1,0 +1,965 @@
+//! The journal, the diary and the reports: a term from the timetable to the
+//! summaries, the refusals, and who may read what.
+
+use std::time::Duration;
+
+use asurso_proto::{
+    gradebook::{self as gb, get_timetable_request::Of},
+    identity::{self as pb, Role},
+};
+use asurso_testkit::identity::Service as _;
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::support::*;
+
+/// A 5th class with maths on Mondays and Wednesdays (period 1) and Russian
+/// on Fridays, three students, a parent of the first, a class teacher who
+/// teaches neither subject.
+struct Class5 {
+    stack: Stack,
+    school: Uuid,
+    admin: Gb,
+    maths_teacher: Person,
+    russian_teacher: Person,
+    class_teacher: Person,
+    students: [Person; 3],
+    parent: Person,
+    class: gb::Class,
+    maths: gb::Subject,
+    russian: gb::Subject,
+    term2: gb::Term,
+}
+
+impl Class5 {
+    async fn new(tag: &str) -> anyhow::Result<Self> {
+        let mut stack = Stack::start().await?;
+        let school = stack.world.school_a;
+        let mut admin = stack
+            .person(school, Role::SchoolAdmin, &format!("admin.{tag}"))
+            .await?
+            .gb;
+        let maths_teacher = stack
+            .person(school, Role::Teacher, &format!("maths.{tag}"))
+            .await?;
+        let russian_teacher = stack
+            .person(school, Role::Teacher, &format!("russian.{tag}"))
+            .await?;
+        let class_teacher = stack
+            .person(school, Role::ClassTeacher, &format!("ct.{tag}"))
+            .await?;
+        let mut students = Vec::new();
+        for n in 0..3 {
+            students.push(
+                stack
+                    .person(school, Role::Student, &format!("student{n}.{tag}"))
+                    .await?,
+            );
+        }
+        let parent = stack
+            .person(school, Role::Parent, &format!("parent.{tag}"))
+            .await?;
+        stack.link(parent.id, students[0].id).await?;
+        let year = school_year(&mut admin, school).await?;
+        let term2 = year.terms[1].clone();
+        let class = class(&mut admin, &year, "5А", 5).await?;
+        let maths = subject(&mut admin, school, "Математика").await?;
+        let russian = subject(&mut admin, school, "Русский язык").await?;
+        load(&mut admin, &class, &maths, maths_teacher.id).await?;
+        load(&mut admin, &class, &russian, russian_teacher.id).await?;
+        admin
+            .classes
+            .set_class_teacher(gb::SetClassTeacherRequest {
+                class_id: class.id.clone(),
+                teacher_id: class_teacher.id.to_string(),
+            })
+            .await?;
+        for student in &students {
+            enrol(&mut admin, &class, student.id).await?;
+        }
+        admin
+            .timetable
+            .set_class_timetable(gb::SetClassTimetableRequest {
+                class_id: class.id.clone(),
+                slots: vec![slot(1, 1, &maths), slot(3, 1, &maths), slot(5, 2, &russian)],
+                apply_from: None,
+            })
+            .await?;
+        // The parent's link reaches the gradebook through identity's events.
+        let pool = stack.gradebook.db.pool.clone();
+        let (parent_id, child) = (parent.id, students[0].id);
+        eventually(Duration::from_secs(15), || {
+            let pool = pool.clone();
+            async move {
+                Ok(sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM guardians WHERE parent_id = $1 AND student_id = $2)",
+                )
+                .bind(parent_id)
+                .bind(child)
+                .fetch_one(&pool)
+                .await?)
+            }
+        })
+        .await?;
+        let students = students
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("three students"))?;
+        Ok(Self {
+            stack,
+            school,
+            admin,
+            maths_teacher,
+            russian_teacher,
+            class_teacher,
+            students,
+            parent,
+            class,
+            maths,
+            russian,
+            term2,
+        })
+    }
+
+    /// The class's lesson of `subject` on a day.
+    async fn lesson(
+        &mut self,
+        subject: &gb::Subject,
+        date: (i32, i32, i32),
+    ) -> anyhow::Result<gb::Lesson> {
+        timetable_of(
+            &mut self.admin,
+            Of::ClassId(self.class.id.clone()),
+            date,
+            date,
+        )
+        .await?
+        .into_iter()
+        .find(|lesson| lesson.subject_id == subject.id)
+        .ok_or_else(|| anyhow::anyhow!("no {} lesson on {date:?}", subject.name))
+    }
+
+    /// The students' ids, in order.
+    fn ids(&self) -> [String; 3] {
+        self.students
+            .each_ref()
+            .map(|student| student.id.to_string())
+    }
+}
+
+fn grade(grade: i32) -> Option<gb::MarkValue> {
+    Some(gb::MarkValue {
+        kind: gb::MarkKind::Grade.into(),
+        grade,
+    })
+}
+
+fn kind(kind: gb::MarkKind) -> Option<gb::MarkValue> {
+    Some(gb::MarkValue {
+        kind: kind.into(),
+        grade: 0,
+    })
+}
+
+fn entry(student: String, value: Option<gb::MarkValue>) -> gb::MarkEntry {
+    gb::MarkEntry {
+        student_id: student,
+        value,
+        comment: String::new(),
+    }
+}
+
+async fn assign(
+    teacher: &mut Gb,
+    lesson: &gb::Lesson,
+    kind: &str,
+    due: Option<asurso_proto::common::CivilDate>,
+    title: &str,
+) -> Result<gb::Assignment, tonic::Status> {
+    teacher
+        .journal
+        .create_assignment(gb::CreateAssignmentRequest {
+            lesson_id: lesson.id.clone(),
+            r#type: kind.into(),
+            weight: 0,
+            due_date: due,
+            title: title.into(),
+            text: "№ 245, 247".into(),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner()
+        .assignment
+        .ok_or_else(|| tonic::Status::internal("no assignment"))
+}
+
+async fn set_marks(
+    teacher: &mut Gb,
+    assignment: &gb::Assignment,
+    marks: Vec<gb::MarkEntry>,
+    key: &str,
+) -> Result<Vec<gb::Mark>, tonic::Status> {
+    Ok(teacher
+        .journal
+        .set_marks(gb::SetMarksRequest {
+            assignment_id: assignment.id.clone(),
+            marks,
+            idempotency_key: key.into(),
+        })
+        .await?
+        .into_inner()
+        .marks)
+}
+
+fn term_period(number: i32) -> Option<gb::MarkPeriod> {
+    Some(gb::MarkPeriod {
+        kind: gb::PeriodKind::Term.into(),
+        number,
+    })
+}
+
+fn code<T>(result: Result<T, tonic::Status>) -> Option<Code> {
+    result.err().map(|status| status.code())
+}
+
+#[tokio::test]
+async fn a_term_goes_from_the_timetable_through_homework_and_marks_to_term_marks_and_reports()
+-> anyhow::Result<()> {
+    let mut c = Class5::new("term").await?;
+    let s = c.ids();
+    let monday = c.lesson(&c.maths.clone(), (2026, 11, 9)).await?;
+    let week_later = c.lesson(&c.maths.clone(), (2026, 11, 18)).await?;
+    let teacher = &mut c.maths_teacher.gb;
+
+    // Monday: homework due Wednesday and work in class; a week later a test.
+    let homework = assign(teacher, &monday, "homework", day(2026, 11, 11), "Дроби").await?;
+    assert_eq!(
+        homework.r#type.as_ref().map(|t| t.abbreviation.as_str()),
+        Some("ДЗ")
+    );
+    assert_eq!(homework.weight, 1);
+    let classwork = assign(teacher, &monday, "classwork", None, "Дроби").await?;
+    assert_eq!(
+        classwork.due_date,
+        day(2026, 11, 9),
+        "due on the lesson's day"
+    );
+    let test = assign(teacher, &week_later, "test", None, "Контрольная работа № 2").await?;
+    assert_eq!(test.weight, 3, "a test weighs 3 by the dictionary");
+
+    // The whole class's marks in one call each.
+    let marks = set_marks(
+        teacher,
+        &classwork,
+        vec![
+            entry(s[0].clone(), grade(5)),
+            entry(s[1].clone(), grade(3)),
+            entry(s[2].clone(), grade(4)),
+        ],
+        "",
+    )
+    .await?;
+    assert_eq!(marks.len(), 3);
+    let homework_marks = vec![
+        entry(s[0].clone(), grade(5)),
+        entry(s[1].clone(), grade(4)),
+        gb::MarkEntry {
+            comment: "не сдал".into(),
+            ..entry(s[2].clone(), kind(gb::MarkKind::Debt))
+        },
+    ];
+    let first = set_marks(teacher, &homework, homework_marks.clone(), "hw-marks-1").await?;
+    // A retry (the answer was lost on the way) applies once.
+    let retried = set_marks(teacher, &homework, homework_marks, "hw-marks-1").await?;
+    assert_eq!(first, retried);
+    set_marks(
+        teacher,
+        &test,
+        vec![
+            entry(s[0].clone(), grade(4)),
+            entry(s[1].clone(), grade(2)),
+            entry(s[2].clone(), grade(3)),
+        ],
+        "",
+    )
+    .await?;
+
+    // The parent's evening: the child's week with homework and marks.
+    let week = c
+        .parent
+        .gb
+        .diary
+        .get_diary_week(gb::GetDiaryWeekRequest {
+            student_id: s[0].clone(),
+            date: day(2026, 11, 12),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(week.week_start, day(2026, 11, 9));
+    assert_eq!(week.days.len(), 6);
+    let first_lesson = &week.days[0].lessons[0];
+    assert_eq!(first_lesson.subject_name, "Математика");
+    assert_eq!(first_lesson.start_time, at(8, 30));
+    assert_eq!(first_lesson.assignments.len(), 2);
+    let given = first_lesson
+        .assignments
+        .iter()
+        .find(|a| a.id == homework.id)
+        .ok_or_else(|| anyhow::anyhow!("homework not in the diary"))?;
+    assert_eq!(given.text, "№ 245, 247");
+    assert_eq!(given.mark, grade(5));
+    let due: Vec<_> = week.days[2].due.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(
+        due,
+        [homework.id.as_str()],
+        "Wednesday shows the homework due"
+    );
+    assert_eq!(week.days[4].lessons[0].subject_name, "Русский язык");
+
+    // The third student owes the homework until the teacher marks it.
+    let mut third = c.students[2].gb.clone();
+    let overdue = third
+        .diary
+        .list_overdue(gb::ListOverdueRequest {
+            student_id: s[2].clone(),
+        })
+        .await?
+        .into_inner()
+        .assignments;
+    assert_eq!(overdue.len(), 1);
+    assert_eq!(overdue[0].id, homework.id);
+    assert_eq!(overdue[0].mark_comment, "не сдал");
+    let teacher = &mut c.maths_teacher.gb;
+    set_marks(teacher, &homework, vec![entry(s[2].clone(), grade(4))], "").await?;
+    let overdue = third
+        .diary
+        .list_overdue(gb::ListOverdueRequest {
+            student_id: s[2].clone(),
+        })
+        .await?
+        .into_inner()
+        .assignments;
+    assert!(overdue.is_empty(), "{overdue:?}");
+    let history = third
+        .journal
+        .get_mark_history(gb::GetMarkHistoryRequest {
+            assignment_id: homework.id.clone(),
+            student_id: s[2].clone(),
+        })
+        .await?
+        .into_inner()
+        .changes;
+    assert_eq!(
+        history.len(),
+        2,
+        "posted once despite the retry, then changed"
+    );
+    assert_eq!(history[0].old_value, None);
+    assert_eq!(history[0].new_value, kind(gb::MarkKind::Debt));
+    assert_eq!(history[1].old_value, kind(gb::MarkKind::Debt));
+    assert_eq!(history[1].new_value, grade(4));
+    assert_eq!(history[1].changed_by, c.maths_teacher.id.to_string());
+
+    // Weighted averages (classwork 1, homework 1, test 3):
+    // (5+5+12)/5 = 4.4, (3+4+6)/5 = 2.6, (4+4+9)/5 = 3.4.
+    let sheet = teacher
+        .journal
+        .get_term_mark_sheet(gb::GetTermMarkSheetRequest {
+            class_id: c.class.id.clone(),
+            subject_id: c.maths.id.clone(),
+            period: term_period(2),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(sheet.from_date, c.term2.start_date);
+    let by_student = |rows: &[gb::TermMarkRow], n: usize| {
+        rows.iter()
+            .find(|row| row.student_id == s[n].clone())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let averages: Vec<(f64, i32)> = (0..3)
+        .map(|n| {
+            let row = by_student(&sheet.rows, n);
+            (row.average, row.suggested_grade)
+        })
+        .collect();
+    assert_eq!(averages, [(4.4, 4), (2.6, 3), (3.4, 3)]);
+    let set = teacher
+        .journal
+        .set_term_marks(gb::SetTermMarksRequest {
+            class_id: c.class.id.clone(),
+            subject_id: c.maths.id.clone(),
+            period: term_period(2),
+            marks: (0..3)
+                .map(|n| gb::TermMarkEntry {
+                    student_id: s[n].clone(),
+                    value: grade(averages[n].1),
+                })
+                .collect(),
+            idempotency_key: "term2-maths".into(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(by_student(&set.rows, 0).mark, grade(4));
+
+    // The class teacher's reports: final marks, the journal page, the summary.
+    let ct = &mut c.class_teacher.gb;
+    let finals = ct
+        .reports
+        .get_final_marks(gb::GetFinalMarksRequest {
+            class_id: c.class.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .students;
+    assert_eq!(finals.len(), 3);
+    assert!(
+        finals
+            .iter()
+            .all(|s| s.marks.len() == 1 && s.marks[0].subject_name == "Математика")
+    );
+    let page = ct
+        .reports
+        .get_class_journal(gb::GetClassJournalRequest {
+            class_id: c.class.id.clone(),
+            subject_id: c.maths.id.clone(),
+            subgroup_id: String::new(),
+            from_date: c.term2.start_date,
+            to_date: c.term2.end_date,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(page.columns.len(), 3);
+    assert_eq!(page.columns[2].assignment_id, test.id);
+    assert_eq!(page.rows.len(), 3);
+    let second = page
+        .rows
+        .iter()
+        .find(|row| row.student_id == s[1].clone())
+        .ok_or_else(|| anyhow::anyhow!("no second student"))?;
+    assert_eq!(second.cells[2].value, grade(2));
+    assert_eq!(second.average, 2.6);
+    let summary = ct
+        .reports
+        .get_class_summary(gb::GetClassSummaryRequest {
+            class_id: c.class.id.clone(),
+            from_date: c.term2.start_date,
+            to_date: c.term2.end_date,
+        })
+        .await?
+        .into_inner();
+    // Results 4, 3, 3: the mean of averages 3.47, one student of three
+    // with only 4s and 5s, nobody below 3.
+    let expected = gb::Summary {
+        students: 3,
+        average: 3.47,
+        quality: 0.33,
+        success: 1.0,
+    };
+    assert_eq!(summary.total, Some(expected));
+    assert_eq!(summary.subjects.len(), 1);
+    assert_eq!(summary.subjects[0].name, "Математика");
+
+    // The student's own report.
+    let report = c
+        .parent
+        .gb
+        .reports
+        .get_student_report(gb::GetStudentReportRequest {
+            student_id: s[0].clone(),
+            from_date: c.term2.start_date,
+            to_date: c.term2.end_date,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(report.subjects.len(), 1);
+    assert_eq!(report.subjects[0].marks.len(), 3);
+    assert_eq!(report.subjects[0].average, 4.4);
+
+    // The school's summary for its admin; the municipality's and the
+    // region's for theirs, by school and without a student in sight.
+    let school_summary = c
+        .admin
+        .reports
+        .get_school_summary(gb::GetSchoolSummaryRequest {
+            school_id: c.school.to_string(),
+            from_date: c.term2.start_date,
+            to_date: c.term2.end_date,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(school_summary.classes.len(), 1);
+    assert_eq!(school_summary.classes[0].name, "5А");
+    assert_eq!(school_summary.total, Some(expected));
+    let municipality = c.stack.world.municipality;
+    let mut municipal = c
+        .stack
+        .person(municipality, Role::MunicipalAdmin, "municipal.term")
+        .await?
+        .gb;
+    let aggregate = municipal
+        .reports
+        .get_aggregate_summary(gb::GetAggregateSummaryRequest {
+            org_unit_id: municipality.to_string(),
+            from_date: c.term2.start_date,
+            to_date: c.term2.end_date,
+        })
+        .await?
+        .into_inner();
+    assert_eq!(aggregate.total, Some(expected));
+    assert_eq!(aggregate.schools.len(), 1, "{aggregate:?}");
+    assert_eq!(aggregate.schools[0].id, c.school.to_string());
+    let refused = municipal
+        .reports
+        .get_school_summary(gb::GetSchoolSummaryRequest {
+            school_id: c.school.to_string(),
+            from_date: c.term2.start_date,
+            to_date: c.term2.end_date,
+        })
+        .await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+    let refused = c
+        .admin
+        .reports
+        .get_aggregate_summary(gb::GetAggregateSummaryRequest {
+            org_unit_id: municipality.to_string(),
+            from_date: c.term2.start_date,
+            to_date: c.term2.end_date,
+        })
+        .await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+
+    // Every fact reached JetStream once: 3 assignments, 9 marks posted
+    // (the retry added none), 1 changed, 3 term marks.
+    for (event, count) in [
+        ("assignment.published", 3),
+        ("mark.posted", 9),
+        ("mark.changed", 1),
+        ("student.term_mark_set", 3),
+    ] {
+        let stack = &c.stack;
+        let school = c.school;
+        eventually(Duration::from_secs(10), || async move {
+            Ok(published(stack, event, school).await? == count)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{event}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_marks_assignments_and_attachments_are_refused_naming_the_field_and_write_nothing()
+-> anyhow::Result<()> {
+    let mut c = Class5::new("bad").await?;
+    let s = c.ids();
+    let monday = c.lesson(&c.maths.clone(), (2026, 11, 9)).await?;
+    let friday = c.lesson(&c.russian.clone(), (2026, 11, 13)).await?;
+    let teacher = &mut c.maths_teacher.gb;
+    let work = assign(teacher, &monday, "quiz", None, "Самостоятельная").await?;
+
+    // Outside the scale, twice the same student, not a UUID: all at once.
+    let refused = set_marks(
+        teacher,
+        &work,
+        vec![
+            entry(s[0].clone(), grade(6)),
+            entry(s[1].clone(), grade(0)),
+            entry(s[1].clone(), grade(4)),
+            entry("someone".into(), grade(4)),
+            entry(
+                s[2].clone(),
+                Some(gb::MarkValue {
+                    kind: gb::MarkKind::Exempt.into(),
+                    grade: 0,
+                }),
+            ),
+        ],
+        "",
+    )
+    .await
+    .err()
+    .ok_or_else(|| anyhow::anyhow!("bad marks accepted"))?;
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(
+        violated_fields(&refused),
+        [
+            "marks[0].value.grade",
+            "marks[1].value.grade",
+            "marks[2].student_id",
+            "marks[3].student_id",
+            "marks[4].value.kind"
+        ]
+    );
+    // A student of another class.
+    let mut admin = c.admin.clone();
+    let outsider = c
+        .stack
+        .person(c.school, Role::Student, "outsider.bad")
+        .await?;
+    let year = admin
+        .calendar
+        .list_school_years(gb::ListSchoolYearsRequest {
+            school_id: c.school.to_string(),
+        })
+        .await?
+        .into_inner()
+        .school_years
+        .remove(0);
+    let other_class = class(&mut admin, &year, "5Б", 5).await?;
+    enrol(&mut admin, &other_class, outsider.id).await?;
+    let teacher = &mut c.maths_teacher.gb;
+    let refused = set_marks(
+        teacher,
+        &work,
+        vec![
+            entry(s[0].clone(), grade(5)),
+            entry(outsider.id.to_string(), grade(5)),
+        ],
+        "",
+    )
+    .await
+    .err()
+    .ok_or_else(|| anyhow::anyhow!("an outsider got a mark"))?;
+    assert_eq!(violated_fields(&refused), ["marks[1].student_id"]);
+    // Nothing of either call was written.
+    let page = c
+        .class_teacher
+        .gb
+        .reports
+        .get_class_journal(gb::GetClassJournalRequest {
+            class_id: c.class.id.clone(),
+            subject_id: c.maths.id.clone(),
+            subgroup_id: String::new(),
+            from_date: day(2026, 11, 9),
+            to_date: day(2026, 11, 9),
+        })
+        .await?
+        .into_inner();
+    assert!(
+        page.rows
+            .iter()
+            .all(|row| row.cells.iter().all(|cell| cell.value.is_none())),
+        "{page:?}"
+    );
+
+    // Assignments: a lesson the teacher does not teach, an unknown type, a
+    // weight off the scale, due before the lesson.
+    let refused = assign(teacher, &friday, "homework", None, "Упражнение").await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+    for (kind, weight, due, field) in [
+        ("chores", 0, None, "type"),
+        ("homework", 25, None, "weight"),
+        ("homework", 0, day(2026, 11, 6), "due_date"),
+        ("homework", 0, day(2027, 6, 10), "due_date"),
+    ] {
+        let refused = teacher
+            .journal
+            .create_assignment(gb::CreateAssignmentRequest {
+                lesson_id: monday.id.clone(),
+                r#type: kind.into(),
+                weight,
+                due_date: due,
+                title: "Дроби".into(),
+                text: String::new(),
+                idempotency_key: String::new(),
+            })
+            .await
+            .err()
+            .ok_or_else(|| anyhow::anyhow!("{field} accepted"))?;
+        assert_eq!(violated_fields(&refused), [field], "{refused:?}");
+    }
+    let assignments = teacher
+        .journal
+        .list_assignments(gb::ListAssignmentsRequest {
+            lesson_id: monday.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .assignments;
+    assert_eq!(assignments.len(), 1, "only the quiz was written");
+    // Parents do not keep the journal.
+    let refused = assign(&mut c.parent.gb, &monday, "homework", None, "Дроби").await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+
+    // Attachments come back byte for byte; too large, of a refused type, or
+    // not what they claim to be, they are refused.
+    let mut picture = b"\x89PNG\r\n\x1a\n".to_vec();
+    picture.extend((0..50_000u32).map(|n| (n * 7 % 251) as u8));
+    let added = teacher
+        .journal
+        .add_attachment(gb::AddAttachmentRequest {
+            assignment_id: work.id.clone(),
+            file_name: "схема.png".into(),
+            content_type: "image/png".into(),
+            content: picture.clone(),
+        })
+        .await?
+        .into_inner()
+        .attachment
+        .ok_or_else(|| anyhow::anyhow!("no attachment"))?;
+    assert_eq!(added.size, i64::try_from(picture.len())?);
+    assert_eq!(added.sha256.len(), 64);
+    let fetched = c
+        .parent
+        .gb
+        .journal
+        .get_attachment(gb::GetAttachmentRequest {
+            attachment_id: added.id.clone(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(fetched.content, picture, "served back byte for byte");
+    let mut outsider_gb = outsider.gb.clone();
+    let refused = outsider_gb
+        .journal
+        .get_attachment(gb::GetAttachmentRequest {
+            attachment_id: added.id.clone(),
+        })
+        .await;
+    assert_eq!(
+        code(refused),
+        Some(Code::PermissionDenied),
+        "a student of 5Б"
+    );
+    for (name, content_type, content, field) in [
+        (
+            "big.pdf",
+            "application/pdf",
+            [b"%PDF-".to_vec(), vec![b'x'; 3 * 1024 * 1024]].concat(),
+            "content",
+        ),
+        (
+            "run.exe",
+            "application/x-msdownload",
+            b"MZ\x90\x00".to_vec(),
+            "content_type",
+        ),
+        (
+            "fake.pdf",
+            "application/pdf",
+            b"MZ\x90\x00".to_vec(),
+            "content",
+        ),
+        (
+            "../../secret.txt",
+            "text/plain",
+            b"hello".to_vec(),
+            "file_name",
+        ),
+    ] {
+        let refused = teacher
+            .journal
+            .add_attachment(gb::AddAttachmentRequest {
+                assignment_id: work.id.clone(),
+                file_name: name.into(),
+                content_type: content_type.into(),
+                content,
+            })
+            .await
+            .err()
+            .ok_or_else(|| anyhow::anyhow!("{name} accepted"))?;
+        assert_eq!(refused.code(), Code::InvalidArgument, "{name}: {refused:?}");
+        assert_eq!(violated_fields(&refused), [field], "{name}");
+    }
+    let listed = teacher
+        .journal
+        .list_assignments(gb::ListAssignmentsRequest {
+            lesson_id: monday.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .assignments;
+    assert_eq!(listed[0].attachments.len(), 1, "only the picture was kept");
+
+    // A lesson holding an assignment survives a new timetable without it.
+    c.admin
+        .timetable
+        .set_class_timetable(gb::SetClassTimetableRequest {
+            class_id: c.class.id.clone(),
+            slots: vec![slot(5, 2, &c.russian)],
+            apply_from: day(2026, 11, 2),
+        })
+        .await?;
+    let left = timetable_of(
+        &mut c.admin,
+        Of::ClassId(c.class.id.clone()),
+        (2026, 11, 9),
+        (2026, 11, 13),
+    )
+    .await?;
+    let ids: Vec<_> = left.iter().map(|lesson| lesson.id.as_str()).collect();
+    assert_eq!(ids, [monday.id.as_str(), friday.id.as_str()], "{left:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::Result<()> {
+    let mut c = Class5::new("access").await?;
+    let s = c.ids();
+    let monday = c.lesson(&c.maths.clone(), (2026, 11, 9)).await?;
+    let friday = c.lesson(&c.russian.clone(), (2026, 11, 13)).await?;
+    let work = assign(&mut c.maths_teacher.gb, &monday, "classwork", None, "Дроби").await?;
+    set_marks(
+        &mut c.maths_teacher.gb,
+        &work,
+        vec![entry(s[0].clone(), grade(5))],
+        "",
+    )
+    .await?;
+
+    // The Russian teacher neither marks maths nor reads its journal page,
+    // but reads their own; the class teacher reads both.
+    let russian = &mut c.russian_teacher.gb;
+    let refused = set_marks(russian, &work, vec![entry(s[1].clone(), grade(2))], "").await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+    let page = |subject: &gb::Subject| gb::GetClassJournalRequest {
+        class_id: c.class.id.clone(),
+        subject_id: subject.id.clone(),
+        subgroup_id: String::new(),
+        from_date: day(2026, 11, 9),
+        to_date: day(2026, 11, 13),
+    };
+    assert_eq!(
+        code(russian.reports.get_class_journal(page(&c.maths)).await),
+        Some(Code::PermissionDenied)
+    );
+    russian.reports.get_class_journal(page(&c.russian)).await?;
+    assign(russian, &friday, "homework", None, "Упражнение 12").await?;
+    c.class_teacher
+        .gb
+        .reports
+        .get_class_journal(page(&c.maths))
+        .await?;
+    // Only the class teacher and the administration read the class summary.
+    let summary = gb::GetClassSummaryRequest {
+        class_id: c.class.id.clone(),
+        from_date: day(2026, 11, 1),
+        to_date: day(2026, 11, 30),
+    };
+    assert_eq!(
+        code(russian.reports.get_class_summary(summary.clone()).await),
+        Some(Code::PermissionDenied)
+    );
+
+    // Families read their own: the parent the child, not a classmate; a
+    // student not another student.
+    let week = |student: String| gb::GetDiaryWeekRequest {
+        student_id: student,
+        date: day(2026, 11, 9),
+    };
+    c.parent.gb.diary.get_diary_week(week(s[0].clone())).await?;
+    assert_eq!(
+        code(c.parent.gb.diary.get_diary_week(week(s[1].clone())).await),
+        Some(Code::PermissionDenied)
+    );
+    let mut second = c.students[1].gb.clone();
+    assert_eq!(
+        code(second.diary.get_diary_week(week(s[0].clone())).await),
+        Some(Code::PermissionDenied)
+    );
+    assert_eq!(
+        code(
+            second
+                .journal
+                .get_mark_history(gb::GetMarkHistoryRequest {
+                    assignment_id: work.id.clone(),
+                    student_id: s[0].clone(),
+                })
+                .await
+        ),
+        Some(Code::PermissionDenied)
+    );
+    // A teacher of another school does not read the diary.
+    let school_b = c.stack.world.school_b;
+    let mut stranger = c
+        .stack
+        .person(school_b, Role::Teacher, "stranger.access")
+        .await?;
+    assert_eq!(
+        code(stranger.gb.diary.get_diary_week(week(s[0].clone())).await),
+        Some(Code::PermissionDenied)
+    );
+
+    // The maths teacher reads the child's diary: the parent sees who did.
+    let staff_view = c
+        .maths_teacher
+        .gb
+        .diary
+        .get_diary_week(week(s[0].clone()))
+        .await?
+        .into_inner();
+    assert_eq!(staff_view.days[0].lessons[0].assignments[0].mark, grade(5));
+    let mut parent_identity = c
+        .stack
+        .world
+        .identity
+        .clients(Some(&c.parent.token))
+        .await?;
+    let teacher_id = c.maths_teacher.id.to_string();
+    eventually(Duration::from_secs(15), || {
+        let mut audit = parent_identity.audit.clone();
+        let (student, teacher_id) = (s[0].clone(), teacher_id.clone());
+        async move {
+            let views = audit
+                .list_views_of_student(pb::ListViewsOfStudentRequest {
+                    student_id: student,
+                    page: None,
+                })
+                .await?
+                .into_inner()
+                .records;
+            Ok(views
+                .iter()
+                .any(|view| view.actor_id == teacher_id && view.what == "diary"))
+        }
+    })
+    .await?;
+    // The family's own reads are not staff reads: nothing recorded for them.
+    let views = parent_identity
+        .audit
+        .list_views_of_student(pb::ListViewsOfStudentRequest {
+            student_id: s[0].clone(),
+            page: None,
+        })
+        .await?
+        .into_inner()
+        .records;
+    assert!(
+        views
+            .iter()
+            .all(|view| view.actor_id != c.parent.id.to_string())
+    );
+
+    // A region admin reads the region's aggregate, not a school's summary.
+    let region = c.stack.world.region;
+    let mut regional = c
+        .stack
+        .person(region, Role::RegionAdmin, "region.access")
+        .await?
+        .gb;
+    let aggregate = regional
+        .reports
+        .get_aggregate_summary(gb::GetAggregateSummaryRequest {
+            org_unit_id: region.to_string(),
+            from_date: day(2026, 11, 1),
+            to_date: day(2026, 11, 30),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(aggregate.total.map(|t| t.students), Some(1));
+    assert_eq!(
+        code(
+            regional
+                .reports
+                .get_student_report(gb::GetStudentReportRequest {
+                    student_id: s[0].clone(),
+                    from_date: day(2026, 11, 1),
+                    to_date: day(2026, 11, 30),
+                })
+                .await
+        ),
+        Some(Code::PermissionDenied)
+    );
+    Ok(())
+}
