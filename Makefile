@@ -38,6 +38,10 @@ test: deps lint ## lint, then every test against real PostgreSQL and NATS (throw
 		$(DEVSTACK) test --data $(CURDIR)/.run/test -- $(CARGO) test --workspace --no-fail-fast; \
 	fi
 
+.PHONY: bench
+bench: deps ## diary-week reads/s and p50/p99 on one generated school, then on ten (optimised build; minutes)
+	$(CARGO) bench -p asurso-gradebook --bench diary_week
+
 .PHONY: fmt
 fmt: ## format the code
 	$(CARGO) fmt --all

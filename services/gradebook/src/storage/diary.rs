@@ -17,23 +17,26 @@ pub struct StudentAssignment {
     pub mark_comment: Option<String>,
 }
 
+/// Assignments of lessons ($2) with the student's ($1) marks.
+pub const OF_LESSONS: &str = concat!(
+    "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment FROM (",
+    assignment_select!(),
+    "WHERE a.lesson_id = ANY($2)) q \
+     LEFT JOIN marks m ON m.assignment_id = q.id AND m.student_id = $1 \
+     ORDER BY q.lesson_date, q.id"
+);
+
 /// Assignments of these lessons with the student's marks.
 pub async fn of_lessons(
     connection: &mut PgConnection,
     student: Uuid,
     lessons: &[Uuid],
 ) -> Result<Vec<StudentAssignment>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment FROM (",
-        assignment_select!(),
-        "WHERE a.lesson_id = ANY($2)) q \
-         LEFT JOIN marks m ON m.assignment_id = q.id AND m.student_id = $1 \
-         ORDER BY q.lesson_date, q.id"
-    ))
-    .bind(student)
-    .bind(lessons)
-    .fetch_all(connection)
-    .await
+    sqlx::query_as(OF_LESSONS)
+        .bind(student)
+        .bind(lessons)
+        .fetch_all(connection)
+        .await
 }
 
 /// Work due from `from` to `to` that was set in an earlier lesson of the
@@ -44,23 +47,26 @@ pub async fn due_between(
     from: Date,
     to: Date,
 ) -> Result<Vec<StudentAssignment>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment FROM (",
-        assignment_select!(),
-        "JOIN enrolments e ON e.student_id = $1 AND e.class_id = a.class_id \
+    sqlx::query_as(DUE_BETWEEN)
+        .bind(student)
+        .bind(from)
+        .bind(to)
+        .fetch_all(connection)
+        .await
+}
+
+/// Work due from $2 to $3 set earlier in the student's ($1) lessons.
+pub const DUE_BETWEEN: &str = concat!(
+    "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment FROM (",
+    assignment_select!(),
+    "JOIN enrolments e ON e.student_id = $1 AND e.class_id = a.class_id \
            AND l.date >= e.start_date AND (e.end_date IS NULL OR l.date <= e.end_date) \
          WHERE a.due_date BETWEEN $2 AND $3 AND l.date < a.due_date \
            AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members g \
                 WHERE g.subgroup_id = l.subgroup_id AND g.student_id = $1))) q \
          LEFT JOIN marks m ON m.assignment_id = q.id AND m.student_id = $1 \
          ORDER BY q.due_date, q.subject_name, q.id"
-    ))
-    .bind(student)
-    .bind(from)
-    .bind(to)
-    .fetch_all(connection)
-    .await
-}
+);
 
 /// Assignments the student has a debt mark for, oldest due date first;
 /// only those of `school` when given.
