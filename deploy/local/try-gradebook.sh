@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Walks through the gradebook against `make run` with grpcurl: a school, its
 # admin, a school year, a class, a subject, a teacher's load, a timetable,
-# and the week of lessons laid out from it. Run it again to repeat with new
+# the week of lessons laid out from it, homework and a mark, and the
+# student's diary. Run it again to repeat with new
 # names (everything it creates is suffixed with the time).
 set -euo pipefail
 
@@ -35,6 +36,7 @@ TOWN=$(call $ID "$REGION_ADMIN" asurso.identity.v1.OrgService/CreateMunicipality
 SCHOOL=$(call $ID "$REGION_ADMIN" asurso.identity.v1.OrgService/CreateSchool "{\"municipality_id\":\"$TOWN\",\"name\":\"Школа № 1\"}" | field '["school"]["id"]')
 person "$REGION_ADMIN" "$SCHOOL" ROLE_SCHOOL_ADMIN "director.$RUN" "$(snils "1${RUN}01")" Директорова Анна >/dev/null
 TEACHER=$(person "$REGION_ADMIN" "$SCHOOL" ROLE_TEACHER "teacher.$RUN" "$(snils "1${RUN}02")" Учителева Мария)
+STUDENT=$(person "$REGION_ADMIN" "$SCHOOL" ROLE_STUDENT "student.$RUN" "$(snils "1${RUN}03")" Ученикова Оля)
 ADMIN=$(login "director.$RUN" "director.$RUN-password-1")
 sleep 1 # the gradebook learns of the school and the people from identity's events
 
@@ -59,3 +61,19 @@ call $GB "$ADMIN" asurso.gradebook.v1.TimetableService/GetTimetable "{\"class_id
 echo "A lesson on the holiday is refused, naming the field:"
 call $GB "$ADMIN" asurso.gradebook.v1.TimetableService/ScheduleLesson "{\"class_id\":\"$CLASS\",\"subject_id\":\"$MATHS\",
   \"date\":{\"year\":2026,\"month\":11,\"day\":4},\"period\":1}" || true
+
+call $GB "$ADMIN" asurso.gradebook.v1.ClassService/EnrolStudent "{\"class_id\":\"$CLASS\",\"student_id\":\"$STUDENT\"}" >/dev/null
+TEACHER_TOKEN=$(login "teacher.$RUN" "teacher.$RUN-password-1")
+LESSON=$(call $GB "$TEACHER_TOKEN" asurso.gradebook.v1.TimetableService/GetTimetable "{\"class_id\":\"$CLASS\",
+  \"from_date\":{\"year\":2026,\"month\":11,\"day\":2},\"to_date\":{\"year\":2026,\"month\":11,\"day\":2}}" | field '["lessons"][0]["id"]')
+HOMEWORK=$(call $GB "$TEACHER_TOKEN" asurso.gradebook.v1.JournalService/CreateAssignment "{\"lesson_id\":\"$LESSON\",
+  \"type\":\"homework\",\"title\":\"Дроби\",\"text\":\"№ 245, 247\",\"due_date\":{\"year\":2026,\"month\":11,\"day\":9}}" | field '["assignment"]["id"]')
+call $GB "$TEACHER_TOKEN" asurso.gradebook.v1.JournalService/SetMarks "{\"assignment_id\":\"$HOMEWORK\",
+  \"marks\":[{\"student_id\":\"$STUDENT\",\"value\":{\"kind\":\"MARK_KIND_GRADE\",\"grade\":5}}]}" >/dev/null
+echo "A mark outside 1-5 is refused, naming the field:"
+call $GB "$TEACHER_TOKEN" asurso.gradebook.v1.JournalService/SetMarks "{\"assignment_id\":\"$HOMEWORK\",
+  \"marks\":[{\"student_id\":\"$STUDENT\",\"value\":{\"kind\":\"MARK_KIND_GRADE\",\"grade\":6}}]}" || true
+echo "The student's diary for the week of 2 November (the homework with its mark):"
+STUDENT_TOKEN=$(login "student.$RUN" "student.$RUN-password-1")
+call $GB "$STUDENT_TOKEN" asurso.gradebook.v1.DiaryService/GetDiaryWeek "{\"student_id\":\"$STUDENT\",
+  \"date\":{\"year\":2026,\"month\":11,\"day\":2}}"

@@ -25,7 +25,7 @@ use std::{
 
 use asurso_gradebook::{Application, CONFIG, MIGRATOR, Settings};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity::Role};
-use asurso_runtime::{Shutdown, events::EventBus};
+use asurso_runtime::{Shutdown, db, events::EventBus};
 use asurso_testkit::{
     TestDatabase,
     identity::{Bearer, World, identity_login},
@@ -460,7 +460,7 @@ async fn report(
 async fn main() -> anyhow::Result<()> {
     let scale = i32::try_from(setting("BENCH_SCALE", 10))?;
     let mut world = World::new().await?;
-    let db = TestDatabase::create(&[&MIGRATOR]).await?;
+    let db = TestDatabase::create(&[&db::runtime_migrator(), &MIGRATOR]).await?;
     let mut settings: Settings = CONFIG.load()?;
     settings.database.url = db.url.clone().into();
     settings.nats = world.identity.nats.clone();

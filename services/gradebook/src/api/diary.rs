@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::{
     Shared, civil_date, date_field,
     journal::{assignment_type, attachments_by_assignment, stored_value},
-    time_of_day, uuid_field,
+    time_of_day,
+    timetable::lesson_status,
+    uuid_field,
 };
 use crate::{
     access::{self, StudentReader},
@@ -55,12 +57,7 @@ fn diary_lesson(view: &LessonView) -> pb::DiaryLesson {
         subject_name: view.subject_name.clone(),
         teacher_name: view.teacher_name.clone(),
         room: view.room.clone(),
-        status: if view.status == "cancelled" {
-            pb::LessonStatus::Cancelled
-        } else {
-            pb::LessonStatus::Scheduled
-        }
-        .into(),
+        status: lesson_status(&view.status).into(),
         cancel_reason: view.cancel_reason.clone(),
         assignments: Vec::new(),
     }

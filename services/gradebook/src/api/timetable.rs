@@ -54,6 +54,15 @@ fn slot(slot: &Slot) -> pb::Slot {
     }
 }
 
+/// A lesson's stored status as sent.
+pub fn lesson_status(status: &str) -> pb::LessonStatus {
+    if status == "cancelled" {
+        pb::LessonStatus::Cancelled
+    } else {
+        pb::LessonStatus::Scheduled
+    }
+}
+
 fn lesson(view: &LessonView) -> pb::Lesson {
     pb::Lesson {
         id: view.id.to_string(),
@@ -75,12 +84,7 @@ fn lesson(view: &LessonView) -> pb::Lesson {
             view.planned_teacher_id.to_string()
         },
         room: view.room.clone(),
-        status: if view.status == "cancelled" {
-            pb::LessonStatus::Cancelled
-        } else {
-            pb::LessonStatus::Scheduled
-        }
-        .into(),
+        status: lesson_status(&view.status).into(),
         cancel_reason: view.cancel_reason.clone(),
         moved_from_date: view.moved_from_date.map(civil_date),
         moved_from_period: view.moved_from_period.unwrap_or(0),

@@ -803,7 +803,7 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
     set_marks(
         &mut c.maths_teacher.gb,
         &work,
-        vec![entry(s[0].clone(), grade(5))],
+        vec![entry(s[0].clone(), grade(5)), entry(s[1].clone(), grade(4))],
         "",
     )
     .await?;
@@ -825,6 +825,15 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
         Some(Code::PermissionDenied)
     );
     russian.reports.get_class_journal(page(&c.russian)).await?;
+    let change = gb::ChangeAssignmentRequest {
+        assignment_id: work.id.clone(),
+        weight: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(
+        code(russian.journal.change_assignment(change.clone()).await),
+        Some(Code::PermissionDenied)
+    );
     assign(russian, &friday, "homework", None, "Упражнение 12").await?;
     c.class_teacher
         .gb
@@ -931,6 +940,47 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
             .all(|view| view.actor_id != c.parent.id.to_string())
     );
 
+    // The maths teacher reweighs the work and takes the mark back: the
+    // history keeps both, and each change is published.
+    let maths = &mut c.maths_teacher.gb;
+    let changed = maths
+        .journal
+        .change_assignment(change)
+        .await?
+        .into_inner()
+        .assignment
+        .ok_or_else(|| anyhow::anyhow!("no assignment"))?;
+    assert_eq!((changed.weight, changed.title.as_str()), (2, "Дроби"));
+    let left = set_marks(maths, &work, vec![entry(s[0].clone(), None)], "").await?;
+    let marked: Vec<_> = left.iter().map(|mark| mark.student_id.as_str()).collect();
+    assert_eq!(
+        marked,
+        [s[1].as_str()],
+        "only the second student's mark is left"
+    );
+    let history = maths
+        .journal
+        .get_mark_history(gb::GetMarkHistoryRequest {
+            assignment_id: work.id.clone(),
+            student_id: s[0].clone(),
+        })
+        .await?
+        .into_inner()
+        .changes;
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        (history[1].old_value, history[1].new_value),
+        (grade(5), None)
+    );
+    for event in ["assignment.changed", "mark.removed"] {
+        let (stack, school) = (&c.stack, c.school);
+        eventually(Duration::from_secs(10), || async move {
+            Ok(published(stack, event, school).await? == 1)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{event}: {e}"))?;
+    }
+
     // A region admin reads the region's aggregate, not a school's summary.
     let region = c.stack.world.region;
     let mut regional = c
@@ -947,7 +997,12 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
         })
         .await?
         .into_inner();
-    assert_eq!(aggregate.total.map(|t| t.students), Some(1));
+    // One student's mark was taken back: the other's 4 is all there is.
+    let total = aggregate.total.unwrap_or_default();
+    assert_eq!(
+        (total.students, total.average, total.quality),
+        (1, 4.0, 1.0)
+    );
     assert_eq!(
         code(
             regional
