@@ -401,6 +401,64 @@ async fn a_term_goes_from_the_timetable_through_homework_and_marks_to_term_marks
         .await?
         .into_inner();
     assert_eq!(by_student(&set.rows, 0).mark, grade(4));
+    // Only the subject's teacher sets them; a debt is no term mark; the
+    // first half-year joins the first two quarters; a year mark may be
+    // "exempt".
+    let term_mark =
+        |period: Option<gb::MarkPeriod>, value: Option<gb::MarkValue>| gb::SetTermMarksRequest {
+            class_id: c.class.id.clone(),
+            subject_id: c.maths.id.clone(),
+            period,
+            marks: vec![gb::TermMarkEntry {
+                student_id: s[2].clone(),
+                value,
+            }],
+            idempotency_key: String::new(),
+        };
+    let refused = c
+        .russian_teacher
+        .gb
+        .journal
+        .set_term_marks(term_mark(term_period(2), grade(5)))
+        .await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+    let teacher = &mut c.maths_teacher.gb;
+    let refused = teacher
+        .journal
+        .set_term_marks(term_mark(term_period(2), kind(gb::MarkKind::Debt)))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a debt as a term mark"))?;
+    assert_eq!(violated_fields(&refused), ["marks[0].value.kind"]);
+    let half = teacher
+        .journal
+        .get_term_mark_sheet(gb::GetTermMarkSheetRequest {
+            class_id: c.class.id.clone(),
+            subject_id: c.maths.id.clone(),
+            period: Some(gb::MarkPeriod {
+                kind: gb::PeriodKind::HalfYear.into(),
+                number: 1,
+            }),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(
+        (half.from_date, half.to_date),
+        (day(2026, 9, 1), day(2026, 12, 29))
+    );
+    assert_eq!(
+        by_student(&half.rows, 1).average,
+        2.6,
+        "all marks are in the first half"
+    );
+    let year = Some(gb::MarkPeriod {
+        kind: gb::PeriodKind::Year.into(),
+        number: 0,
+    });
+    teacher
+        .journal
+        .set_term_marks(term_mark(year, kind(gb::MarkKind::Exempt)))
+        .await?;
 
     // The class teacher's reports: final marks, the journal page, the summary.
     let ct = &mut c.class_teacher.gb;
@@ -413,10 +471,24 @@ async fn a_term_goes_from_the_timetable_through_homework_and_marks_to_term_marks
         .into_inner()
         .students;
     assert_eq!(finals.len(), 3);
+    let counts: Vec<usize> = (0..3)
+        .map(|n| {
+            finals
+                .iter()
+                .find(|student| student.student_id == s[n])
+                .map_or(0, |student| student.marks.len())
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [1, 1, 2],
+        "term 2 for all, the year too for the third"
+    );
     assert!(
         finals
             .iter()
-            .all(|s| s.marks.len() == 1 && s.marks[0].subject_name == "Математика")
+            .flat_map(|s| &s.marks)
+            .all(|m| m.subject_name == "Математика")
     );
     let page = ct
         .reports
@@ -530,12 +602,12 @@ async fn a_term_goes_from_the_timetable_through_homework_and_marks_to_term_marks
     assert_eq!(code(refused), Some(Code::PermissionDenied));
 
     // Every fact reached JetStream once: 3 assignments, 9 marks posted
-    // (the retry added none), 1 changed, 3 term marks.
+    // (the retry added none), 1 changed, 4 term marks.
     for (event, count) in [
         ("assignment.published", 3),
         ("mark.posted", 9),
         ("mark.changed", 1),
-        ("student.term_mark_set", 3),
+        ("student.term_mark_set", 4),
     ] {
         let stack = &c.stack;
         let school = c.school;
