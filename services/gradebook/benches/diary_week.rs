@@ -25,7 +25,7 @@ use std::{
 
 use asurso_gradebook::{Application, CONFIG, MIGRATOR, Settings};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity::Role};
-use asurso_runtime::{Shutdown, db, events::EventBus};
+use asurso_runtime::{Shutdown, convert::civil_date, db, events::EventBus};
 use asurso_testkit::{
     TestDatabase,
     identity::{Bearer, World, identity_login},
@@ -276,11 +276,7 @@ fn weeks() -> Vec<CivilDate> {
     let mut weeks = Vec::new();
     let mut day = time::macros::date!(2026 - 08 - 31);
     while day < time::macros::date!(2027 - 05 - 31) {
-        weeks.push(CivilDate {
-            year: day.year(),
-            month: i32::from(u8::from(day.month())),
-            day: i32::from(day.day()),
-        });
+        weeks.push(civil_date(day));
         day += time::Duration::weeks(1);
     }
     weeks
@@ -378,15 +374,13 @@ async fn explain(pool: &PgPool, student: Uuid) -> anyhow::Result<()> {
         time::macros::date!(2027 - 02 - 08),
         time::macros::date!(2027 - 02 - 13),
     );
-    let lessons: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT l.id FROM lessons l JOIN enrolments e ON e.class_id = l.class_id \
-         WHERE e.student_id = $1 AND l.date BETWEEN $2 AND $3",
-    )
-    .bind(student)
-    .bind(from)
-    .bind(to)
-    .fetch_all(pool)
-    .await?;
+    let mut connection = pool.acquire().await?;
+    let lessons: Vec<Uuid> =
+        asurso_gradebook::storage::lessons::of_student(&mut connection, student, from, to)
+            .await?
+            .iter()
+            .map(|lesson| lesson.id)
+            .collect();
     for (name, sql) in [
         (
             "lessons of the week",

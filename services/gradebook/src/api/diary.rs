@@ -63,9 +63,10 @@ fn diary_lesson(view: &LessonView) -> pb::DiaryLesson {
     }
 }
 
-/// Who reads: the family sees everything, staff only their school's part,
-/// and their read is reported to the personal-data audit.
-async fn reader(
+/// Who reads a student's diary or marks: the family sees everything (no
+/// school to keep to), staff only their school's part, and their read is
+/// reported to the personal-data audit.
+pub async fn reader(
     transaction: &mut sqlx::PgConnection,
     caller: &Caller,
     student: Uuid,

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use asurso_proto::{events, gradebook as pb};
-use asurso_runtime::auth::Caller;
+use asurso_runtime::{auth::Caller, errors::FieldViolation};
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -20,7 +20,7 @@ use crate::{
     domain::{
         GradebookError, attachments,
         calendar::{Days, TermKind},
-        marks::{MarkUse, MarkValue, Period, suggested_grade, weighted_average},
+        marks::{MarkUse, MarkValue, Period, rounded, suggested_grade, weighted_average},
     },
     events::{publish, report_read},
     storage::{
@@ -223,13 +223,7 @@ async fn due_date(
             format!("is before the lesson ({})", lesson.date),
         ));
     }
-    let year = storage::lessons::year_of(connection, lesson.id).await?;
-    let end = match year {
-        Some(year) => storage::calendar::get(connection, year)
-            .await?
-            .map(|year| year.year.end_date),
-        None => None,
-    };
+    let end = storage::lessons::year_end_of(connection, lesson.id).await?;
     if end.is_some_and(|end| due > end) {
         return Err(GradebookError::invalid(
             "due_date",
@@ -260,6 +254,31 @@ struct Sheet {
     year_id: Uuid,
     period: Period,
     days: Days,
+}
+
+impl Sheet {
+    /// The period's marks of a subject set so far, by student.
+    async fn marks_set(
+        &self,
+        connection: &mut PgConnection,
+        subject: Uuid,
+        students: &[Uuid],
+        lock: bool,
+    ) -> Result<HashMap<Uuid, TermMarkRow>, GradebookError> {
+        let period = (self.period.as_str(), self.period.number());
+        Ok(storage::journal::term_marks(
+            connection,
+            self.year_id,
+            students,
+            Some(subject),
+            Some(period),
+            lock,
+        )
+        .await?
+        .into_iter()
+        .map(|row| (row.student_id, row))
+        .collect())
+    }
 }
 
 async fn sheet_of(
@@ -324,13 +343,13 @@ async fn sheet_of(
     ))
 }
 
-/// The sheet's rows: the class's students in the period with their
-/// weighted averages and the marks set.
+/// The sheet's rows: the class's students in the period (their ids, and
+/// rows with their weighted averages and the marks set).
 async fn sheet_rows(
     connection: &mut PgConnection,
     sheet: &Sheet,
     subject: Uuid,
-) -> Result<Vec<pb::TermMarkRow>, GradebookError> {
+) -> Result<(Vec<Uuid>, Vec<pb::TermMarkRow>), GradebookError> {
     let students = storage::reports::students_between(
         connection,
         sheet.class.id,
@@ -347,16 +366,8 @@ async fn sheet_rows(
     {
         grades.entry(student).or_default().push((grade, weight));
     }
-    let set: HashMap<Uuid, TermMarkRow> =
-        storage::journal::term_marks(connection, sheet.year_id, &ids, Some(subject), false)
-            .await?
-            .into_iter()
-            .filter(|row| {
-                row.period == sheet.period.as_str() && row.number == sheet.period.number()
-            })
-            .map(|row| (row.student_id, row))
-            .collect();
-    Ok(students
+    let set = sheet.marks_set(connection, subject, &ids, false).await?;
+    let rows = students
         .iter()
         .map(|student| {
             let marks = grades.remove(&student.student_id).unwrap_or_default();
@@ -365,7 +376,7 @@ async fn sheet_rows(
             pb::TermMarkRow {
                 student_id: student.student_id.to_string(),
                 student_name: student.student_name.clone(),
-                average: average.map(|a| (a * 100.0).round() / 100.0).unwrap_or(0.0),
+                average: average.map(rounded).unwrap_or(0.0),
                 marks_count: count,
                 suggested_grade: average.map(suggested_grade).unwrap_or(0),
                 mark: set
@@ -373,7 +384,68 @@ async fn sheet_rows(
                     .map(|row| stored_value(&row.kind, row.grade)),
             }
         })
-        .collect())
+        .collect();
+    Ok((ids, rows))
+}
+
+/// Checks every entry of a batch of marks before anything is written and
+/// names all that is wrong at once: each entry's student (a UUID, given
+/// once), then the rest by `check(entry, "marks[i]")`.
+fn check_entries<E, T>(
+    entries: &[E],
+    student_of: impl Fn(&E) -> &str,
+    mut check: impl FnMut(&E, &str) -> Result<T, GradebookError>,
+) -> Result<Vec<(Uuid, T)>, GradebookError> {
+    if entries.is_empty() {
+        return Err(GradebookError::invalid("marks", "give at least one mark"));
+    }
+    let mut violations = Vec::new();
+    let mut checked = Vec::with_capacity(entries.len());
+    let mut seen = HashSet::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let field = format!("marks[{index}]");
+        let student = format!("{field}.student_id");
+        let result = uuid_field(student_of(entry), &student)
+            .and_then(|id| {
+                if seen.insert(id) {
+                    Ok(id)
+                } else {
+                    Err(GradebookError::invalid(student, "appears twice"))
+                }
+            })
+            .and_then(|id| Ok((id, check(entry, &field)?)));
+        match result {
+            Ok(entry) => checked.push(entry),
+            Err(GradebookError::Invalid(found)) => violations.extend(found),
+            Err(other) => return Err(other),
+        }
+    }
+    if violations.is_empty() {
+        Ok(checked)
+    } else {
+        Err(GradebookError::Invalid(violations))
+    }
+}
+
+/// The entries whose student is not in `allowed`, each named.
+fn outsiders<T>(
+    entries: &[(Uuid, T)],
+    allowed: &HashSet<Uuid>,
+    why: impl Fn(Uuid) -> String,
+) -> Result<(), GradebookError> {
+    let violations: Vec<_> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, (student, _))| !allowed.contains(student))
+        .map(|(index, (student, _))| {
+            FieldViolation::new(format!("marks[{index}].student_id"), why(*student))
+        })
+        .collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(GradebookError::Invalid(violations))
+    }
 }
 
 impl JournalApi {
@@ -632,24 +704,10 @@ impl JournalApi {
     ) -> Result<pb::SetMarksResponse, GradebookError> {
         const OPERATION: &str = "gradebook.SetMarks";
         let id = uuid_field(&request.assignment_id, "assignment_id")?;
-        if request.marks.is_empty() {
-            return Err(GradebookError::invalid("marks", "give at least one mark"));
-        }
-        // Every entry is checked before anything is written; all that is
-        // wrong is said at once.
-        let mut violations = Vec::new();
-        let mut entries = Vec::with_capacity(request.marks.len());
-        let mut seen = HashSet::new();
-        for (index, entry) in request.marks.iter().enumerate() {
-            let field = format!("marks[{index}]");
-            let checked = (|| {
-                let student = uuid_field(&entry.student_id, &format!("{field}.student_id"))?;
-                if !seen.insert(student) {
-                    return Err(GradebookError::invalid(
-                        format!("{field}.student_id"),
-                        "appears twice",
-                    ));
-                }
+        let entries = check_entries(
+            &request.marks,
+            |entry| &entry.student_id,
+            |entry, field| {
                 let value = entry
                     .value
                     .as_ref()
@@ -657,17 +715,9 @@ impl JournalApi {
                     .transpose()?;
                 let comment =
                     optional_text(&entry.comment, &format!("{field}.comment"), MAX_COMMENT)?;
-                Ok((student, value, comment))
-            })();
-            match checked {
-                Ok(entry) => entries.push(entry),
-                Err(GradebookError::Invalid(found)) => violations.extend(found),
-                Err(other) => return Err(other),
-            }
-        }
-        if !violations.is_empty() {
-            return Err(GradebookError::Invalid(violations));
-        }
+                Ok((value, comment))
+            },
+        )?;
         let mut transaction = self.0.begin().await?;
         if let Some(answer) = replay(
             &mut transaction,
@@ -705,28 +755,17 @@ impl JournalApi {
         .await?
         .into_iter()
         .collect();
-        let outsiders: Vec<_> = entries
-            .iter()
-            .enumerate()
-            .filter(|(_, (student, _, _))| !markable.contains(student))
-            .map(|(index, (student, _, _))| {
-                asurso_runtime::errors::FieldViolation::new(
-                    format!("marks[{index}].student_id"),
-                    format!(
-                        "{student} was not a student of this lesson's {} on {}",
-                        if lesson.subgroup_id.is_some() {
-                            "group"
-                        } else {
-                            "class"
-                        },
-                        lesson.date
-                    ),
-                )
-            })
-            .collect();
-        if !outsiders.is_empty() {
-            return Err(GradebookError::Invalid(outsiders));
-        }
+        let group = if lesson.subgroup_id.is_some() {
+            "group"
+        } else {
+            "class"
+        };
+        outsiders(&entries, &markable, |student| {
+            format!(
+                "{student} was not a student of this lesson's {group} on {}",
+                lesson.date
+            )
+        })?;
         let existing: HashMap<Uuid, MarkRow> = storage::journal::marks_of(&mut transaction, id)
             .await?
             .into_iter()
@@ -734,7 +773,7 @@ impl JournalApi {
             .collect();
         let now = OffsetDateTime::now_utc();
         let teacher = caller.person_id.to_string();
-        for (student, value, comment) in entries {
+        for (student, (value, comment)) in entries {
             let before = existing.get(&student);
             let Some(value) = value else {
                 if let Some(before) = before {
@@ -907,9 +946,8 @@ impl JournalApi {
             subgroup_id: None,
         };
         access::read_journal(&mut transaction, caller, &sheet.class, &sheet.school, scope).await?;
-        let rows = sheet_rows(&mut transaction, &sheet, subject).await?;
-        for row in &rows {
-            let student = uuid_field(&row.student_id, "student_id")?;
+        let (students, rows) = sheet_rows(&mut transaction, &sheet, subject).await?;
+        for student in students {
             report_read(
                 &mut transaction,
                 caller,
@@ -933,42 +971,17 @@ impl JournalApi {
         request: pb::SetTermMarksRequest,
     ) -> Result<pb::SetTermMarksResponse, GradebookError> {
         const OPERATION: &str = "gradebook.SetTermMarks";
-        if request.marks.is_empty() {
-            return Err(GradebookError::invalid("marks", "give at least one mark"));
-        }
-        let mut violations = Vec::new();
-        let mut entries = Vec::new();
-        let mut seen = HashSet::new();
-        for (index, entry) in request.marks.iter().enumerate() {
-            let field = format!("marks[{index}]");
-            let checked = uuid_field(&entry.student_id, &format!("{field}.student_id"))
-                .and_then(|student| {
-                    if seen.insert(student) {
-                        Ok(student)
-                    } else {
-                        Err(GradebookError::invalid(
-                            format!("{field}.student_id"),
-                            "appears twice",
-                        ))
-                    }
-                })
-                .and_then(|student| {
-                    let value = entry
-                        .value
-                        .as_ref()
-                        .map(|value| mark_value(value, MarkUse::Period, &format!("{field}.value")))
-                        .transpose()?;
-                    Ok((index, student, value))
-                });
-            match checked {
-                Ok(entry) => entries.push(entry),
-                Err(GradebookError::Invalid(found)) => violations.extend(found),
-                Err(other) => return Err(other),
-            }
-        }
-        if !violations.is_empty() {
-            return Err(GradebookError::Invalid(violations));
-        }
+        let entries = check_entries(
+            &request.marks,
+            |entry| &entry.student_id,
+            |entry, field| {
+                entry
+                    .value
+                    .as_ref()
+                    .map(|value| mark_value(value, MarkUse::Period, &format!("{field}.value")))
+                    .transpose()
+            },
+        )?;
         let mut transaction = self.0.begin().await?;
         if let Some(answer) = replay(
             &mut transaction,
@@ -1005,33 +1018,14 @@ impl JournalApi {
         .into_iter()
         .map(|row| row.student_id)
         .collect();
-        let outsiders: Vec<_> = entries
-            .iter()
-            .filter(|(_, student, _)| !students.contains(student))
-            .map(|(index, student, _)| {
-                asurso_runtime::errors::FieldViolation::new(
-                    format!("marks[{index}].student_id"),
-                    format!("{student} was not in {} in that period", sheet.class.name),
-                )
-            })
-            .collect();
-        if !outsiders.is_empty() {
-            return Err(GradebookError::Invalid(outsiders));
-        }
-        let ids: Vec<Uuid> = entries.iter().map(|(_, student, _)| *student).collect();
-        let existing: HashMap<Uuid, TermMarkRow> = storage::journal::term_marks(
-            &mut transaction,
-            sheet.year_id,
-            &ids,
-            Some(subject),
-            true,
-        )
-        .await?
-        .into_iter()
-        .filter(|row| row.period == sheet.period.as_str() && row.number == sheet.period.number())
-        .map(|row| (row.student_id, row))
-        .collect();
-        for (_, student, value) in entries {
+        outsiders(&entries, &students, |student| {
+            format!("{student} was not in {} in that period", sheet.class.name)
+        })?;
+        let ids: Vec<Uuid> = entries.iter().map(|(student, _)| *student).collect();
+        let existing = sheet
+            .marks_set(&mut transaction, subject, &ids, true)
+            .await?;
+        for (student, value) in entries {
             let before = existing.get(&student);
             let unchanged = match (before, value) {
                 (Some(before), Some(value)) => {
@@ -1074,7 +1068,7 @@ impl JournalApi {
             .await?;
         }
         let answer = pb::SetTermMarksResponse {
-            rows: sheet_rows(&mut transaction, &sheet, subject).await?,
+            rows: sheet_rows(&mut transaction, &sheet, subject).await?.1,
         };
         remember(
             &mut transaction,

@@ -10,11 +10,11 @@ use uuid::Uuid;
 
 use super::{Shared, civil_date, date_field, journal::stored_value, optional_uuid, uuid_field};
 use crate::{
-    access::{self, JournalScope, StudentReader},
+    access::{self, JournalScope},
     domain::{
         GradebookError,
         calendar::Days,
-        marks::{Period, report_span, weighted_average},
+        marks::{Period, report_span, rounded, weighted_average},
     },
     events::report_read,
     storage::{
@@ -30,10 +30,6 @@ fn span(
     to: Option<&asurso_proto::common::CivilDate>,
 ) -> Result<Days, GradebookError> {
     report_span(date_field(from, "from_date")?, date_field(to, "to_date")?)
-}
-
-fn rounded(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }
 
 fn summary(students: i64, average: f64, quality: f64, success: f64) -> pb::Summary {
@@ -73,20 +69,22 @@ async fn names_of(
         .collect())
 }
 
-async fn total(
+/// The total and the rows by group of a summary over `days`.
+async fn summarise(
     connection: &mut PgConnection,
     schools: &[Uuid],
     class: Option<Uuid>,
     days: Days,
-) -> Result<pb::Summary, GradebookError> {
-    Ok(
-        storage::reports::total(connection, schools, class, days.start, days.end)
-            .await?
-            .map(|(students, average, quality, success)| {
-                summary(students, average, quality, success)
-            })
-            .unwrap_or_default(),
-    )
+    by: SummaryBy,
+) -> Result<(pb::Summary, Vec<SummaryRow>), GradebookError> {
+    let (rows, total) =
+        storage::reports::summaries(connection, schools, class, days.start, days.end, by).await?;
+    let total = total
+        .map(|(_, students, average, quality, success)| {
+            summary(students, average, quality, success)
+        })
+        .unwrap_or_default();
+    Ok((total, rows))
 }
 
 fn period_message(period: Period) -> pb::MarkPeriod {
@@ -112,14 +110,8 @@ impl ReportApi {
         let student = uuid_field(&request.student_id, "student_id")?;
         let days = span(request.from_date.as_ref(), request.to_date.as_ref())?;
         let mut transaction = self.0.begin().await?;
-        let only_school = match access::read_diary(&mut transaction, caller, student).await? {
-            StudentReader::Family => None,
-            StudentReader::Staff(school_id) => {
-                let school = access::school(&mut transaction, school_id, "student_id").await?;
-                report_read(&mut transaction, caller, &school, student, "marks report").await?;
-                Some(school_id)
-            }
-        };
+        let only_school =
+            super::diary::reader(&mut transaction, caller, student, "marks report").await?;
         let rows = storage::reports::marks_of_student(
             &mut transaction,
             student,
@@ -310,7 +302,8 @@ impl ReportApi {
         .await?;
         let ids: Vec<Uuid> = students.iter().map(|s| s.student_id).collect();
         let marks =
-            storage::journal::term_marks(&mut transaction, year.year.id, &ids, None, false).await?;
+            storage::journal::term_marks(&mut transaction, year.year.id, &ids, None, None, false)
+                .await?;
         let subject_names: HashMap<Uuid, String> =
             storage::curriculum::subjects(&mut transaction, school.id)
                 .await?
@@ -372,13 +365,11 @@ impl ReportApi {
         let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
         access::read_class_reports(&mut transaction, caller, &class, &school).await?;
         let schools = [school.id];
-        let total = total(&mut transaction, &schools, Some(class_id), days).await?;
-        let rows = storage::reports::summaries(
+        let (total, rows) = summarise(
             &mut transaction,
             &schools,
             Some(class_id),
-            days.start,
-            days.end,
+            days,
             SummaryBy::Subject,
         )
         .await?;
@@ -407,16 +398,8 @@ impl ReportApi {
             ));
         }
         let schools = [school.id];
-        let total = total(&mut transaction, &schools, None, days).await?;
-        let rows = storage::reports::summaries(
-            &mut transaction,
-            &schools,
-            None,
-            days.start,
-            days.end,
-            SummaryBy::Class,
-        )
-        .await?;
+        let (total, rows) =
+            summarise(&mut transaction, &schools, None, days, SummaryBy::Class).await?;
         let names = names_of(&mut transaction, true, &rows).await?;
         let classes = named(rows, &names);
         transaction.commit().await?;
@@ -441,16 +424,8 @@ impl ReportApi {
                 .into_iter()
                 .collect();
         let ids: Vec<Uuid> = schools.keys().copied().collect();
-        let total = total(&mut transaction, &ids, None, days).await?;
-        let rows = storage::reports::summaries(
-            &mut transaction,
-            &ids,
-            None,
-            days.start,
-            days.end,
-            SummaryBy::School,
-        )
-        .await?;
+        let (total, rows) =
+            summarise(&mut transaction, &ids, None, days, SummaryBy::School).await?;
         let schools = named(rows, &schools);
         transaction.commit().await?;
         Ok(pb::GetAggregateSummaryResponse {

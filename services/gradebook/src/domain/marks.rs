@@ -116,10 +116,15 @@ pub fn weighted_average(marks: impl IntoIterator<Item = (i32, i32)>) -> Option<f
     (weights > 0).then(|| sum as f64 / weights as f64)
 }
 
+/// An average as shown: to two decimal places.
+pub fn rounded(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
 /// The mark an average suggests: rounded, x.5 up (4.5 gives 5).
 pub fn suggested_grade(average: f64) -> i32 {
     // Averages are at most 5 and carry float noise: 4.4999999 is 4.5.
-    ((average * 100.0).round() / 100.0 + 0.5).floor() as i32
+    (rounded(average) + 0.5).floor() as i32
 }
 
 /// What a term mark is given for.

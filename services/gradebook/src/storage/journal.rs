@@ -459,19 +459,21 @@ pub struct TermMarkRow {
     pub grade: Option<i32>,
 }
 
-/// Term marks of a year for these students and a subject (all subjects
-/// when `subject` is `None`), locked when `lock`.
+/// Term marks of a year for these students, of a subject and a period
+/// (all of them where `None`), locked when `lock`.
 pub async fn term_marks(
     connection: &mut PgConnection,
     year: Uuid,
     students: &[Uuid],
     subject: Option<Uuid>,
+    period: Option<(&str, i32)>,
     lock: bool,
 ) -> Result<Vec<TermMarkRow>, sqlx::Error> {
     macro_rules! select {
         () => {
             "SELECT id, student_id, subject_id, period, number, kind, grade FROM term_marks \
              WHERE school_year_id = $1 AND student_id = ANY($2) AND ($3::uuid IS NULL OR subject_id = $3) \
+               AND ($4::text IS NULL OR (period = $4 AND number = $5)) \
              ORDER BY subject_id, period, number"
         };
     }
@@ -484,6 +486,8 @@ pub async fn term_marks(
         .bind(year)
         .bind(students)
         .bind(subject)
+        .bind(period.map(|period| period.0))
+        .bind(period.map_or(0, |period| period.1))
         .fetch_all(connection)
         .await
 }

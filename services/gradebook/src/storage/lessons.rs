@@ -379,6 +379,20 @@ pub async fn cancel_between(
 }
 
 /// The school year a lesson belongs to.
+/// The last day of the school year a lesson belongs to.
+pub async fn year_end_of(
+    connection: &mut PgConnection,
+    lesson: Uuid,
+) -> Result<Option<Date>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT y.end_date FROM lessons l JOIN classes c ON c.id = l.class_id \
+         JOIN school_years y ON y.id = c.school_year_id WHERE l.id = $1",
+    )
+    .bind(lesson)
+    .fetch_optional(connection)
+    .await
+}
+
 pub async fn year_of(
     connection: &mut PgConnection,
     lesson: Uuid,

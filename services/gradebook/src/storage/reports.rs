@@ -156,21 +156,36 @@ macro_rules! results {
 /// A summary row: (group id, students, average, quality, success).
 pub type SummaryRow = (Uuid, i64, f64, f64, f64);
 
+/// Students, average, quality and success over the rows of a group.
+macro_rules! stats {
+    () => {
+        "count(*), avg(average)::float8, \
+         (count(*) FILTER (WHERE lowest >= 4))::float8 / count(*), \
+         (count(*) FILTER (WHERE lowest > 2))::float8 / count(*)"
+    };
+}
+
+/// The groups' summaries, then the total over every student (the row with
+/// no key; none without marks), in one statement: the results are worked
+/// out once.
 macro_rules! summary_of {
     ($key:literal, $from:literal) => {
         concat!(
             results!(),
-            "SELECT ",
+            "(SELECT ",
             $key,
-            ", count(*), avg(average)::float8, \
-             (count(*) FILTER (WHERE lowest >= 4))::float8 / count(*), \
-             (count(*) FILTER (WHERE lowest > 2))::float8 / count(*) \
-             FROM ",
+            ", ",
+            stats!(),
+            " FROM ",
             $from,
             " GROUP BY ",
             $key,
             " ORDER BY ",
-            $key
+            $key,
+            ") \
+             UNION ALL (SELECT NULL, ",
+            stats!(),
+            " FROM per_student HAVING count(*) > 0)"
         )
     };
 }
@@ -184,6 +199,7 @@ pub enum SummaryBy {
     Subject,
 }
 
+/// The summaries by group and the total over all of them.
 pub async fn summaries(
     connection: &mut PgConnection,
     schools: &[Uuid],
@@ -191,7 +207,7 @@ pub async fn summaries(
     from: Date,
     to: Date,
     by: SummaryBy,
-) -> Result<Vec<SummaryRow>, sqlx::Error> {
+) -> Result<(Vec<SummaryRow>, Option<SummaryRow>), sqlx::Error> {
     let query = match by {
         SummaryBy::School => summary_of!("school_id", "per_student"),
         SummaryBy::Class => summary_of!("class_id", "per_student"),
@@ -200,36 +216,22 @@ pub async fn summaries(
             "(SELECT subject_id, average, floor(average + 0.5) AS lowest FROM per_subject) s"
         ),
     };
-    sqlx::query_as(query)
+    let rows: Vec<(Option<Uuid>, i64, f64, f64, f64)> = sqlx::query_as(query)
         .bind(schools)
         .bind(from)
         .bind(to)
         .bind(class)
         .fetch_all(connection)
-        .await
-}
-
-/// The summary over all of them: one row, or none without marks.
-pub async fn total(
-    connection: &mut PgConnection,
-    schools: &[Uuid],
-    class: Option<Uuid>,
-    from: Date,
-    to: Date,
-) -> Result<Option<(i64, f64, f64, f64)>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        results!(),
-        "SELECT count(*), avg(average)::float8, \
-         (count(*) FILTER (WHERE lowest >= 4))::float8 / count(*), \
-         (count(*) FILTER (WHERE lowest > 2))::float8 / count(*) \
-         FROM per_student HAVING count(*) > 0"
-    ))
-    .bind(schools)
-    .bind(from)
-    .bind(to)
-    .bind(class)
-    .fetch_optional(connection)
-    .await
+        .await?;
+    let mut groups = Vec::with_capacity(rows.len());
+    let mut total = None;
+    for (key, students, average, quality, success) in rows {
+        match key {
+            Some(key) => groups.push((key, students, average, quality, success)),
+            None => total = Some((Uuid::nil(), students, average, quality, success)),
+        }
+    }
+    Ok((groups, total))
 }
 
 /// Schools under a municipality or region: (id, name).
