@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the servers the project runs against are installed: PostgreSQL
-# (server binaries) and nats-server. On Debian/Ubuntu it installs what is
+# (server binaries) and nats-server; and, for identity's federation tests,
+# Node.js with the independent OpenID Provider (npm `oidc-provider`, pinned
+# by its package-lock.json). On Debian/Ubuntu it installs what is
 # missing; elsewhere it says in one line what to install. Installing starts
 # nothing: `make run` and `make test` start their own servers.
 set -euo pipefail
@@ -14,10 +16,29 @@ have_nats() {
   command -v "${NATS_SERVER:-nats-server}" >/dev/null 2>&1
 }
 
+have_node() {
+  command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1
+}
+
+# The test OpenID Provider's packages, installed once per lock file.
+install_oidc_provider() {
+  local dir="services/identity/tests/oidc-provider"
+  [ -d "$dir" ] || return 0
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] \
+    || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "installing the test OpenID Provider (npm ci in $dir)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
+}
+
 missing=()
 have_postgres || missing+=(postgresql)
 have_nats || missing+=(nats-server)
-[ ${#missing[@]} -eq 0 ] && exit 0
+have_node || missing+=(nodejs npm)
+if [ ${#missing[@]} -eq 0 ]; then
+  install_oidc_provider
+  exit 0
+fi
 
 if command -v apt-get >/dev/null 2>&1; then
   sudo=""
@@ -27,6 +48,7 @@ if command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's postgresql package may start a cluster of its own; ours do not need it.
 else
-  echo "please install: ${missing[*]} (PostgreSQL 15+ server binaries and nats-server 2.9+ with JetStream)" >&2
+  echo "please install: ${missing[*]} (PostgreSQL 15+ server binaries, nats-server 2.9+ with JetStream, Node.js 20+ with npm)" >&2
   exit 1
 fi
+install_oidc_provider

@@ -51,6 +51,10 @@ const SERVICES: &[ServiceDef] = &[
     },
 ];
 
+/// Where `devstack run` serves the development ESIA (identity's local
+/// settings name it).
+const ESIA_DEV_ADDRESS: &str = "127.0.0.1:50090";
+
 const USAGE: &str =
     "usage: devstack run --data DIR | devstack test --data DIR -- COMMAND [ARGS...]";
 
@@ -232,6 +236,11 @@ async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
             metrics_port(service)
         );
     }
+    println!(
+        "  {:<12}http://{ESIA_DEV_ADDRESS}/ (development ESIA, not for production; demo people on its login page)",
+        "esia-dev"
+    );
+    println!("  log in through it: bash deploy/local/esia-login.sh (see README)");
     println!("Press Ctrl-C to stop.");
 
     wait_for_stop(&mut children, &mut stop).await;
@@ -251,6 +260,25 @@ async fn start_services(
         .map(Path::to_path_buf)
         .context("locating the service binaries")?;
     let mut children = Vec::new();
+    // The development ESIA first: identity's local settings log in through
+    // it (ESIA itself cannot be reached from a laptop).
+    let esia = Command::new(bin_dir.join("esia-dev"))
+        .args(["--listen", ESIA_DEV_ADDRESS])
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting esia-dev (is it built? make build)")?;
+    children.push(("esia-dev", esia));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(ESIA_DEV_ADDRESS)
+        .await
+        .is_err()
+    {
+        if tokio::time::Instant::now() > deadline {
+            stop_children(&mut children).await;
+            bail!("esia-dev did not start listening on {ESIA_DEV_ADDRESS}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     for service in SERVICES {
         let database = format!("asurso_{}", service.name);
         ensure_database(&infra.postgres_url, &database).await?;

@@ -30,6 +30,7 @@ pub struct Secrets {
     snils_cipher: Aes256Gcm,
     snils_hash_key: [u8; 32],
     signing_key_cipher: Aes256Gcm,
+    login_secret_cipher: Aes256Gcm,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -56,6 +57,7 @@ impl Secrets {
             snils_cipher: Aes256Gcm::new(&derive("asurso identity snils encryption v1").into()),
             snils_hash_key: derive("asurso identity snils lookup v1"),
             signing_key_cipher: Aes256Gcm::new(&derive("asurso identity signing keys v1").into()),
+            login_secret_cipher: Aes256Gcm::new(&derive("asurso identity login secrets v1").into()),
         })
     }
 
@@ -84,6 +86,18 @@ impl Secrets {
 
     pub fn decrypt_signing_key(&self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         open(&self.signing_key_cipher, sealed, b"signing-key")
+    }
+}
+
+impl Secrets {
+    /// Seals what a login keeps between calls (a PKCE verifier, an app
+    /// password's md5): `purpose` binds the ciphertext to its use.
+    pub fn seal_login_secret(&self, plain: &[u8], purpose: &[u8]) -> Vec<u8> {
+        seal(&self.login_secret_cipher, plain, purpose)
+    }
+
+    pub fn open_login_secret(&self, sealed: &[u8], purpose: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        open(&self.login_secret_cipher, sealed, purpose)
     }
 }
 

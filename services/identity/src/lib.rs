@@ -17,7 +17,9 @@ pub mod bootstrap;
 pub mod crypto;
 pub mod domain;
 pub mod events;
+pub mod federation;
 pub mod passwords;
+pub mod policy;
 pub mod storage;
 pub mod tokens;
 
@@ -64,6 +66,9 @@ pub struct Settings {
     pub crypto: CryptoSettings,
     #[serde(default)]
     pub bootstrap: Option<bootstrap::BootstrapSettings>,
+    /// Logging in through ESIA (or another OpenID Provider); off when absent.
+    #[serde(default)]
+    pub federation: Option<federation::FederationSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +124,8 @@ pub enum StartError {
     Server(#[from] asurso_runtime::server::ServerError),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
+    #[error(transparent)]
+    Federation(#[from] federation::FederationError),
     #[error("identity: {0}")]
     Identity(#[from] domain::IdentityError),
 }
@@ -163,6 +170,10 @@ impl Application {
             tokens::OwnKeys(Arc::clone(&tokens)),
             settings.tokens.issuer.clone(),
         );
+        let federation = match &settings.federation {
+            Some(federation) => Some(Arc::new(federation::Federation::new(federation.clone())?)),
+            None => None,
+        };
         let state = Arc::new(api::State {
             pool,
             secrets,
@@ -170,6 +181,7 @@ impl Application {
             verifier,
             settings: settings.clone(),
             relay: relay.waker(),
+            federation,
         });
         let server = GrpcServer::bind(&settings.grpc)
             .await?
@@ -187,7 +199,15 @@ impl Application {
             ))
             .add_service(pb::audit_service_server::AuditServiceServer::new(
                 api::audit::AuditApi(Arc::clone(&state)),
-            ));
+            ))
+            .add_service(pb::federation_service_server::FederationServiceServer::new(
+                api::federation::FederationApi(Arc::clone(&state)),
+            ))
+            .add_service(
+                pb::app_password_service_server::AppPasswordServiceServer::new(
+                    api::app_passwords::AppPasswordApi(Arc::clone(&state)),
+                ),
+            );
         Ok(Self {
             server,
             state,

@@ -2,7 +2,7 @@
 //! every service.
 
 use asurso_proto::common::CivilDate;
-use time::{Date, OffsetDateTime};
+use time::{Date, Month, OffsetDateTime};
 
 pub fn civil_date(date: Date) -> CivilDate {
     CivilDate {
@@ -10,6 +10,12 @@ pub fn civil_date(date: Date) -> CivilDate {
         month: i32::from(u8::from(date.month())),
         day: i32::from(date.day()),
     }
+}
+
+/// The calendar date, or None when the fields name no date.
+pub fn date(value: &CivilDate) -> Option<Date> {
+    let month = Month::try_from(u8::try_from(value.month).ok()?).ok()?;
+    Date::from_calendar_date(value.year, month, u8::try_from(value.day).ok()?).ok()
 }
 
 pub fn timestamp(at: OffsetDateTime) -> prost_types::Timestamp {

@@ -59,6 +59,7 @@ pub const DEFAULTS: &[RightDefault] = &[
     ),
     RightDefault::new("audit.read", &[Role::RegionAdmin], false),
     RightDefault::new("keys.rotate", &[Role::RegionAdmin], false),
+    RightDefault::new("login_policy.manage", &[Role::RegionAdmin], false),
     // Read by the other services through the gateway's table and their own
     // checks; kept here so one matrix describes the whole system.
     RightDefault::new("journal.write", &[Role::Teacher, Role::ClassTeacher], false),

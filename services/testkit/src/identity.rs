@@ -46,6 +46,8 @@ pub struct Clients {
     pub access: pb::access_service_client::AccessServiceClient<Authed>,
     pub auth: pb::auth_service_client::AuthServiceClient<Authed>,
     pub audit: pb::audit_service_client::AuditServiceClient<Authed>,
+    pub federation: pb::federation_service_client::FederationServiceClient<Authed>,
+    pub app_passwords: pb::app_password_service_client::AppPasswordServiceClient<Authed>,
 }
 
 /// Settings for a test instance; `local` gives the development master key.
@@ -171,7 +173,17 @@ pub async fn clients(address: &str, token: Option<&str>) -> anyhow::Result<Clien
             channel.clone(),
             bearer.clone(),
         ),
-        audit: pb::audit_service_client::AuditServiceClient::with_interceptor(channel, bearer),
+        audit: pb::audit_service_client::AuditServiceClient::with_interceptor(
+            channel.clone(),
+            bearer.clone(),
+        ),
+        federation: pb::federation_service_client::FederationServiceClient::with_interceptor(
+            channel.clone(),
+            bearer.clone(),
+        ),
+        app_passwords: pb::app_password_service_client::AppPasswordServiceClient::with_interceptor(
+            channel, bearer,
+        ),
     })
 }
 
@@ -223,7 +235,12 @@ pub fn snils(seed: u32) -> String {
 
 impl World {
     pub async fn new() -> anyhow::Result<Self> {
-        let identity = Identity::start().await?;
+        Self::new_with(|_| {}).await
+    }
+
+    /// The world, with identity's settings adjusted first.
+    pub async fn new_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<Self> {
+        let identity = Identity::start_with(adjust).await?;
         let (mut admin, login) = identity.region_admin().await?;
         let region = Uuid::parse_str(
             &login

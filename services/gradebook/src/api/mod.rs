@@ -32,7 +32,7 @@ use asurso_runtime::{
     idempotency::{self, Claim},
 };
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
-use time::{Date, Month, Time};
+use time::{Date, Time};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -148,20 +148,17 @@ pub fn optional_date(
     if value.year == 0 && value.month == 0 && value.day == 0 {
         return Ok(None);
     }
-    let date = u8::try_from(value.month)
-        .ok()
-        .and_then(|month| Month::try_from(month).ok())
-        .zip(u8::try_from(value.day).ok())
-        .and_then(|(month, day)| Date::from_calendar_date(value.year, month, day).ok());
-    date.map(Some).ok_or_else(|| {
-        GradebookError::invalid(
-            field,
-            format!(
-                "{}-{:02}-{:02} is not a date",
-                value.year, value.month, value.day
-            ),
-        )
-    })
+    asurso_runtime::convert::date(value)
+        .map(Some)
+        .ok_or_else(|| {
+            GradebookError::invalid(
+                field,
+                format!(
+                    "{}-{:02}-{:02} is not a date",
+                    value.year, value.month, value.day
+                ),
+            )
+        })
 }
 
 pub fn time_field(value: Option<&TimeOfDay>, field: &str) -> Result<Time, GradebookError> {

@@ -19,10 +19,10 @@ pub struct AuthApi(pub Shared);
 const WRONG_LOGIN: &str = "wrong login or password";
 const MAX_PASSWORD: usize = 200;
 
-impl AuthApi {
+impl super::State {
     /// UNAUTHENTICATED while the login name is locked after failed
     /// attempts (known or not: the answer tells nothing about existence).
-    async fn refuse_if_locked(
+    pub(super) async fn refuse_if_locked(
         &self,
         transaction: &mut sqlx::PgConnection,
         login: &str,
@@ -39,12 +39,12 @@ impl AuthApi {
     }
 
     /// Counts a wrong password for a login name; locks it after too many.
-    async fn count_failure(
+    pub(super) async fn count_failure(
         &self,
         transaction: &mut sqlx::PgConnection,
         login: &str,
     ) -> Result<(), IdentityError> {
-        let settings = &self.0.settings.login;
+        let settings = &self.settings.login;
         let failures = storage::accounts::count_failure(transaction, login).await?;
         if failures >= i32::try_from(settings.max_failures).unwrap_or(5) {
             tracing::warn!("a login was locked after repeated wrong passwords");
@@ -58,6 +58,24 @@ impl AuthApi {
         Ok(())
     }
 
+    /// Opens a session in the chosen role (`requested`, or the first the
+    /// person holds) and issues its tokens.
+    pub(super) async fn open_session(
+        &self,
+        transaction: &mut sqlx::PgConnection,
+        person: Uuid,
+        grants: &[GrantRow],
+        requested: &str,
+        method: storage::sessions::Method,
+    ) -> Result<(pb::Tokens, GrantRow), IdentityError> {
+        let active = choose_grant(grants, requested)?;
+        let session = Uuid::now_v7();
+        storage::sessions::create(transaction, session, person, active.id, method).await?;
+        let tokens = self.tokens(transaction, session, &active).await?;
+        tracing::info!(person_id = %person, %session, role = %active.role, method = method.name(), "logged in");
+        Ok((tokens, active))
+    }
+
     /// Signs an access token and adds a refresh token to the session.
     async fn tokens(
         &self,
@@ -66,7 +84,6 @@ impl AuthApi {
         active: &GrantRow,
     ) -> Result<pb::Tokens, IdentityError> {
         let signed = self
-            .0
             .tokens
             .sign(
                 active.person_id,
@@ -77,7 +94,7 @@ impl AuthApi {
             )
             .await?;
         let refresh = random_token();
-        let refresh_expires = OffsetDateTime::now_utc() + self.0.settings.tokens.refresh_ttl;
+        let refresh_expires = OffsetDateTime::now_utc() + self.settings.tokens.refresh_ttl;
         storage::sessions::add_refresh_token(
             transaction,
             session,
@@ -94,7 +111,10 @@ impl AuthApi {
     }
 }
 
-fn choose_grant(grants: &[GrantRow], requested: &str) -> Result<GrantRow, IdentityError> {
+pub(super) fn choose_grant(
+    grants: &[GrantRow],
+    requested: &str,
+) -> Result<GrantRow, IdentityError> {
     if requested.is_empty() {
         return grants.first().cloned().ok_or_else(|| {
             IdentityError::denied("this account has no role in any school: ask your school")
@@ -131,14 +151,14 @@ impl pb::auth_service_server::AuthService for AuthApi {
                 .await
                 .map_err(IdentityError::from)?;
         let login = request.login.trim();
-        self.refuse_if_locked(&mut transaction, login).await?;
+        self.0.refuse_if_locked(&mut transaction, login).await?;
         let matches = passwords::verify(
             request.password.clone(),
             account.as_ref().map(|a| a.password_hash.clone()),
         )
         .await?;
         let Some(account) = account.filter(|_| matches) else {
-            self.count_failure(&mut transaction, login).await?;
+            self.0.count_failure(&mut transaction, login).await?;
             transaction.commit().await.map_err(IdentityError::from)?;
             return Err(IdentityError::Unauthenticated(WRONG_LOGIN.to_owned()).into());
         };
@@ -156,14 +176,19 @@ impl pb::auth_service_server::AuthService for AuthApi {
         let grants = storage::grants::active_of(&mut transaction, account.person_id)
             .await
             .map_err(IdentityError::from)?;
-        let active = choose_grant(&grants, &request.grant_id)?;
-        let session = Uuid::now_v7();
-        storage::sessions::create(&mut transaction, session, account.person_id, active.id)
-            .await
-            .map_err(IdentityError::from)?;
-        let tokens = self.tokens(&mut transaction, session, &active).await?;
+        let grants =
+            crate::policy::with_local_password(&mut transaction, grants, &request.grant_id).await?;
+        let (tokens, active) = self
+            .0
+            .open_session(
+                &mut transaction,
+                account.person_id,
+                &grants,
+                &request.grant_id,
+                storage::sessions::Method::Password,
+            )
+            .await?;
         transaction.commit().await.map_err(IdentityError::from)?;
-        tracing::info!(person_id = %account.person_id, %session, role = %active.role, "logged in");
         Ok(Response::new(pb::LoginResponse {
             tokens: Some(tokens),
             active_grant: Some(grant(&active)),
@@ -231,12 +256,26 @@ impl pb::auth_service_server::AuthService for AuthApi {
         } else {
             choose_grant(&grants, &request.grant_id)?
         };
+        if row.method == storage::sessions::Method::Password.name() {
+            // The policy may have come into force since the login.
+            crate::policy::with_local_password(
+                &mut transaction,
+                vec![active.clone()],
+                &active.id.to_string(),
+            )
+            .await
+            .map_err(|error| match error {
+                IdentityError::PermissionDenied(reason) => IdentityError::Unauthenticated(reason),
+                other => other,
+            })?;
+        }
         if active.id != row.grant_id {
             storage::sessions::set_grant(&mut transaction, row.session_id, active.id)
                 .await
                 .map_err(IdentityError::from)?;
         }
         let tokens = self
+            .0
             .tokens(&mut transaction, row.session_id, &active)
             .await?;
         transaction.commit().await.map_err(IdentityError::from)?;
@@ -322,7 +361,8 @@ impl pb::auth_service_server::AuthService for AuthApi {
             passwords::verify(request.current_password, None).await?;
             return Err(IdentityError::Unauthenticated(WRONG_LOGIN.to_owned()).into());
         };
-        self.refuse_if_locked(&mut transaction, &account.login)
+        self.0
+            .refuse_if_locked(&mut transaction, &account.login)
             .await?;
         if !passwords::verify(
             request.current_password,
@@ -330,7 +370,9 @@ impl pb::auth_service_server::AuthService for AuthApi {
         )
         .await?
         {
-            self.count_failure(&mut transaction, &account.login).await?;
+            self.0
+                .count_failure(&mut transaction, &account.login)
+                .await?;
             transaction.commit().await.map_err(IdentityError::from)?;
             return Err(IdentityError::invalid("current_password", "is wrong").into());
         }

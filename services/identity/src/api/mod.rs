@@ -2,8 +2,10 @@
 //! and the one place where an [`IdentityError`] becomes a gRPC status.
 
 pub mod access;
+pub mod app_passwords;
 pub mod audit;
 pub mod auth;
+pub mod federation;
 pub mod org;
 pub mod people;
 
@@ -36,6 +38,8 @@ pub struct State {
     pub verifier: Verifier<OwnKeys>,
     pub settings: Settings,
     pub relay: RelayWaker,
+    /// Logging in through ESIA, when configured.
+    pub federation: Option<Arc<crate::federation::Federation>>,
 }
 
 pub type Shared = Arc<State>;
@@ -56,6 +60,7 @@ impl From<IdentityError> for Status {
             IdentityError::PermissionDenied(message) => Status::permission_denied(message),
             IdentityError::Unauthenticated(message) => Status::unauthenticated(message),
             IdentityError::FailedPrecondition(message) => Status::failed_precondition(message),
+            IdentityError::Unavailable(message) => Status::unavailable(message),
             IdentityError::Internal(source) => errors::internal(source.as_ref()),
         }
     }

@@ -18,6 +18,10 @@ pub enum IdentityError {
     Unauthenticated(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// Something the call depends on (the identity provider) is down: try
+    /// again later.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }

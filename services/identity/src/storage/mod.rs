@@ -2,11 +2,14 @@
 //! connection or the caller's transaction; none decides who may do what.
 
 pub mod accounts;
+pub mod app_passwords;
 pub mod audit;
+pub mod federation;
 pub mod grants;
 pub mod keys;
 pub mod org;
 pub mod people;
+pub mod policy;
 pub mod rights;
 pub mod sessions;
 

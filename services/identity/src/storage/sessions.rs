@@ -2,19 +2,76 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// How a session began; the regional login policy depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    Federation,
+    AppPassword(Uuid),
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Federation => "federation",
+            Self::AppPassword(_) => "app_password",
+        }
+    }
+
+    fn app_password(self) -> Option<Uuid> {
+        match self {
+            Self::AppPassword(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
 pub async fn create(
     connection: &mut PgConnection,
     id: Uuid,
     person: Uuid,
     grant: Uuid,
+    method: Method,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO sessions (id, person_id, grant_id) VALUES ($1, $2, $3)")
+    sqlx::query(
+        "INSERT INTO sessions (id, person_id, grant_id, method, app_password_id) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id)
+    .bind(person)
+    .bind(grant)
+    .bind(method.name())
+    .bind(method.app_password())
+    .execute(connection)
+    .await
+    .map(|_| ())
+}
+
+/// How the session began, while it stands.
+pub async fn method_of(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT method FROM sessions WHERE id = $1 AND revoked_at IS NULL")
         .bind(id)
-        .bind(person)
-        .bind(grant)
-        .execute(connection)
+        .fetch_optional(connection)
         .await
-        .map(|_| ())
+}
+
+/// Ends the sessions an app password opened.
+pub async fn revoke_of_app_password(
+    connection: &mut PgConnection,
+    app_password: Uuid,
+) -> Result<u64, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = 'app password revoked' \
+         WHERE app_password_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(app_password)
+    .execute(connection)
+    .await?;
+    Ok(updated.rows_affected())
 }
 
 pub async fn set_grant(
@@ -55,6 +112,7 @@ pub struct RefreshRow {
     pub expires_at: OffsetDateTime,
     pub spent: bool,
     pub session_revoked: bool,
+    pub method: String,
 }
 
 /// The refresh token's row, locked so two uses of one token serialise.
@@ -64,7 +122,7 @@ pub async fn refresh_for_update(
 ) -> Result<Option<RefreshRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.session_id, s.person_id, s.grant_id, r.expires_at, r.spent_at IS NOT NULL AS spent, \
-         s.revoked_at IS NOT NULL AS session_revoked \
+         s.revoked_at IS NOT NULL AS session_revoked, s.method \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id \
          WHERE r.token_hash = $1 FOR UPDATE OF r, s",
     )

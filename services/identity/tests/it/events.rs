@@ -10,7 +10,7 @@ use prost::Message as _;
 use crate::support::{World, eventually, person, snils};
 
 /// The type names of every event in the test's IDENTITY stream, in order.
-async fn published(world: &World) -> anyhow::Result<Vec<(String, String)>> {
+pub async fn published(world: &World) -> anyhow::Result<Vec<(String, String)>> {
     let stream = world.identity.bus.ensure_stream(streams::IDENTITY).await?;
     let reader = stream
         .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
@@ -38,7 +38,7 @@ async fn published(world: &World) -> anyhow::Result<Vec<(String, String)>> {
     Ok(seen)
 }
 
-fn count(seen: &[(String, String)], kind: &str) -> usize {
+pub fn count(seen: &[(String, String)], kind: &str) -> usize {
     seen.iter()
         .filter(|(_, url)| url.ends_with(&format!("asurso.events.v1.{kind}")))
         .count()

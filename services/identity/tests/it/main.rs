@@ -2,9 +2,13 @@
 
 mod audit;
 mod escalation;
+mod esia_support;
 mod events;
+mod federation;
 mod import;
+mod oidc;
 mod org;
+mod policy;
 mod rights;
 mod scope;
 mod snils;

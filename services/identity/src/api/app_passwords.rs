@@ -1,0 +1,276 @@
+//! App passwords for client apps that cannot log in through ESIA, and the
+//! apps' challenge login: the server sends a one-use salt, the app answers
+//! md5hex(salt + md5hex(password)). The scheme is weak by design of those
+//! apps, so it is accepted for app passwords only: they are random with
+//! ~119 bits of entropy, and the md5 the login needs is kept sealed with a
+//! key from settings.
+
+use asurso_proto::identity as pb;
+use md5::{Digest, Md5};
+use rand::Rng;
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Shared, grant, timestamp, uuid_field};
+use crate::{
+    domain::{IdentityError, error::FieldViolation},
+    storage::{self, app_passwords::AppPasswordRow, sessions::Method},
+};
+
+pub struct AppPasswordApi(pub Shared);
+
+const SECRET: &[u8] = b"app-password-md5";
+const MAX_PER_PERSON: usize = 10;
+const CHALLENGE_TTL: time::Duration = time::Duration::minutes(5);
+const WRONG: &str = "wrong login or password";
+
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// `n` characters from an alphabet without look-alikes.
+fn random_text(alphabet: &[u8], n: usize) -> String {
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
+        .collect()
+}
+
+/// Equal without telling how much of it matched.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn message(row: &AppPasswordRow) -> pb::AppPassword {
+    pb::AppPassword {
+        id: row.id.to_string(),
+        name: row.name.clone(),
+        login: row.login.clone(),
+        created_at: Some(timestamp(row.created_at)),
+        last_used_at: row.last_used_at.map(timestamp),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::app_password_service_server::AppPasswordService for AppPasswordApi {
+    async fn create_app_password(
+        &self,
+        request: Request<pb::CreateAppPasswordRequest>,
+    ) -> Result<Response<pb::CreateAppPasswordResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let name = request.into_inner().name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(IdentityError::invalid(
+                "name",
+                "is required: 1 to 100 characters saying which app it is for",
+            )
+            .into());
+        }
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let method = storage::sessions::method_of(&mut transaction, caller.session_id)
+            .await
+            .map_err(IdentityError::from)?;
+        if method.as_deref() != Some(Method::Federation.name()) {
+            return Err(IdentityError::denied(
+                "app passwords are created after logging in through Gosuslugi (ESIA)",
+            )
+            .into());
+        }
+        // Serialises two creations by one person, so the limit holds.
+        sqlx::query("SELECT 1 FROM people WHERE id = $1 FOR UPDATE")
+            .bind(caller.person_id)
+            .execute(&mut *transaction)
+            .await
+            .map_err(IdentityError::from)?;
+        let standing = storage::app_passwords::of_person(&mut transaction, caller.person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        if standing.len() >= MAX_PER_PERSON {
+            return Err(IdentityError::FailedPrecondition(format!(
+                "you have {MAX_PER_PERSON} app passwords: revoke one you no longer use first"
+            ))
+            .into());
+        }
+        // 23 characters of 36: ~119 bits; letters and digits only, so what
+        // the apps hash (the cp1251 bytes) is the ASCII text itself.
+        let password = random_text(
+            b"abcdefghjkmnpqrstuvwxyz23456789ABCDEFGHJKLMNPQRSTUVWXYZ",
+            21,
+        );
+        let row = AppPasswordRow {
+            id: Uuid::now_v7(),
+            person_id: caller.person_id,
+            name,
+            login: format!(
+                "app-{}",
+                random_text(b"abcdefghjkmnpqrstuvwxyz23456789", 10)
+            ),
+            secret: self
+                .0
+                .secrets
+                .seal_login_secret(md5_hex(password.as_bytes()).as_bytes(), SECRET),
+            created_at: OffsetDateTime::now_utc(),
+            last_used_at: None,
+        };
+        storage::app_passwords::insert(&mut transaction, &row)
+            .await
+            .map_err(IdentityError::from)?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        tracing::info!(person_id = %caller.person_id, app_password = %row.id, "app password created");
+        Ok(Response::new(pb::CreateAppPasswordResponse {
+            app_password: Some(message(&row)),
+            password,
+        }))
+    }
+
+    async fn list_app_passwords(
+        &self,
+        request: Request<pb::ListAppPasswordsRequest>,
+    ) -> Result<Response<pb::ListAppPasswordsResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        let rows = storage::app_passwords::of_person(&mut connection, caller.person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        Ok(Response::new(pb::ListAppPasswordsResponse {
+            app_passwords: rows.iter().map(message).collect(),
+        }))
+    }
+
+    async fn revoke_app_password(
+        &self,
+        request: Request<pb::RevokeAppPasswordRequest>,
+    ) -> Result<Response<pb::RevokeAppPasswordResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        let id = uuid_field(&request.into_inner().id, "id")?;
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        if !storage::app_passwords::revoke(&mut transaction, id, caller.person_id)
+            .await
+            .map_err(IdentityError::from)?
+        {
+            return Err(
+                IdentityError::NotFound(format!("id: you have no app password {id}")).into(),
+            );
+        }
+        let ended = storage::sessions::revoke_of_app_password(&mut transaction, id)
+            .await
+            .map_err(IdentityError::from)?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        tracing::info!(person_id = %caller.person_id, app_password = %id, sessions_ended = ended, "app password revoked");
+        Ok(Response::new(pb::RevokeAppPasswordResponse {}))
+    }
+
+    async fn begin_app_password_login(
+        &self,
+        _request: Request<pb::BeginAppPasswordLoginRequest>,
+    ) -> Result<Response<pb::BeginAppPasswordLoginResponse>, Status> {
+        let id = Uuid::new_v4();
+        let salt = random_text(b"0123456789", 12);
+        let expires_at = OffsetDateTime::now_utc() + CHALLENGE_TTL;
+        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
+        storage::app_passwords::forget_old_challenges(&mut connection)
+            .await
+            .map_err(IdentityError::from)?;
+        storage::app_passwords::add_challenge(&mut connection, id, &salt, expires_at)
+            .await
+            .map_err(IdentityError::from)?;
+        Ok(Response::new(pb::BeginAppPasswordLoginResponse {
+            challenge_id: id.to_string(),
+            salt,
+            expires_at: Some(timestamp(expires_at)),
+        }))
+    }
+
+    async fn app_password_login(
+        &self,
+        request: Request<pb::AppPasswordLoginRequest>,
+    ) -> Result<Response<pb::AppPasswordLoginResponse>, Status> {
+        let request = request.into_inner();
+        let mut violations = Vec::new();
+        let login = request.login.trim().to_lowercase();
+        if login.is_empty() || login.len() > 100 {
+            violations.push(FieldViolation::new("login", "is required"));
+        }
+        let response = request.response.trim().to_lowercase();
+        if response.len() != 32 || !response.chars().all(|c| c.is_ascii_hexdigit()) {
+            violations.push(FieldViolation::new(
+                "response",
+                "must be md5hex(salt + md5hex(password)): 32 hex digits",
+            ));
+        }
+        let challenge = match uuid_field(&request.challenge_id, "challenge_id") {
+            Ok(id) => Some(id),
+            Err(IdentityError::Invalid(mut found)) => {
+                violations.append(&mut found);
+                None
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if !violations.is_empty() {
+            return Err(IdentityError::Invalid(violations).into());
+        }
+        let challenge = challenge.unwrap_or_default();
+        let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
+        let Some(salt) = storage::app_passwords::take_challenge(&mut transaction, challenge)
+            .await
+            .map_err(IdentityError::from)?
+        else {
+            transaction.commit().await.map_err(IdentityError::from)?;
+            return Err(IdentityError::Unauthenticated(
+                "challenge_id: expired or already used: begin the login again".to_owned(),
+            )
+            .into());
+        };
+        self.0.refuse_if_locked(&mut transaction, &login).await?;
+        let row = storage::app_passwords::by_login(&mut transaction, &login)
+            .await
+            .map_err(IdentityError::from)?;
+        let expected = match &row {
+            Some(row) => {
+                let stored = self
+                    .0
+                    .secrets
+                    .open_login_secret(&row.secret, SECRET)
+                    .map_err(IdentityError::from)?;
+                let mut text = salt.into_bytes();
+                text.extend_from_slice(&stored);
+                md5_hex(&text)
+            }
+            None => md5_hex(salt.as_bytes()),
+        };
+        let Some(row) = row.filter(|_| same(expected.as_bytes(), response.as_bytes())) else {
+            self.0.count_failure(&mut transaction, &login).await?;
+            transaction.commit().await.map_err(IdentityError::from)?;
+            return Err(IdentityError::Unauthenticated(WRONG.to_owned()).into());
+        };
+        storage::accounts::clear_failures(&mut transaction, &login)
+            .await
+            .map_err(IdentityError::from)?;
+        storage::app_passwords::used(&mut transaction, row.id)
+            .await
+            .map_err(IdentityError::from)?;
+        let grants = storage::grants::active_of(&mut transaction, row.person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        let (tokens, active) = self
+            .0
+            .open_session(
+                &mut transaction,
+                row.person_id,
+                &grants,
+                &request.grant_id,
+                Method::AppPassword(row.id),
+            )
+            .await?;
+        transaction.commit().await.map_err(IdentityError::from)?;
+        Ok(Response::new(pb::AppPasswordLoginResponse {
+            tokens: Some(tokens),
+            active_grant: Some(grant(&active)),
+            grants: grants.iter().map(grant).collect(),
+        }))
+    }
+}

@@ -1,0 +1,565 @@
+//! Logging in through ESIA (or any OpenID Provider) with the `openidconnect`
+//! crate: discovery, the authorization code flow with PKCE, state and nonce,
+//! id_token validation (issuer, audience, expiry, signature, nonce, at_hash),
+//! then the person's data. With `esia = true` ESIA's own rules come on: the
+//! signed `client_secret` with `timestamp` and `client_certificate_hash` on
+//! both requests, the `urn:esia:sbj` claims, and the person record at
+//! `/rs/prns/{oid}`; otherwise the standard userinfo endpoint answers.
+//!
+//! This module talks to the provider only; what a login means here (linking
+//! by SNILS, the regional policy, sessions) is the API's business.
+
+pub mod signer;
+
+use std::{sync::Arc, time::Duration};
+
+use openidconnect::{
+    AccessToken, AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, Client, ClientId,
+    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields,
+    IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse,
+    SubjectIdentifier, TokenResponse,
+    core::{
+        CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
+        CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+        CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken,
+        CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+    },
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use time::{
+    OffsetDateTime, UtcOffset, format_description::BorrowedFormatItem, macros::format_description,
+};
+use tokio::sync::RwLock;
+
+use signer::{RequestSigner, SignerSettings};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationSettings {
+    /// The name links are kept under: "esia".
+    pub provider: String,
+    /// Discovery reads `<issuer_url>/.well-known/openid-configuration`.
+    pub issuer_url: String,
+    pub client_id: String,
+    /// A standard provider's client secret; ESIA signs instead.
+    #[serde(default)]
+    pub client_secret: Option<SecretString>,
+    pub redirect_uri: String,
+    /// Asked for besides `openid` (ESIA: "fullname snils").
+    pub scopes: Vec<String>,
+    /// ESIA's rules on (see the module's doc); off for a standard provider.
+    pub esia: bool,
+    /// ESIA's person records; by default `<issuer origin>/rs/prns`.
+    #[serde(default)]
+    pub person_data_url: Option<String>,
+    /// Needed when `esia` is on.
+    #[serde(default)]
+    pub signer: Option<SignerSettings>,
+    /// How long a started login may take.
+    pub login_ttl_seconds: u64,
+    /// Each call to the provider.
+    pub http_timeout_seconds: u64,
+    /// How long discovery (and the provider's keys) is trusted before it is
+    /// read again; a token signed by a new key reads it at once.
+    pub metadata_ttl_seconds: u64,
+}
+
+/// ESIA's claims beside the standard ones, and the two a standard provider
+/// is asked to give for the same purpose (`snils`, `trusted`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EsiaClaims {
+    #[serde(
+        rename = "urn:esia:sbj",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subject: Option<EsiaSubject>,
+    #[serde(
+        rename = "urn:esia:sid",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub session: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snils: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trusted: Option<bool>,
+}
+impl AdditionalClaims for EsiaClaims {}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EsiaSubject {
+    #[serde(rename = "urn:esia:sbj:typ", default)]
+    pub kind: Option<String>,
+    #[serde(rename = "urn:esia:sbj:oid", default)]
+    pub oid: Option<serde_json::Value>,
+    #[serde(rename = "urn:esia:sbj:nam", default)]
+    pub name: Option<String>,
+    /// Present (and true) only when the account is confirmed.
+    #[serde(rename = "urn:esia:sbj:is_tru", default)]
+    pub is_trusted: Option<bool>,
+}
+
+/// ESIA answers the token request with the request's `state` too.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StateEcho {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+}
+impl ExtraTokenFields for StateEcho {}
+
+type Fields = IdTokenFields<
+    EsiaClaims,
+    StateEcho,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
+type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
+type ProviderClient = Client<
+    EsiaClaims,
+    CoreAuthDisplay,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJsonWebKey,
+    CoreAuthPrompt,
+    StandardErrorResponse<CoreErrorResponseType>,
+    Tokens,
+    CoreTokenIntrospectionResponse,
+    CoreRevocableToken,
+    CoreRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FederationError {
+    #[error("federation settings: {0}")]
+    Settings(String),
+    /// The provider cannot be reached or answers nonsense.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The provider refused the code: expired, used, or not ours.
+    #[error("{0}")]
+    CodeRefused(String),
+    /// The provider's answer does not hold up.
+    #[error("{0}")]
+    Rejected(String),
+    #[error("request signing: {0}")]
+    Signer(#[from] signer::SignError),
+}
+
+/// A login started: where to send the person, and what to keep.
+pub struct Started {
+    pub authorization_url: String,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// Who the provider says logged in.
+#[derive(Debug, Clone)]
+pub struct FederatedPerson {
+    /// The federation key: ESIA's object id (`sub`).
+    pub subject: String,
+    pub snils: Option<String>,
+    /// A confirmed account (ESIA: `is_tru` and the record's `trusted`).
+    pub trusted: bool,
+    pub last_name: String,
+    pub first_name: String,
+}
+
+/// ESIA's person record (`/rs/prns/{oid}`), the fields used here.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EsiaPersonRecord {
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    snils: Option<String>,
+    #[serde(default)]
+    trusted: bool,
+}
+
+pub struct Federation {
+    settings: FederationSettings,
+    http: reqwest::Client,
+    signer: Option<Box<dyn RequestSigner>>,
+    client: RwLock<Option<(tokio::time::Instant, Arc<ProviderClient>)>>,
+}
+
+/// ESIA's `timestamp`: `yyyy.MM.dd HH:mm:ss +hhmm`.
+pub fn esia_timestamp(at: OffsetDateTime) -> String {
+    const FORMAT: &[BorrowedFormatItem<'_>] = format_description!(
+        "[year].[month].[day] [hour]:[minute]:[second] [offset_hour sign:mandatory][offset_minute]"
+    );
+    at.to_offset(UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
+}
+
+impl Federation {
+    pub fn new(settings: FederationSettings) -> Result<Self, FederationError> {
+        let signer = match (&settings.signer, settings.esia) {
+            (Some(signer), true) => Some(signer::from_settings(signer)?),
+            (None, true) => {
+                return Err(FederationError::Settings(
+                    "federation.signer is required when federation.esia is on".to_owned(),
+                ));
+            }
+            (_, false) => None,
+        };
+        IssuerUrl::new(settings.issuer_url.clone()).map_err(|error| {
+            FederationError::Settings(format!("federation.issuer_url: {error}"))
+        })?;
+        RedirectUrl::new(settings.redirect_uri.clone()).map_err(|error| {
+            FederationError::Settings(format!("federation.redirect_uri: {error}"))
+        })?;
+        let http = reqwest::Client::builder()
+            // Following redirects would let the provider point us anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(settings.http_timeout_seconds))
+            .build()
+            .map_err(|error| FederationError::Settings(format!("http client: {error}")))?;
+        Ok(Self {
+            settings,
+            http,
+            signer,
+            client: RwLock::new(None),
+        })
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.settings.provider
+    }
+
+    pub fn login_ttl(&self) -> Duration {
+        Duration::from_secs(self.settings.login_ttl_seconds)
+    }
+
+    /// The client from discovery, read again when stale or when `fresh`.
+    async fn client(&self, fresh: bool) -> Result<Arc<ProviderClient>, FederationError> {
+        let ttl = Duration::from_secs(self.settings.metadata_ttl_seconds);
+        if !fresh
+            && let Some((read_at, client)) = self.client.read().await.as_ref()
+            && read_at.elapsed() < ttl
+        {
+            return Ok(Arc::clone(client));
+        }
+        let issuer = IssuerUrl::new(self.settings.issuer_url.clone()).map_err(|error| {
+            FederationError::Settings(format!("federation.issuer_url: {error}"))
+        })?;
+        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+            .await
+            .map_err(|error| {
+                tracing::warn!(error = %error_chain(&error), "identity provider discovery failed");
+                FederationError::Unavailable(
+                    "the identity provider is not answering: try again later".to_owned(),
+                )
+            })?;
+        let secret = self
+            .settings
+            .client_secret
+            .as_ref()
+            .map(|secret| ClientSecret::new(secret.expose_secret().to_owned()));
+        let redirect = RedirectUrl::new(self.settings.redirect_uri.clone()).map_err(|error| {
+            FederationError::Settings(format!("federation.redirect_uri: {error}"))
+        })?;
+        let mut client = ProviderClient::from_provider_metadata(
+            metadata,
+            ClientId::new(self.settings.client_id.clone()),
+            secret,
+        )
+        .set_redirect_uri(redirect);
+        if self.settings.esia {
+            // ESIA takes client_id and the signed client_secret in the form.
+            client = client.set_auth_type(AuthType::RequestBody);
+        }
+        let client = Arc::new(client);
+        *self.client.write().await = Some((tokio::time::Instant::now(), Arc::clone(&client)));
+        Ok(client)
+    }
+
+    fn scope(&self) -> String {
+        std::iter::once("openid")
+            .chain(self.settings.scopes.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn signer(&self) -> Result<&dyn RequestSigner, FederationError> {
+        self.signer
+            .as_deref()
+            .ok_or_else(|| FederationError::Settings("no request signer".to_owned()))
+    }
+
+    /// A new login: the URL to send the person to, with a fresh state
+    /// (a UUID, as ESIA wants), nonce and PKCE verifier.
+    pub async fn start(&self) -> Result<Started, FederationError> {
+        let client = self.client(false).await?;
+        let state = uuid::Uuid::new_v4().to_string();
+        let nonce = Nonce::new_random();
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = {
+            let state = state.clone();
+            let nonce = nonce.clone();
+            client.authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                move || CsrfToken::new(state),
+                move || nonce,
+            )
+        }
+        .set_pkce_challenge(challenge);
+        for scope in &self.settings.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        if self.settings.esia {
+            let timestamp = esia_timestamp(OffsetDateTime::now_utc());
+            let signer = self.signer()?;
+            let message = format!(
+                "{}{}{timestamp}{state}{}",
+                self.settings.client_id,
+                self.scope(),
+                self.settings.redirect_uri
+            );
+            let secret = signer.sign(message.as_bytes()).await?;
+            request = request
+                .add_extra_param("timestamp", timestamp)
+                .add_extra_param("client_secret", secret)
+                .add_extra_param(
+                    "client_certificate_hash",
+                    signer.certificate_hash().to_owned(),
+                )
+                .add_extra_param("access_type", "online");
+        }
+        let (url, _, _) = request.url();
+        Ok(Started {
+            authorization_url: url.to_string(),
+            state,
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Swaps the code for tokens, validates the id_token against the login's
+    /// nonce, and reads who logged in.
+    pub async fn complete(
+        &self,
+        state: &str,
+        nonce: &str,
+        pkce_verifier: &str,
+        code: &str,
+    ) -> Result<FederatedPerson, FederationError> {
+        let client = self.client(false).await?;
+        let mut request = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|error| FederationError::Settings(format!("token endpoint: {error}")))?
+            .set_pkce_verifier(PkceCodeVerifier::new(pkce_verifier.to_owned()));
+        if self.settings.esia {
+            let timestamp = esia_timestamp(OffsetDateTime::now_utc());
+            let signer = self.signer()?;
+            let scope = self.scope();
+            let message = format!(
+                "{}{scope}{timestamp}{state}{}{code}",
+                self.settings.client_id, self.settings.redirect_uri
+            );
+            let secret = signer.sign(message.as_bytes()).await?;
+            request = request
+                .add_extra_param("client_secret", secret)
+                .add_extra_param(
+                    "client_certificate_hash",
+                    signer.certificate_hash().to_owned(),
+                )
+                .add_extra_param("state", state.to_owned())
+                .add_extra_param("scope", scope)
+                .add_extra_param("timestamp", timestamp)
+                .add_extra_param("token_type", "Bearer");
+        }
+        let tokens = request.request_async(&self.http).await.map_err(|error| match error {
+            RequestTokenError::ServerResponse(response) => {
+                tracing::info!(error = %response, "the identity provider refused the code");
+                FederationError::CodeRefused(
+                    "the identity provider refused this login (the code has expired or was already used): log in again"
+                        .to_owned(),
+                )
+            }
+            other => {
+                tracing::warn!(error = %error_chain(&other), "the token request failed");
+                FederationError::Unavailable(
+                    "the identity provider is not answering: try again later".to_owned(),
+                )
+            }
+        })?;
+        if self.settings.esia {
+            let echoed = tokens.extra_fields().extra_fields().state.as_deref();
+            if echoed != Some(state) {
+                return Err(FederationError::Rejected(
+                    "the identity provider answered for another login (state mismatch): log in again"
+                        .to_owned(),
+                ));
+            }
+        }
+        let id_token = tokens.id_token().ok_or_else(|| {
+            FederationError::Rejected("the identity provider sent no id_token".to_owned())
+        })?;
+        let nonce = Nonce::new(nonce.to_owned());
+        let (client, claims) = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Ok(claims) => (client.clone(), claims.clone()),
+            Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
+                // The provider may have rotated its keys: read them again once.
+                let fresh = self.client(true).await?;
+                let claims = id_token
+                    .claims(&fresh.id_token_verifier(), &nonce)
+                    .map_err(rejected)?
+                    .clone();
+                (fresh, claims)
+            }
+            Err(error) => return Err(rejected(error)),
+        };
+        if let Some(expected) = claims.access_token_hash() {
+            let verifier = client.id_token_verifier();
+            let algorithm = id_token
+                .signing_alg()
+                .map_err(|error| FederationError::Rejected(format!("id_token: {error}")))?;
+            let key = id_token
+                .signing_key(&verifier)
+                .map_err(|error| FederationError::Rejected(format!("id_token: {error}")))?;
+            let actual = AccessTokenHash::from_token(tokens.access_token(), algorithm, key)
+                .map_err(|error| FederationError::Rejected(format!("at_hash: {error}")))?;
+            if actual != *expected {
+                return Err(FederationError::Rejected(
+                    "the id_token does not belong to the access token (at_hash)".to_owned(),
+                ));
+            }
+        }
+        let subject = claims.subject().to_string();
+        if self.settings.esia {
+            let sbj = claims
+                .additional_claims()
+                .subject
+                .clone()
+                .unwrap_or_default();
+            if let Some(oid) = sbj.oid.as_ref() {
+                let oid = match oid {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                if oid != subject {
+                    return Err(FederationError::Rejected(
+                        "the id_token names two different people (urn:esia:sbj:oid and sub)"
+                            .to_owned(),
+                    ));
+                }
+            }
+            let record = self.person_record(&subject, tokens.access_token()).await?;
+            Ok(FederatedPerson {
+                subject,
+                snils: record.snils,
+                trusted: sbj.is_trusted == Some(true) && record.trusted,
+                last_name: record.last_name,
+                first_name: record.first_name,
+            })
+        } else {
+            let info: openidconnect::UserInfoClaims<EsiaClaims, CoreGenderClaim> = client
+                .user_info(
+                    tokens.access_token().clone(),
+                    Some(SubjectIdentifier::new(subject.clone())),
+                )
+                .map_err(|error| FederationError::Settings(format!("userinfo: {error}")))?
+                .request_async(&self.http)
+                .await
+                .map_err(|error| match error {
+                    openidconnect::UserInfoError::ClaimsVerification(error) => rejected(error),
+                    other => {
+                        tracing::warn!(error = %error_chain(&other), "the userinfo request failed");
+                        FederationError::Unavailable(
+                            "the identity provider is not answering: try again later".to_owned(),
+                        )
+                    }
+                })?;
+            let name = |claim: Option<&openidconnect::LocalizedClaim<_>>| {
+                claim
+                    .and_then(|claim| claim.get(None))
+                    .map(|name: &openidconnect::EndUserGivenName| name.to_string())
+                    .unwrap_or_default()
+            };
+            let extra = info.additional_claims();
+            Ok(FederatedPerson {
+                subject,
+                snils: extra.snils.clone(),
+                trusted: extra.trusted == Some(true),
+                last_name: info
+                    .family_name()
+                    .and_then(|claim| claim.get(None))
+                    .map(|name| name.to_string())
+                    .unwrap_or_default(),
+                first_name: name(info.given_name()),
+            })
+        }
+    }
+
+    async fn person_record(
+        &self,
+        oid: &str,
+        token: &AccessToken,
+    ) -> Result<EsiaPersonRecord, FederationError> {
+        let base = match &self.settings.person_data_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => {
+                let issuer = url::Url::parse(&self.settings.issuer_url).map_err(|error| {
+                    FederationError::Settings(format!("federation.issuer_url: {error}"))
+                })?;
+                format!("{}/rs/prns", issuer.origin().ascii_serialization())
+            }
+        };
+        let unavailable = |error: &dyn std::error::Error| {
+            tracing::warn!(error = %error_chain(error), "the person record could not be read");
+            FederationError::Unavailable(
+                "the identity provider is not answering: try again later".to_owned(),
+            )
+        };
+        let response = self
+            .http
+            .get(format!("{base}/{oid}"))
+            .bearer_auth(token.secret())
+            .send()
+            .await
+            .map_err(|error| unavailable(&error))?;
+        if !response.status().is_success() {
+            tracing::warn!(status = %response.status(), "the person record was refused");
+            return Err(FederationError::Unavailable(
+                "the identity provider did not give the person's data: try again later".to_owned(),
+            ));
+        }
+        response
+            .json::<EsiaPersonRecord>()
+            .await
+            .map_err(|error| unavailable(&error))
+    }
+}
+
+fn rejected(error: openidconnect::ClaimsVerificationError) -> FederationError {
+    tracing::warn!(%error, "an id_token was rejected");
+    FederationError::Rejected(format!(
+        "the identity provider's answer does not hold up ({error}): log in again"
+    ))
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,185 @@
+//! Signing ESIA's requests. ESIA wants a detached GOST R 34.10-2012
+//! signature made with keys held in certified crypto tools, so production
+//! signs outside this process: [`CommandSigner`] hands the message to a
+//! signing tool beside the system. [`DevelopmentSigner`] signs with an
+//! Ed25519 key from settings, which only the development ESIA provider
+//! accepts.
+
+use std::{process::Stdio, time::Duration};
+
+use base64::Engine as _;
+use ed25519_dalek::{Signer as _, SigningKey};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("the signing key in settings is not 32 bytes of base64")]
+    Key,
+    #[error("the signing tool could not be run: {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("the signing tool did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the signing tool failed ({status}): {stderr}")]
+    Failed { status: String, stderr: String },
+    #[error("the signing tool printed no signature")]
+    Empty,
+}
+
+/// Signs the text of an ESIA request: the `client_secret` parameter.
+#[tonic::async_trait]
+pub trait RequestSigner: Send + Sync {
+    /// The detached signature of `message`, base64url without padding.
+    async fn sign(&self, message: &[u8]) -> Result<String, SignError>;
+    /// The `client_certificate_hash` parameter.
+    fn certificate_hash(&self) -> &str;
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SignerSettings {
+    /// An Ed25519 key for the development ESIA provider only.
+    Development { seed: SecretString },
+    /// A signing tool: `program args...` reads the message on stdin and
+    /// prints the signature (base64 or base64url) on stdout.
+    Command {
+        program: String,
+        #[serde(default)]
+        args: Vec<String>,
+        /// As ESIA's registration of the system's certificate gives it.
+        certificate_hash: String,
+        #[serde(default = "default_timeout")]
+        timeout_seconds: u64,
+    },
+}
+
+fn default_timeout() -> u64 {
+    10
+}
+
+pub fn from_settings(settings: &SignerSettings) -> Result<Box<dyn RequestSigner>, SignError> {
+    Ok(match settings {
+        SignerSettings::Development { seed } => Box::new(DevelopmentSigner::from_seed(seed)?),
+        SignerSettings::Command {
+            program,
+            args,
+            certificate_hash,
+            timeout_seconds,
+        } => Box::new(CommandSigner {
+            program: program.clone(),
+            args: args.clone(),
+            certificate_hash: certificate_hash.clone(),
+            timeout: Duration::from_secs(*timeout_seconds),
+        }),
+    })
+}
+
+pub struct DevelopmentSigner {
+    key: SigningKey,
+    certificate_hash: String,
+}
+
+impl DevelopmentSigner {
+    pub fn from_seed(seed: &SecretString) -> Result<Self, SignError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(seed.expose_secret().trim())
+            .map_err(|_| SignError::Key)?;
+        let seed: [u8; 32] = bytes.try_into().map_err(|_| SignError::Key)?;
+        let key = SigningKey::from_bytes(&seed);
+        let certificate_hash = certificate_hash_of(key.verifying_key().as_bytes());
+        Ok(Self {
+            key,
+            certificate_hash,
+        })
+    }
+}
+
+/// What the development provider registers as a client's certificate hash:
+/// hex SHA-256 of the Ed25519 public key, upper case as ESIA's are.
+pub fn certificate_hash_of(public_key: &[u8]) -> String {
+    Sha256::digest(public_key)
+        .iter()
+        .map(|byte| format!("{byte:02X}"))
+        .collect()
+}
+
+#[tonic::async_trait]
+impl RequestSigner for DevelopmentSigner {
+    async fn sign(&self, message: &[u8]) -> Result<String, SignError> {
+        let signature = self.key.sign(message);
+        Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+
+    fn certificate_hash(&self) -> &str {
+        &self.certificate_hash
+    }
+}
+
+pub struct CommandSigner {
+    program: String,
+    args: Vec<String>,
+    certificate_hash: String,
+    timeout: Duration,
+}
+
+#[tonic::async_trait]
+impl RequestSigner for CommandSigner {
+    async fn sign(&self, message: &[u8]) -> Result<String, SignError> {
+        let mut child = tokio::process::Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(SignError::Spawn)?;
+        let run = async {
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin.write_all(message).await.map_err(SignError::Spawn)?;
+            }
+            let mut stdout = Vec::new();
+            let mut stderr = Vec::new();
+            if let Some(mut out) = child.stdout.take() {
+                out.read_to_end(&mut stdout)
+                    .await
+                    .map_err(SignError::Spawn)?;
+            }
+            if let Some(mut err) = child.stderr.take() {
+                err.read_to_end(&mut stderr)
+                    .await
+                    .map_err(SignError::Spawn)?;
+            }
+            let status = child.wait().await.map_err(SignError::Spawn)?;
+            Ok::<_, SignError>((status, stdout, stderr))
+        };
+        let (status, stdout, stderr) = tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| SignError::Timeout(self.timeout))??;
+        if !status.success() {
+            return Err(SignError::Failed {
+                status: status.to_string(),
+                stderr: String::from_utf8_lossy(&stderr).chars().take(500).collect(),
+            });
+        }
+        // Tools print standard base64 with line breaks; ESIA wants base64url.
+        let signature: String = String::from_utf8_lossy(&stdout)
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '=')
+            .map(|c| match c {
+                '+' => '-',
+                '/' => '_',
+                other => other,
+            })
+            .collect();
+        if signature.is_empty() {
+            return Err(SignError::Empty);
+        }
+        Ok(signature)
+    }
+
+    fn certificate_hash(&self) -> &str {
+        &self.certificate_hash
+    }
+}

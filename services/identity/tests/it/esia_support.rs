@@ -1,0 +1,216 @@
+//! The pieces of an ESIA login under test: the development ESIA on a real
+//! socket, identity's federation settings for it (or for another provider),
+//! and a headless browser that follows the provider's pages.
+
+use std::{collections::HashMap, time::Duration};
+
+use asurso_esia_dev::{ProviderSettings, RegisteredClient, RunningProvider};
+use asurso_identity::federation::{FederationSettings, signer::SignerSettings};
+use asurso_proto::identity as pb;
+use base64::Engine as _;
+
+use crate::support::{Clients, World, person};
+
+/// Where the provider sends the browser back; nothing listens there: the
+/// browser reads the address and stops, as the gateway's callback would.
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/auth/esia/callback";
+pub const CLIENT_ID: &str = "ASURSO-TEST";
+/// The test client's development signing key (not the one `make run` uses).
+pub const CLIENT_SEED: [u8; 32] = *b"test-esia-client-key-0123456789!";
+
+/// The demo people of the development ESIA the tests use.
+pub const CONFIRMED_PARENT: (&str, &str) = ("1000000001", "345-678-912 26");
+pub const UNCONFIRMED: (&str, &str) = ("1000000002", "456-789-123 44");
+pub const TEACHER_AND_PARENT: (&str, &str) = ("1000000004", "678-912-345 53");
+pub const NOT_REGISTERED: (&str, &str) = ("1000000005", "789-123-456 44");
+
+pub fn client_seed_base64() -> String {
+    base64::engine::general_purpose::STANDARD.encode(CLIENT_SEED)
+}
+
+/// The development ESIA on a free port, codes living `code_ttl`.
+pub async fn dev_esia(code_ttl: Duration) -> anyhow::Result<RunningProvider> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let issuer = format!("http://{}/", listener.local_addr()?);
+    Ok(asurso_esia_dev::spawn(
+        listener,
+        ProviderSettings {
+            issuer,
+            clients: vec![RegisteredClient {
+                client_id: CLIENT_ID.to_owned(),
+                redirect_uris: vec![REDIRECT_URI.to_owned()],
+                public_key: asurso_esia_dev::public_key_of(&CLIENT_SEED),
+            }],
+            code_ttl,
+            timestamp_tolerance: Duration::from_secs(300),
+            signing_seed: *b"test-esia-provider-key-012345678",
+            kid: "test-1".to_owned(),
+        },
+    )?)
+}
+
+/// Identity's settings for ESIA at `issuer`, signing with `signer`.
+pub fn esia_settings(issuer: &str, signer: SignerSettings) -> FederationSettings {
+    FederationSettings {
+        provider: "esia".to_owned(),
+        issuer_url: issuer.to_owned(),
+        client_id: CLIENT_ID.to_owned(),
+        client_secret: None,
+        redirect_uri: REDIRECT_URI.to_owned(),
+        scopes: vec!["fullname".to_owned(), "snils".to_owned()],
+        esia: true,
+        person_data_url: None,
+        signer: Some(signer),
+        login_ttl_seconds: 600,
+        http_timeout_seconds: 5,
+        metadata_ttl_seconds: 3600,
+    }
+}
+
+pub fn development_signer() -> SignerSettings {
+    SignerSettings::Development {
+        seed: client_seed_base64().into(),
+    }
+}
+
+/// A world whose identity logs in through the development ESIA.
+pub async fn esia_world(provider: &RunningProvider) -> anyhow::Result<World> {
+    let federation = esia_settings(&provider.issuer(), development_signer());
+    World::new_with(move |settings| settings.federation = Some(federation)).await
+}
+
+/// School A's admin registers a person with `snils` and `role`; returns the id.
+pub async fn register(
+    world: &mut World,
+    last: &str,
+    snils: &str,
+    role: pb::Role,
+) -> anyhow::Result<String> {
+    Ok(world
+        .admin_a
+        .people
+        .register_person(pb::RegisterPersonRequest {
+            org_unit_id: world.school_a.to_string(),
+            person: Some(person(last, "Тест", snils, (1984, 4, 4))),
+            role: role.into(),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner()
+        .person
+        .map(|person| person.id)
+        .unwrap_or_default())
+}
+
+/// A browser without redirects followed, keeping cookies.
+pub fn browser() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(10))
+        .build()?)
+}
+
+/// The query of a redirect's Location.
+pub fn location_query(
+    response: &reqwest::Response,
+) -> anyhow::Result<(String, HashMap<String, String>)> {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .ok_or_else(|| anyhow::anyhow!("no redirect: {}", response.status()))?
+        .to_str()?
+        .to_owned();
+    // A relative Location is resolved against the page that sent it.
+    let url = response.url().join(&location)?;
+    let query = url.query_pairs().into_owned().collect();
+    Ok((url.to_string(), query))
+}
+
+/// Opens the authorization URL at the development ESIA and picks the demo
+/// person `oid`; returns the query it redirects back with (code and state,
+/// or error and error_description).
+pub async fn pick_person(url: &str, oid: &str) -> anyhow::Result<HashMap<String, String>> {
+    let browser = browser()?;
+    let page = browser.get(url).send().await?;
+    if page.status().is_redirection() {
+        return Ok(location_query(&page)?.1);
+    }
+    anyhow::ensure!(
+        page.status().is_success(),
+        "the login page answered {}",
+        page.status()
+    );
+    let html = page.text().await?;
+    let marker = "name=\"request\" value=\"";
+    let start = html
+        .find(marker)
+        .ok_or_else(|| anyhow::anyhow!("no login form on the page: {html}"))?
+        + marker.len();
+    let request = html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let action = url.split('?').next().unwrap_or_default();
+    let chosen = browser
+        .post(action)
+        .form(&[("request", request.as_str()), ("oid", oid)])
+        .send()
+        .await?;
+    Ok(location_query(&chosen)?.1)
+}
+
+/// The same URL with one query parameter replaced (a tampered request).
+pub fn with_param(url: &str, name: &str, value: &str) -> anyhow::Result<String> {
+    let mut parsed = url::Url::parse(url)?;
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .into_owned()
+        .map(|(key, old)| {
+            let new = if key == name { value.to_owned() } else { old };
+            (key, new)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    Ok(parsed.to_string())
+}
+
+/// A whole login through the development ESIA as `oid`.
+pub async fn esia_login(
+    anonymous: &mut Clients,
+    oid: &str,
+) -> Result<pb::CompleteLoginResponse, tonic::Status> {
+    let started = anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner();
+    let back = pick_person(&started.authorization_url, oid)
+        .await
+        .map_err(|error| tonic::Status::internal(format!("browser: {error}")))?;
+    complete(anonymous, &back).await
+}
+
+/// Completes a login with what came back to the redirect URI.
+pub async fn complete(
+    anonymous: &mut Clients,
+    back: &HashMap<String, String>,
+) -> Result<pb::CompleteLoginResponse, tonic::Status> {
+    Ok(anonymous
+        .federation
+        .complete_login(pb::CompleteLoginRequest {
+            state: back.get("state").cloned().unwrap_or_default(),
+            code: back.get("code").cloned().unwrap_or_default(),
+        })
+        .await?
+        .into_inner())
+}
+
+pub fn token_of(login: &pb::CompleteLoginResponse) -> String {
+    login
+        .tokens
+        .as_ref()
+        .map(|tokens| tokens.access_token.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,384 @@
+//! Logging in through ESIA (the development provider on a real socket): the
+//! first login links by SNILS, later ones go by the ESIA account; every
+//! refusal says what to do and links nothing.
+
+use std::time::Duration;
+
+use asurso_identity::federation::signer::SignerSettings;
+use asurso_proto::identity as pb;
+use tonic::Code;
+
+use crate::{
+    esia_support::*,
+    events::{count, published},
+    support::{Service, World, eventually},
+};
+
+async fn linked(world: &mut World, person: &str) -> anyhow::Result<bool> {
+    Ok(world
+        .admin_a
+        .federation
+        .get_link(pb::GetLinkRequest {
+            person_id: person.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .linked)
+}
+
+#[tokio::test]
+async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_account()
+-> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    let mut world = esia_world(&provider).await?;
+    let parent = register(&mut world, "Иванова", CONFIRMED_PARENT.1, pb::Role::Parent).await?;
+    let child = world.student("Иванов", "Миша", 11).await?;
+    let child = child.person.map(|person| person.id).unwrap_or_default();
+    world
+        .admin_a
+        .people
+        .link_guardian(pb::LinkGuardianRequest {
+            parent_id: parent.clone(),
+            student_id: child.clone(),
+        })
+        .await?;
+    let mut anonymous = world.identity.clients(None).await?;
+
+    // The authorization request carries ESIA's extras and PKCE.
+    let started = anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner();
+    let url = url::Url::parse(&started.authorization_url)?;
+    assert!(url.path().ends_with("/aas/oauth2/v2/ac"), "{url}");
+    let params: std::collections::HashMap<String, String> =
+        url.query_pairs().into_owned().collect();
+    for name in [
+        "timestamp",
+        "client_secret",
+        "client_certificate_hash",
+        "code_challenge",
+        "nonce",
+        "access_type",
+    ] {
+        assert!(params.contains_key(name), "{name} missing from {url}");
+    }
+    assert_eq!(params.get("state"), Some(&started.state));
+    assert_eq!(
+        params.get("scope").map(String::as_str),
+        Some("openid fullname snils")
+    );
+    assert_eq!(
+        params.get("code_challenge_method").map(String::as_str),
+        Some("S256")
+    );
+
+    // First login: linked to the person the school registered, by SNILS.
+    let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
+    assert_eq!(back.get("state"), Some(&started.state));
+    let first = complete(&mut anonymous, &back).await?;
+    assert!(first.linked_now);
+    let grant = first.active_grant.clone().unwrap_or_default();
+    assert_eq!(grant.person_id, parent);
+    assert_eq!(grant.role, i32::from(pb::Role::Parent));
+    let mut family = world.identity.clients(Some(&token_of(&first))).await?;
+    let children = family
+        .people
+        .list_children(pb::ListChildrenRequest {
+            parent_id: parent.clone(),
+        })
+        .await?
+        .into_inner()
+        .children;
+    assert_eq!(
+        children.iter().map(|c| c.id.clone()).collect::<Vec<_>>(),
+        vec![child.clone()]
+    );
+    let link = family
+        .federation
+        .get_link(pb::GetLinkRequest::default())
+        .await?
+        .into_inner();
+    assert!(link.linked);
+    assert_eq!(link.provider, "esia");
+
+    // The same callback again is a replay: refused, whatever became of the
+    // first.
+    let replay = complete(&mut anonymous, &back).await.err();
+    assert_eq!(
+        replay.as_ref().map(tonic::Status::code),
+        Some(Code::Unauthenticated)
+    );
+    assert!(replay.is_some_and(|s| s.message().contains("already completed")));
+    // The spent code under a new login's state: the provider refuses it.
+    let another = anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner();
+    let mut stolen = back.clone();
+    stolen.insert("state".to_owned(), another.state.clone());
+    let refused = complete(&mut anonymous, &stolen).await.err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::Unauthenticated)
+    );
+    assert!(
+        refused.is_some_and(|s| s.message().contains("expired or was already used")),
+        "a replayed code"
+    );
+    // A state this service never started.
+    let mut forged = back.clone();
+    forged.insert("state".to_owned(), uuid::Uuid::new_v4().to_string());
+    let refused = complete(&mut anonymous, &forged).await.err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::Unauthenticated)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("state mismatch")));
+    // A tampered request (someone swapped the nonce): the id_token's nonce
+    // is not the login's, and the login is refused.
+    let started = anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner();
+    let tampered = with_param(&started.authorization_url, "nonce", "attacker-nonce")?;
+    let back = pick_person(&tampered, CONFIRMED_PARENT.0).await?;
+    let refused = complete(&mut anonymous, &back).await.err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::Unauthenticated)
+    );
+    assert!(
+        refused.is_some_and(|s| s.message().to_lowercase().contains("nonce")),
+        "a wrong nonce"
+    );
+
+    // Later logins go by the ESIA account, not the SNILS: the school
+    // corrects the SNILS and the parent still gets in as themselves.
+    world
+        .admin_a
+        .people
+        .update_person(pb::UpdatePersonRequest {
+            person_id: parent.clone(),
+            person: Some(crate::support::person(
+                "Иванова",
+                "Тест",
+                &crate::support::snils(77),
+                (1984, 4, 4),
+            )),
+        })
+        .await?;
+    let second = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
+    assert!(!second.linked_now);
+    assert_eq!(
+        second.active_grant.map(|g| g.person_id).unwrap_or_default(),
+        parent
+    );
+
+    // The admin ends the link: the parent's sessions end with it.
+    let refresh = second
+        .tokens
+        .map(|tokens| tokens.refresh_token)
+        .unwrap_or_default();
+    world
+        .admin_a
+        .federation
+        .unlink_account(pb::UnlinkAccountRequest {
+            person_id: parent.clone(),
+        })
+        .await?;
+    assert!(!linked(&mut world, &parent).await?);
+    let ended = anonymous
+        .auth
+        .refresh(pb::RefreshRequest {
+            refresh_token: refresh,
+            grant_id: String::new(),
+        })
+        .await
+        .err()
+        .map(|status| status.code());
+    assert_eq!(ended, Some(Code::Unauthenticated));
+    // A teacher of another school cannot unlink anyone here.
+    let unlinked_again = world
+        .admin_b
+        .federation
+        .unlink_account(pb::UnlinkAccountRequest {
+            person_id: parent.clone(),
+        })
+        .await
+        .err()
+        .map(|status| status.code());
+    assert_eq!(unlinked_again, Some(Code::PermissionDenied));
+
+    // Both facts are published, once each.
+    eventually(Duration::from_secs(10), || async {
+        let seen = published(&world).await?;
+        Ok(count(&seen, "AccountLinked") == 1 && count(&seen, "AccountUnlinked") == 1)
+    })
+    .await?;
+    let seen = published(&world).await?;
+    assert_eq!(
+        count(&seen, "AccountLinked"),
+        1,
+        "linked once, by the first login"
+    );
+    provider.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn refusals_say_what_to_do_and_nothing_is_half_linked() -> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(2)).await?;
+    let mut world = esia_world(&provider).await?;
+    let unconfirmed = register(&mut world, "Сидоров", UNCONFIRMED.1, pb::Role::Parent).await?;
+    let parent = register(&mut world, "Иванова", CONFIRMED_PARENT.1, pb::Role::Parent).await?;
+    let mut anonymous = world.identity.clients(None).await?;
+
+    // An unconfirmed account: how to confirm it.
+    let refused = esia_login(&mut anonymous, UNCONFIRMED.0).await.err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::FailedPrecondition)
+    );
+    assert!(refused.is_some_and(
+        |s| s.message().contains("not confirmed") && s.message().contains("service centre")
+    ));
+    assert!(!linked(&mut world, &unconfirmed).await?);
+
+    // Nobody registered with this SNILS: ask the school.
+    let refused = esia_login(&mut anonymous, NOT_REGISTERED.0).await.err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::NotFound)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("ask the school")));
+
+    // The provider checks the development signature: a tampered
+    // client_secret or a stale timestamp is sent back with an error.
+    let started = anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner();
+    let forged = with_param(&started.authorization_url, "client_secret", "AAAA")?;
+    let back = pick_person(&forged, CONFIRMED_PARENT.0).await?;
+    assert_eq!(
+        back.get("error").map(String::as_str),
+        Some("invalid_request")
+    );
+    assert!(
+        back.get("error_description")
+            .is_some_and(|d| d.contains("client_secret"))
+    );
+    let stale = with_param(
+        &started.authorization_url,
+        "timestamp",
+        "2017.05.01 10:00:00 +0300",
+    )?;
+    let back = pick_person(&stale, CONFIRMED_PARENT.0).await?;
+    assert!(
+        back.get("error_description")
+            .is_some_and(|d| d.contains("timestamp"))
+    );
+    // The login these started cannot be completed without a code.
+    let refused = complete(&mut anonymous, &back).await.err();
+    assert_eq!(refused.map(|s| s.code()), Some(Code::InvalidArgument));
+
+    // An expired code (codes live 2 s here).
+    let started = anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner();
+    let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let refused = complete(&mut anonymous, &back).await.err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::Unauthenticated)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("expired")));
+    assert!(!linked(&mut world, &parent).await?);
+
+    // The provider goes down between the person's choice and the callback:
+    // try again later, and nothing is linked.
+    let started = anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner();
+    let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
+    provider.stop().await;
+    let refused = complete(&mut anonymous, &back).await.err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::Unavailable)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("try again later")));
+    assert!(!linked(&mut world, &parent).await?);
+    // And a login cannot even start while it is down (discovery is read
+    // again after the cache, which a fresh identity does not have).
+    let down = World::new_with(|settings| {
+        settings.federation = Some(esia_settings("http://127.0.0.1:9/", development_signer()));
+    })
+    .await?;
+    let refused = down
+        .identity
+        .clients(None)
+        .await?
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await
+        .err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::Unavailable)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("try again later")));
+    Ok(())
+}
+
+/// Production signs through an external tool; here the development ESIA's
+/// own `sign` command plays the certified crypto tool.
+#[tokio::test]
+async fn an_external_signing_tool_signs_the_requests() -> anyhow::Result<()> {
+    let tool = std::env::current_exe()?
+        .parent()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join("esia-dev"))
+        .ok_or_else(|| anyhow::anyhow!("no target directory"))?;
+    anyhow::ensure!(
+        tool.exists(),
+        "{} is missing: build the binaries first (make build)",
+        tool.display()
+    );
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    let signer = SignerSettings::Command {
+        program: tool.display().to_string(),
+        args: vec!["sign".to_owned(), "--seed".to_owned(), client_seed_base64()],
+        certificate_hash: asurso_esia_dev::certificate_hash(&asurso_esia_dev::public_key_of(
+            &CLIENT_SEED,
+        )),
+        timeout_seconds: 10,
+    };
+    let federation = esia_settings(&provider.issuer(), signer);
+    let mut world = World::new_with(move |settings| settings.federation = Some(federation)).await?;
+    let teacher = register(
+        &mut world,
+        "Смирнов",
+        TEACHER_AND_PARENT.1,
+        pb::Role::Teacher,
+    )
+    .await?;
+    let mut anonymous = world.identity.clients(None).await?;
+    let login = esia_login(&mut anonymous, TEACHER_AND_PARENT.0).await?;
+    assert!(login.linked_now);
+    assert_eq!(
+        login.active_grant.map(|g| g.person_id).unwrap_or_default(),
+        teacher
+    );
+    Ok(())
+}
