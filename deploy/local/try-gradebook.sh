@@ -77,3 +77,16 @@ echo "The student's diary for the week of 2 November (the homework with its mark
 STUDENT_TOKEN=$(login "student.$RUN" "student.$RUN-password-1")
 call $GB "$STUDENT_TOKEN" asurso.gradebook.v1.DiaryService/GetDiaryWeek "{\"student_id\":\"$STUDENT\",
   \"date\":{\"year\":2026,\"month\":11,\"day\":2}}"
+echo "The student's mother logs in through the development ESIA (demo person 1000000001, SNILS 345-678-912 26):"
+MOTHER=$(call $ID "$ADMIN" asurso.identity.v1.PeopleService/RegisterPerson \
+  "{\"org_unit_id\":\"$SCHOOL\",\"role\":\"ROLE_PARENT\",\"person\":{\"last_name\":\"Иванова\",\"first_name\":\"Мария\",\"birth_date\":{\"year\":1985,\"month\":3,\"day\":14},\"snils\":\"345-678-912 26\"}}" 2>/dev/null \
+  | field '["person"]["id"]' || true)
+if [ -z "$MOTHER" ]; then
+  echo "(she was registered by an earlier run, as that run's student's mother: log her in with deploy/local/esia-login.sh)"
+  exit 0
+fi
+call $ID "$ADMIN" asurso.identity.v1.PeopleService/LinkGuardian "{\"parent_id\":\"$MOTHER\",\"student_id\":\"$STUDENT\"}" >/dev/null
+MOTHER_TOKEN=$(bash "$(dirname "$0")/esia-login.sh" 1000000001 | field '["tokens"]["accessToken"]')
+echo "Her child's diary, read with the token the ESIA login gave her:"
+call $GB "$MOTHER_TOKEN" asurso.gradebook.v1.DiaryService/GetDiaryWeek "{\"student_id\":\"$STUDENT\",
+  \"date\":{\"year\":2026,\"month\":11,\"day\":2}}" | head -20
