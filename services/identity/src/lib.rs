@@ -2,8 +2,9 @@
 //!
 //! It owns the org tree (region -> municipality -> school), people and their
 //! SNILS (encrypted), guardian links, role grants and the rights matrix,
-//! local logins, sessions, the token signing keys, and the personal-data
-//! audit log. Other services verify its tokens themselves from its public
+//! local logins, logins through ESIA (the federation, linking an ESIA account
+//! to the person a school registered) and app passwords, the regional login
+//! policy, sessions, the token signing keys, and the personal-data audit log. Other services verify its tokens themselves from its public
 //! keys and learn about people and links from its events.
 //!
 //! It must never store or log a SNILS in plain text, never let a caller act
