@@ -189,6 +189,16 @@ struct Provider {
 
 type Shared = Arc<Provider>;
 
+impl Provider {
+    fn client(&self, id: Option<&str>) -> Option<&RegisteredClient> {
+        let id = id?;
+        self.settings
+            .clients
+            .iter()
+            .find(|client| client.client_id == id)
+    }
+}
+
 /// A provider serving on a socket until dropped or stopped.
 pub struct RunningProvider {
     pub address: SocketAddr,
@@ -391,13 +401,7 @@ async fn authorize(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let param = |name: &str| query.get(name).map(String::as_str);
-    let Some(client) = param("client_id").and_then(|id| {
-        provider
-            .settings
-            .clients
-            .iter()
-            .find(|client| client.client_id == id)
-    }) else {
+    let Some(client) = provider.client(param("client_id")) else {
         return page(
             StatusCode::BAD_REQUEST,
             "Unknown client",
@@ -595,13 +599,7 @@ async fn token(
             "grant_type must be authorization_code",
         );
     }
-    let Some(client) = param("client_id").and_then(|id| {
-        provider
-            .settings
-            .clients
-            .iter()
-            .find(|client| client.client_id == id)
-    }) else {
+    let Some(client) = provider.client(param("client_id")) else {
         return token_error("invalid_client", "client_id is not registered");
     };
     let code = param("code").unwrap_or_default();

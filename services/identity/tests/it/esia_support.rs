@@ -176,16 +176,34 @@ pub fn with_param(url: &str, name: &str, value: &str) -> anyhow::Result<String> 
     Ok(parsed.to_string())
 }
 
+/// Starts a login at identity.
+pub async fn start(anonymous: &mut Clients) -> Result<pb::StartLoginResponse, tonic::Status> {
+    Ok(anonymous
+        .federation
+        .start_login(pb::StartLoginRequest::default())
+        .await?
+        .into_inner())
+}
+
+/// The code a refresh with `token` fails with, if it fails.
+pub async fn refresh_refused(anonymous: &mut Clients, token: String) -> Option<tonic::Code> {
+    anonymous
+        .auth
+        .refresh(pb::RefreshRequest {
+            refresh_token: token,
+            grant_id: String::new(),
+        })
+        .await
+        .err()
+        .map(|status| status.code())
+}
+
 /// A whole login through the development ESIA as `oid`.
 pub async fn esia_login(
     anonymous: &mut Clients,
     oid: &str,
 ) -> Result<pb::CompleteLoginResponse, tonic::Status> {
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(anonymous).await?;
     let back = pick_person(&started.authorization_url, oid)
         .await
         .map_err(|error| tonic::Status::internal(format!("browser: {error}")))?;

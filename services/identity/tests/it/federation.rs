@@ -45,11 +45,7 @@ async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_ac
     let mut anonymous = world.identity.clients(None).await?;
 
     // The authorization request carries ESIA's extras and PKCE.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let url = url::Url::parse(&started.authorization_url)?;
     assert!(url.path().ends_with("/aas/oauth2/v2/ac"), "{url}");
     let params: std::collections::HashMap<String, String> =
@@ -112,11 +108,7 @@ async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_ac
     );
     assert!(replay.is_some_and(|s| s.message().contains("already completed")));
     // The spent code under a new login's state: the provider refuses it.
-    let another = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let another = start(&mut anonymous).await?;
     let mut stolen = back.clone();
     stolen.insert("state".to_owned(), another.state.clone());
     let refused = complete(&mut anonymous, &stolen).await.err();
@@ -139,11 +131,7 @@ async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_ac
     assert!(refused.is_some_and(|s| s.message().contains("state mismatch")));
     // A tampered request (someone swapped the nonce): the id_token's nonce
     // is not the login's, and the login is refused.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let tampered = with_param(&started.authorization_url, "nonce", "attacker-nonce")?;
     let back = pick_person(&tampered, CONFIRMED_PARENT.0).await?;
     let refused = complete(&mut anonymous, &back).await.err();
@@ -191,15 +179,7 @@ async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_ac
         })
         .await?;
     assert!(!linked(&mut world, &parent).await?);
-    let ended = anonymous
-        .auth
-        .refresh(pb::RefreshRequest {
-            refresh_token: refresh,
-            grant_id: String::new(),
-        })
-        .await
-        .err()
-        .map(|status| status.code());
+    let ended = refresh_refused(&mut anonymous, refresh).await;
     assert_eq!(ended, Some(Code::Unauthenticated));
     // A teacher of another school cannot unlink anyone here.
     let unlinked_again = world
@@ -258,11 +238,7 @@ async fn refusals_say_what_to_do_and_nothing_is_half_linked() -> anyhow::Result<
 
     // The provider checks the development signature: a tampered
     // client_secret or a stale timestamp is sent back with an error.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let forged = with_param(&started.authorization_url, "client_secret", "AAAA")?;
     let back = pick_person(&forged, CONFIRMED_PARENT.0).await?;
     assert_eq!(
@@ -288,11 +264,7 @@ async fn refusals_say_what_to_do_and_nothing_is_half_linked() -> anyhow::Result<
     assert_eq!(refused.map(|s| s.code()), Some(Code::InvalidArgument));
 
     // An expired code (codes live 2 s here).
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let refused = complete(&mut anonymous, &back).await.err();
@@ -305,11 +277,7 @@ async fn refusals_say_what_to_do_and_nothing_is_half_linked() -> anyhow::Result<
 
     // The provider goes down between the person's choice and the callback:
     // try again later, and nothing is linked.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
     provider.stop().await;
     let refused = complete(&mut anonymous, &back).await.err();

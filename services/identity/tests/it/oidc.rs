@@ -13,7 +13,7 @@ use tonic::Code;
 
 use crate::{
     esia_support::{
-        REDIRECT_URI, browser, complete, location_query, register, token_of, with_param,
+        REDIRECT_URI, browser, complete, location_query, register, start, token_of, with_param,
     },
     support::{Service, World},
 };
@@ -140,11 +140,7 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
     let mut anonymous = world.identity.clients(None).await?;
 
     // A standard request: no ESIA extras.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     assert!(
         !started
             .authorization_url
@@ -170,21 +166,13 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
     assert_eq!(link.provider, "region-idp");
 
     // A second login goes by the account and links nothing new.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let back = log_in_as(&started.authorization_url, "parent-1").await?;
     let again = complete(&mut anonymous, &back).await?;
     assert!(!again.linked_now);
 
     // The spent code presented under a new login: this provider refuses it.
-    let another = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let another = start(&mut anonymous).await?;
     let mut replayed = back.clone();
     replayed.insert("state".to_owned(), another.state);
     let refused = complete(&mut anonymous, &replayed).await.err();
@@ -195,11 +183,7 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
     assert!(refused.is_some_and(|s| s.message().contains("already used")));
 
     // A tampered nonce: the provider signs what it was given; we refuse it.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let tampered = with_param(&started.authorization_url, "nonce", "attacker-nonce")?;
     let back = log_in_as(&tampered, "parent-1").await?;
     let refused = complete(&mut anonymous, &back).await.err();
@@ -210,11 +194,7 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
     assert!(refused.is_some_and(|s| s.message().to_lowercase().contains("nonce")));
 
     // An account the provider does not vouch for.
-    let started = anonymous
-        .federation
-        .start_login(pb::StartLoginRequest::default())
-        .await?
-        .into_inner();
+    let started = start(&mut anonymous).await?;
     let back = log_in_as(&started.authorization_url, "unconfirmed-1").await?;
     let refused = complete(&mut anonymous, &back).await.err();
     assert_eq!(refused.map(|s| s.code()), Some(Code::FailedPrecondition));

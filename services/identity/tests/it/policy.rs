@@ -157,15 +157,7 @@ async fn after_the_date_parents_need_esia_staff_keep_passwords_and_apps_use_app_
         "{refused:?}"
     );
     let mut anonymous = world.identity.clients(None).await?;
-    let stale = anonymous
-        .auth
-        .refresh(pb::RefreshRequest {
-            refresh_token: refresh,
-            grant_id: String::new(),
-        })
-        .await
-        .err()
-        .map(|status| status.code());
+    let stale = refresh_refused(&mut anonymous, refresh).await;
     assert_eq!(stale, Some(Code::Unauthenticated));
     // Staff keep their local login; a teacher who is also a parent may act
     // only as the teacher with it.
@@ -319,15 +311,7 @@ async fn after_the_date_parents_need_esia_staff_keep_passwords_and_apps_use_app_
         .await
         .err();
     assert_eq!(revoked.map(|s| s.code()), Some(Code::Unauthenticated));
-    let ended = anonymous
-        .auth
-        .refresh(pb::RefreshRequest {
-            refresh_token: app_refresh,
-            grant_id: String::new(),
-        })
-        .await
-        .err()
-        .map(|status| status.code());
+    let ended = refresh_refused(&mut anonymous, app_refresh).await;
     assert_eq!(ended, Some(Code::Unauthenticated));
     assert!(
         family
