@@ -322,15 +322,30 @@ fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
     Some(local.assume_offset(offset))
 }
 
-/// The checks both of ESIA's signed requests share.
+/// The checks both of ESIA's signed requests share. The signed text is
+/// `client_id + scope + timestamp + state + redirect_uri`, then the code on
+/// the token request (`code` is empty on the authorization request).
 fn check_signed(
     provider: &Provider,
     client: &RegisteredClient,
-    timestamp: Option<&str>,
-    certificate: Option<&str>,
-    secret: Option<&str>,
-    message: impl Fn(&str) -> String,
+    params: &HashMap<String, String>,
+    code: &str,
 ) -> Result<(), String> {
+    let param = |name: &str| params.get(name).map(String::as_str);
+    let (timestamp, certificate, secret) = (
+        param("timestamp"),
+        param("client_certificate_hash"),
+        param("client_secret"),
+    );
+    let message = |timestamp: &str| {
+        format!(
+            "{}{}{timestamp}{}{}{code}",
+            client.client_id,
+            param("scope").unwrap_or_default(),
+            param("state").unwrap_or_default(),
+            param("redirect_uri").unwrap_or_default(),
+        )
+    };
     let timestamp = timestamp.ok_or("timestamp is missing")?;
     let at = parse_timestamp(timestamp).ok_or("timestamp is not yyyy.MM.dd HH:mm:ss +hhmm")?;
     let skew = (OffsetDateTime::now_utc() - at).abs();
@@ -439,19 +454,7 @@ async fn authorize(
     else {
         return refuse("PKCE with code_challenge_method S256 is required");
     };
-    if let Err(description) = check_signed(
-        &provider,
-        client,
-        param("timestamp"),
-        param("client_certificate_hash"),
-        param("client_secret"),
-        |timestamp| {
-            format!(
-                "{}{scope}{timestamp}{state}{redirect_uri}",
-                client.client_id
-            )
-        },
-    ) {
+    if let Err(description) = check_signed(&provider, client, &query, "") {
         return refuse(&description);
     }
     let id = random();
@@ -604,21 +607,8 @@ async fn token(
     };
     let code = param("code").unwrap_or_default();
     let state = param("state").unwrap_or_default();
-    let scope = param("scope").unwrap_or_default();
     let redirect_uri = param("redirect_uri").unwrap_or_default();
-    if let Err(description) = check_signed(
-        &provider,
-        client,
-        param("timestamp"),
-        param("client_certificate_hash"),
-        param("client_secret"),
-        |timestamp| {
-            format!(
-                "{}{scope}{timestamp}{state}{redirect_uri}{code}",
-                client.client_id
-            )
-        },
-    ) {
+    if let Err(description) = check_signed(&provider, client, &form, code) {
         return token_error("invalid_client", &description);
     }
     let issued = {
