@@ -21,6 +21,8 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 started=$(grpcurl -plaintext -d '{}' "$identity" asurso.identity.v1.FederationService/StartLogin)
 url=$(json '["authorizationUrl"]' <<<"$started")
+# What a browser keeps in a cookie: the login is completed only with it.
+binding=$(json '["browserBinding"]' <<<"$started")
 echo "1. identity sends the browser to: ${url%%\?*}?…" >&2
 
 page=$(curl -fsS "$url")
@@ -36,4 +38,4 @@ code=$(param code)
 state=$(param state)
 
 echo "4. identity completes the login" >&2
-grpcurl -plaintext -d "{\"state\":\"$state\",\"code\":\"$code\"}" "$identity" asurso.identity.v1.FederationService/CompleteLogin
+grpcurl -plaintext -d "{\"state\":\"$state\",\"code\":\"$code\",\"browser_binding\":\"$binding\"}" "$identity" asurso.identity.v1.FederationService/CompleteLogin

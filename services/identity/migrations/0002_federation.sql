@@ -30,6 +30,8 @@ CREATE TABLE federation_logins (
     state           text PRIMARY KEY,
     nonce           text NOT NULL,
     pkce_verifier   bytea NOT NULL,
+    -- SHA-256 of the secret the starting browser keeps.
+    binding_hash    bytea NOT NULL,
     grant_id        uuid,
     created_at      timestamptz NOT NULL DEFAULT now(),
     expires_at      timestamptz NOT NULL,

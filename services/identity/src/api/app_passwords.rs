@@ -25,6 +25,14 @@ const MAX_PER_PERSON: usize = 10;
 const CHALLENGE_TTL: time::Duration = time::Duration::minutes(5);
 const WRONG: &str = "wrong login or password";
 
+/// The roles an app password acts in: the apps are the family's diary. A
+/// staff role never rides on the apps' weak challenge scheme.
+pub(super) fn app_role(role: &str) -> bool {
+    matches!(role, "parent" | "student")
+}
+
+const STAFF_REFUSED: &str = "app passwords are for parents and students: staff log in with their own login or through Gosuslugi";
+
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
         .iter()
@@ -38,11 +46,6 @@ fn random_text(alphabet: &[u8], n: usize) -> String {
     (0..n)
         .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
         .collect()
-}
-
-/// Equal without telling how much of it matched.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn message(row: &AppPasswordRow) -> pb::AppPassword {
@@ -79,6 +82,12 @@ impl pb::app_password_service_server::AppPasswordService for AppPasswordApi {
                 "app passwords are created after logging in through Gosuslugi (ESIA)",
             )
             .into());
+        }
+        let grants = storage::grants::active_of(&mut transaction, caller.person_id)
+            .await
+            .map_err(IdentityError::from)?;
+        if !grants.iter().any(|grant| app_role(&grant.role)) {
+            return Err(IdentityError::denied(STAFF_REFUSED).into());
         }
         // Serialises two creations by one person, so the limit holds.
         sqlx::query("SELECT 1 FROM people WHERE id = $1 FOR UPDATE")
@@ -242,7 +251,9 @@ impl pb::app_password_service_server::AppPasswordService for AppPasswordApi {
             }
             None => md5_hex(salt.as_bytes()),
         };
-        let Some(row) = row.filter(|_| same(expected.as_bytes(), response.as_bytes())) else {
+        let Some(row) =
+            row.filter(|_| crate::crypto::same(expected.as_bytes(), response.as_bytes()))
+        else {
             self.0.count_failure(&mut transaction, &login).await?;
             transaction.commit().await.map_err(IdentityError::from)?;
             return Err(IdentityError::Unauthenticated(WRONG.to_owned()).into());
@@ -253,9 +264,16 @@ impl pb::app_password_service_server::AppPasswordService for AppPasswordApi {
         storage::app_passwords::used(&mut transaction, row.id)
             .await
             .map_err(IdentityError::from)?;
-        let grants = storage::grants::active_of(&mut transaction, row.person_id)
+        let grants: Vec<_> = storage::grants::active_of(&mut transaction, row.person_id)
             .await
-            .map_err(IdentityError::from)?;
+            .map_err(IdentityError::from)?
+            .into_iter()
+            .filter(|grant| app_role(&grant.role))
+            .collect();
+        if grants.is_empty() {
+            transaction.commit().await.map_err(IdentityError::from)?;
+            return Err(IdentityError::denied(STAFF_REFUSED).into());
+        }
         let (tokens, active) = self
             .0
             .open_session(

@@ -96,6 +96,7 @@ impl pb::federation_service_server::FederationService for FederationApi {
         let federation = self.federation()?;
         let started = federation.start().await.map_err(IdentityError::from)?;
         let expires_at = OffsetDateTime::now_utc() + federation.login_ttl();
+        let binding = crate::crypto::random_token();
         let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
         storage::federation::forget_old(&mut connection)
             .await
@@ -109,6 +110,7 @@ impl pb::federation_service_server::FederationService for FederationApi {
                     .0
                     .secrets
                     .seal_login_secret(started.pkce_verifier.as_bytes(), VERIFIER),
+                binding_hash: crate::crypto::sha256(binding.as_bytes()),
                 grant_id,
                 expires_at,
             },
@@ -119,6 +121,7 @@ impl pb::federation_service_server::FederationService for FederationApi {
             authorization_url: started.authorization_url,
             state: started.state,
             expires_at: Some(timestamp(expires_at)),
+            browser_binding: binding,
         }))
     }
 
@@ -132,6 +135,12 @@ impl pb::federation_service_server::FederationService for FederationApi {
             violations.push(crate::domain::error::FieldViolation::new(
                 "state",
                 "is required (as received at the redirect URI)",
+            ));
+        }
+        if request.browser_binding.is_empty() || request.browser_binding.len() > 100 {
+            violations.push(crate::domain::error::FieldViolation::new(
+                "browser_binding",
+                "is required (as StartLogin gave it to this browser)",
             ));
         }
         if request.code.is_empty() || request.code.len() > 4096 {
@@ -169,6 +178,17 @@ impl pb::federation_service_server::FederationService for FederationApi {
             }
         };
         drop(connection);
+        let presented = crate::crypto::sha256(request.browser_binding.as_bytes());
+        if !crate::crypto::same(&presented, &pending.binding_hash) {
+            tracing::warn!(
+                "a login callback came back to another browser than the one that started it"
+            );
+            return Err(IdentityError::Unauthenticated(
+                "browser_binding: this login was started in another browser: start the login again here"
+                    .to_owned(),
+            )
+            .into());
+        }
         if pending.expires_at <= OffsetDateTime::now_utc() {
             return Err(IdentityError::Unauthenticated(
                 "the login took too long and has expired: start the login again".to_owned(),
@@ -320,8 +340,8 @@ impl pb::federation_service_server::FederationService for FederationApi {
             )
             .into());
         }
-        // What the link opened ends with it.
-        storage::sessions::revoke_all_except(&mut transaction, person, None, "account unlinked")
+        // What the link opened ends with it; a local login's sessions stay.
+        storage::sessions::revoke_federated(&mut transaction, person, "account unlinked")
             .await
             .map_err(IdentityError::from)?;
         storage::app_passwords::revoke_all(&mut transaction, person)

@@ -386,10 +386,14 @@ impl Federation {
         let tokens = request.request_async(&self.http).await.map_err(|error| match error {
             RequestTokenError::ServerResponse(response) => {
                 tracing::info!(error = %response, "the identity provider refused the code");
-                FederationError::CodeRefused(
-                    "the identity provider refused this login (the code has expired or was already used): log in again"
-                        .to_owned(),
-                )
+                let reason = response
+                    .error_description()
+                    .map(|description| format!("{}: {description}", response.error()))
+                    .unwrap_or_else(|| response.error().to_string());
+                FederationError::CodeRefused(format!(
+                    "the identity provider refused this login ({}): codes expire quickly and are used once, log in again",
+                    reason.chars().take(200).collect::<String>()
+                ))
             }
             other => {
                 tracing::warn!(error = %error_chain(&other), "the token request failed");

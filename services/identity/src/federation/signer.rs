@@ -12,7 +12,7 @@ use ed25519_dalek::{Signer as _, SigningKey};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -138,25 +138,15 @@ impl RequestSigner for CommandSigner {
         let run = async {
             if let Some(mut stdin) = child.stdin.take() {
                 stdin.write_all(message).await.map_err(SignError::Spawn)?;
+                // Dropping stdin here tells the tool the message is complete.
             }
-            let mut stdout = Vec::new();
-            let mut stderr = Vec::new();
-            if let Some(mut out) = child.stdout.take() {
-                out.read_to_end(&mut stdout)
-                    .await
-                    .map_err(SignError::Spawn)?;
-            }
-            if let Some(mut err) = child.stderr.take() {
-                err.read_to_end(&mut stderr)
-                    .await
-                    .map_err(SignError::Spawn)?;
-            }
-            let status = child.wait().await.map_err(SignError::Spawn)?;
-            Ok::<_, SignError>((status, stdout, stderr))
+            // Both pipes are read together, so a chatty tool cannot block.
+            child.wait_with_output().await.map_err(SignError::Spawn)
         };
-        let (status, stdout, stderr) = tokio::time::timeout(self.timeout, run)
+        let output = tokio::time::timeout(self.timeout, run)
             .await
             .map_err(|_| SignError::Timeout(self.timeout))??;
+        let (status, stdout, stderr) = (output.status, output.stdout, output.stderr);
         if !status.success() {
             return Err(SignError::Failed {
                 status: status.to_string(),

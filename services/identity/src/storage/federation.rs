@@ -10,18 +10,20 @@ pub struct PendingLogin {
     pub state: String,
     pub nonce: String,
     pub pkce_verifier: Vec<u8>,
+    pub binding_hash: Vec<u8>,
     pub grant_id: Option<Uuid>,
     pub expires_at: OffsetDateTime,
 }
 
 pub async fn start(connection: &mut PgConnection, login: &PendingLogin) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO federation_logins (state, nonce, pkce_verifier, grant_id, expires_at) \
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO federation_logins (state, nonce, pkce_verifier, binding_hash, grant_id, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(&login.state)
     .bind(&login.nonce)
     .bind(&login.pkce_verifier)
+    .bind(&login.binding_hash)
     .bind(login.grant_id)
     .bind(login.expires_at)
     .execute(connection)
@@ -46,7 +48,7 @@ pub async fn consume(connection: &mut PgConnection, state: &str) -> Result<Consu
     let fresh: Option<PendingLogin> = sqlx::query_as(
         "UPDATE federation_logins SET consumed_at = now() \
          WHERE state = $1 AND consumed_at IS NULL \
-         RETURNING state, nonce, pkce_verifier, grant_id, expires_at",
+         RETURNING state, nonce, pkce_verifier, binding_hash, grant_id, expires_at",
     )
     .bind(state)
     .fetch_optional(&mut *connection)

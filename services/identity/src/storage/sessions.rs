@@ -59,6 +59,24 @@ pub async fn method_of(
         .await
 }
 
+/// Ends the person's sessions that began through the federation or an app
+/// password (what an ESIA link opened).
+pub async fn revoke_federated(
+    connection: &mut PgConnection,
+    person: Uuid,
+    reason: &str,
+) -> Result<u64, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 \
+         WHERE person_id = $1 AND revoked_at IS NULL AND method IN ('federation', 'app_password')",
+    )
+    .bind(person)
+    .bind(reason)
+    .execute(connection)
+    .await?;
+    Ok(updated.rows_affected())
+}
+
 /// Ends the sessions an app password opened.
 pub async fn revoke_of_app_password(
     connection: &mut PgConnection,

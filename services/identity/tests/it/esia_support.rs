@@ -207,12 +207,14 @@ pub async fn esia_login(
     let back = pick_person(&started.authorization_url, oid)
         .await
         .map_err(|error| tonic::Status::internal(format!("browser: {error}")))?;
-    complete(anonymous, &back).await
+    complete(anonymous, &started.browser_binding, &back).await
 }
 
-/// Completes a login with what came back to the redirect URI.
+/// Completes a login with what came back to the redirect URI and the
+/// binding the starting browser kept.
 pub async fn complete(
     anonymous: &mut Clients,
+    browser_binding: &str,
     back: &HashMap<String, String>,
 ) -> Result<pb::CompleteLoginResponse, tonic::Status> {
     Ok(anonymous
@@ -220,6 +222,7 @@ pub async fn complete(
         .complete_login(pb::CompleteLoginRequest {
             state: back.get("state").cloned().unwrap_or_default(),
             code: back.get("code").cloned().unwrap_or_default(),
+            browser_binding: browser_binding.to_owned(),
         })
         .await?
         .into_inner())

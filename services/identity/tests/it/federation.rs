@@ -73,7 +73,7 @@ async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_ac
     // First login: linked to the person the school registered, by SNILS.
     let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
     assert_eq!(back.get("state"), Some(&started.state));
-    let first = complete(&mut anonymous, &back).await?;
+    let first = complete(&mut anonymous, &started.browser_binding, &back).await?;
     assert!(first.linked_now);
     let grant = first.active_grant.clone().unwrap_or_default();
     assert_eq!(grant.person_id, parent);
@@ -101,7 +101,9 @@ async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_ac
 
     // The same callback again is a replay: refused, whatever became of the
     // first.
-    let replay = complete(&mut anonymous, &back).await.err();
+    let replay = complete(&mut anonymous, &started.browser_binding, &back)
+        .await
+        .err();
     assert_eq!(
         replay.as_ref().map(tonic::Status::code),
         Some(Code::Unauthenticated)
@@ -111,30 +113,48 @@ async fn a_parent_logs_in_through_esia_linked_by_snils_first_then_by_the_esia_ac
     let another = start(&mut anonymous).await?;
     let mut stolen = back.clone();
     stolen.insert("state".to_owned(), another.state.clone());
-    let refused = complete(&mut anonymous, &stolen).await.err();
+    let refused = complete(&mut anonymous, &another.browser_binding, &stolen)
+        .await
+        .err();
     assert_eq!(
         refused.as_ref().map(tonic::Status::code),
         Some(Code::Unauthenticated)
     );
     assert!(
-        refused.is_some_and(|s| s.message().contains("expired or was already used")),
-        "a replayed code"
+        refused.is_some_and(|s| s.message().contains("the code was already used")),
+        "a replayed code, refused by the provider for that reason"
     );
     // A state this service never started.
     let mut forged = back.clone();
     forged.insert("state".to_owned(), uuid::Uuid::new_v4().to_string());
-    let refused = complete(&mut anonymous, &forged).await.err();
+    let refused = complete(&mut anonymous, &started.browser_binding, &forged)
+        .await
+        .err();
     assert_eq!(
         refused.as_ref().map(tonic::Status::code),
         Some(Code::Unauthenticated)
     );
     assert!(refused.is_some_and(|s| s.message().contains("state mismatch")));
+    // The code carried to another browser (a stolen callback, or a victim
+    // made to finish an attacker's login) does not log anyone in.
+    let started = start(&mut anonymous).await?;
+    let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
+    let refused = complete(&mut anonymous, "another-browser", &back)
+        .await
+        .err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::Unauthenticated)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("another browser")));
     // A tampered request (someone swapped the nonce): the id_token's nonce
     // is not the login's, and the login is refused.
     let started = start(&mut anonymous).await?;
     let tampered = with_param(&started.authorization_url, "nonce", "attacker-nonce")?;
     let back = pick_person(&tampered, CONFIRMED_PARENT.0).await?;
-    let refused = complete(&mut anonymous, &back).await.err();
+    let refused = complete(&mut anonymous, &started.browser_binding, &back)
+        .await
+        .err();
     assert_eq!(
         refused.as_ref().map(tonic::Status::code),
         Some(Code::Unauthenticated)
@@ -260,19 +280,23 @@ async fn refusals_say_what_to_do_and_nothing_is_half_linked() -> anyhow::Result<
             .is_some_and(|d| d.contains("timestamp"))
     );
     // The login these started cannot be completed without a code.
-    let refused = complete(&mut anonymous, &back).await.err();
+    let refused = complete(&mut anonymous, &started.browser_binding, &back)
+        .await
+        .err();
     assert_eq!(refused.map(|s| s.code()), Some(Code::InvalidArgument));
 
     // An expired code (codes live 2 s here).
     let started = start(&mut anonymous).await?;
     let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let refused = complete(&mut anonymous, &back).await.err();
+    let refused = complete(&mut anonymous, &started.browser_binding, &back)
+        .await
+        .err();
     assert_eq!(
         refused.as_ref().map(tonic::Status::code),
         Some(Code::Unauthenticated)
     );
-    assert!(refused.is_some_and(|s| s.message().contains("expired")));
+    assert!(refused.is_some_and(|s| s.message().contains("the code has expired")));
     assert!(!linked(&mut world, &parent).await?);
 
     // The provider goes down between the person's choice and the callback:
@@ -280,7 +304,9 @@ async fn refusals_say_what_to_do_and_nothing_is_half_linked() -> anyhow::Result<
     let started = start(&mut anonymous).await?;
     let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
     provider.stop().await;
-    let refused = complete(&mut anonymous, &back).await.err();
+    let refused = complete(&mut anonymous, &started.browser_binding, &back)
+        .await
+        .err();
     assert_eq!(
         refused.as_ref().map(tonic::Status::code),
         Some(Code::Unavailable)

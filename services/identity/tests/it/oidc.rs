@@ -147,7 +147,7 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
             .contains("client_certificate_hash")
     );
     let back = log_in_as(&started.authorization_url, "parent-1").await?;
-    let login = complete(&mut anonymous, &back).await?;
+    let login = complete(&mut anonymous, &started.browser_binding, &back).await?;
     assert!(login.linked_now);
     assert_eq!(
         login
@@ -168,25 +168,32 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
     // A second login goes by the account and links nothing new.
     let started = start(&mut anonymous).await?;
     let back = log_in_as(&started.authorization_url, "parent-1").await?;
-    let again = complete(&mut anonymous, &back).await?;
+    let again = complete(&mut anonymous, &started.browser_binding, &back).await?;
     assert!(!again.linked_now);
 
     // The spent code presented under a new login: this provider refuses it.
     let another = start(&mut anonymous).await?;
     let mut replayed = back.clone();
-    replayed.insert("state".to_owned(), another.state);
-    let refused = complete(&mut anonymous, &replayed).await.err();
+    replayed.insert("state".to_owned(), another.state.clone());
+    let refused = complete(&mut anonymous, &another.browser_binding, &replayed)
+        .await
+        .err();
     assert_eq!(
         refused.as_ref().map(tonic::Status::code),
         Some(Code::Unauthenticated)
     );
-    assert!(refused.is_some_and(|s| s.message().contains("already used")));
+    assert!(
+        refused.is_some_and(|s| s.message().contains("invalid_grant")),
+        "refused by the provider as an invalid grant"
+    );
 
     // A tampered nonce: the provider signs what it was given; we refuse it.
     let started = start(&mut anonymous).await?;
     let tampered = with_param(&started.authorization_url, "nonce", "attacker-nonce")?;
     let back = log_in_as(&tampered, "parent-1").await?;
-    let refused = complete(&mut anonymous, &back).await.err();
+    let refused = complete(&mut anonymous, &started.browser_binding, &back)
+        .await
+        .err();
     assert_eq!(
         refused.as_ref().map(tonic::Status::code),
         Some(Code::Unauthenticated)
@@ -196,7 +203,9 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
     // An account the provider does not vouch for.
     let started = start(&mut anonymous).await?;
     let back = log_in_as(&started.authorization_url, "unconfirmed-1").await?;
-    let refused = complete(&mut anonymous, &back).await.err();
+    let refused = complete(&mut anonymous, &started.browser_binding, &back)
+        .await
+        .err();
     assert_eq!(refused.map(|s| s.code()), Some(Code::FailedPrecondition));
     Ok(())
 }
