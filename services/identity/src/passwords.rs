@@ -59,9 +59,16 @@ fn dummy_hash() -> Result<&'static str, IdentityError> {
 /// A temporary password an admin hands over: 16 characters from an
 /// alphabet without look-alikes (~94 bits).
 pub fn temporary() -> String {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    random_text(WITHOUT_LOOK_ALIKES, 16)
+}
+
+/// Letters and digits without look-alikes (no 0/O, 1/l/I): 55 of them.
+pub const WITHOUT_LOOK_ALIKES: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// `length` random characters from `alphabet`.
+pub fn random_text(alphabet: &[u8], length: usize) -> String {
     let mut rng = rand::rng();
-    (0..16)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+    (0..length)
+        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
         .collect()
 }

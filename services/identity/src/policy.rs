@@ -36,17 +36,13 @@ pub async fn with_local_password(
     let mut allowed = Vec::with_capacity(grants.len());
     let mut refused: Option<(Date, &'static str)> = None;
     let requested = Uuid::parse_str(requested).ok();
-    let total = grants.len();
     for grant in grants {
-        let unit = storage::org::get(connection, grant.org_unit_id).await?;
-        let region = unit
-            .map(|unit| unit.region_id())
-            .unwrap_or(grant.org_unit_id);
-        let policy = match policies.iter().find(|(id, _)| *id == region) {
+        // A login's grants are nearly always in one region: one read.
+        let policy = match policies.iter().find(|(id, _)| *id == grant.region_id) {
             Some((_, policy)) => policy.clone(),
             None => {
-                let policy = storage::policy::of_region(connection, region).await?;
-                policies.push((region, policy.clone()));
+                let policy = storage::policy::of_region(connection, grant.region_id).await?;
+                policies.push((grant.region_id, policy.clone()));
                 policy
             }
         };
@@ -68,16 +64,14 @@ pub async fn with_local_password(
         }
     }
     match refused {
-        Some((from, who)) if allowed.is_empty() || total == 0 => {
-            Err(IdentityError::denied(format!(
-                "since {:02}.{:02}.{} {who} of this region log in only through Gosuslugi (ESIA) \
+        Some((from, who)) if allowed.is_empty() => Err(IdentityError::denied(format!(
+            "since {:02}.{:02}.{} {who} of this region log in only through Gosuslugi (ESIA) \
                  with a confirmed account: choose \"log in through Gosuslugi\"; an app that cannot \
                  do that takes an app password, which you create after logging in through Gosuslugi",
-                from.day(),
-                u8::from(from.month()),
-                from.year()
-            )))
-        }
+            from.day(),
+            u8::from(from.month()),
+            from.year()
+        ))),
         _ => Ok(allowed),
     }
 }

@@ -2,12 +2,11 @@
 //! apps' challenge login: the server sends a one-use salt, the app answers
 //! md5hex(salt + md5hex(password)). The scheme is weak by design of those
 //! apps, so it is accepted for app passwords only: they are random with
-//! ~119 bits of entropy, and the md5 the login needs is kept sealed with a
+//! ~121 bits of entropy, and the md5 the login needs is kept sealed with a
 //! key from settings.
 
 use asurso_proto::identity as pb;
 use md5::{Digest, Md5};
-use rand::Rng;
 use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -15,6 +14,7 @@ use uuid::Uuid;
 use super::{Shared, grant, timestamp, uuid_field};
 use crate::{
     domain::{IdentityError, error::FieldViolation},
+    passwords::{WITHOUT_LOOK_ALIKES, random_text},
     storage::{self, app_passwords::AppPasswordRow, sessions::Method},
 };
 
@@ -37,14 +37,6 @@ fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
         .iter()
         .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// `n` characters from an alphabet without look-alikes.
-fn random_text(alphabet: &[u8], n: usize) -> String {
-    let mut rng = rand::rng();
-    (0..n)
-        .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
         .collect()
 }
 
@@ -77,7 +69,7 @@ impl pb::app_password_service_server::AppPasswordService for AppPasswordApi {
         let method = storage::sessions::method_of(&mut transaction, caller.session_id)
             .await
             .map_err(IdentityError::from)?;
-        if method.as_deref() != Some(Method::Federation.name()) {
+        if method.as_deref() != Some(Method::FEDERATION) {
             return Err(IdentityError::denied(
                 "app passwords are created after logging in through Gosuslugi (ESIA)",
             )
@@ -104,12 +96,9 @@ impl pb::app_password_service_server::AppPasswordService for AppPasswordApi {
             ))
             .into());
         }
-        // 23 characters of 36: ~119 bits; letters and digits only, so what
+        // 21 characters of 55: ~121 bits; letters and digits only, so what
         // the apps hash (the cp1251 bytes) is the ASCII text itself.
-        let password = random_text(
-            b"abcdefghjkmnpqrstuvwxyz23456789ABCDEFGHJKLMNPQRSTUVWXYZ",
-            21,
-        );
+        let password = random_text(WITHOUT_LOOK_ALIKES, 21);
         let row = AppPasswordRow {
             id: Uuid::now_v7(),
             person_id: caller.person_id,

@@ -256,13 +256,15 @@ impl pb::auth_service_server::AuthService for AuthApi {
         } else {
             choose_grant(&grants, &request.grant_id)?
         };
-        if row.method == "app_password" && !super::app_passwords::app_role(&active.role) {
+        if row.method == storage::sessions::Method::APP_PASSWORD
+            && !super::app_passwords::app_role(&active.role)
+        {
             return Err(IdentityError::denied(
                 "a session opened with an app password acts only as a parent or student",
             )
             .into());
         }
-        if row.method == storage::sessions::Method::Password.name() {
+        if row.method == storage::sessions::Method::PASSWORD {
             // The policy may have come into force since the login.
             crate::policy::with_local_password(
                 &mut transaction,

@@ -193,6 +193,10 @@ pub struct Federation {
     settings: FederationSettings,
     http: reqwest::Client,
     signer: Option<Box<dyn RequestSigner>>,
+    // Parsed once from the settings.
+    issuer: IssuerUrl,
+    redirect: RedirectUrl,
+    person_data_url: String,
     client: RwLock<Option<(tokio::time::Instant, Arc<ProviderClient>)>>,
 }
 
@@ -217,12 +221,16 @@ impl Federation {
             }
             (_, false) => None,
         };
-        IssuerUrl::new(settings.issuer_url.clone()).map_err(|error| {
+        let issuer = IssuerUrl::new(settings.issuer_url.clone()).map_err(|error| {
             FederationError::Settings(format!("federation.issuer_url: {error}"))
         })?;
-        RedirectUrl::new(settings.redirect_uri.clone()).map_err(|error| {
+        let redirect = RedirectUrl::new(settings.redirect_uri.clone()).map_err(|error| {
             FederationError::Settings(format!("federation.redirect_uri: {error}"))
         })?;
+        let person_data_url = match &settings.person_data_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("{}/rs/prns", issuer.url().origin().ascii_serialization()),
+        };
         let http = reqwest::Client::builder()
             // Following redirects would let the provider point us anywhere.
             .redirect(reqwest::redirect::Policy::none())
@@ -233,6 +241,9 @@ impl Federation {
             settings,
             http,
             signer,
+            issuer,
+            redirect,
+            person_data_url,
             client: RwLock::new(None),
         })
     }
@@ -254,10 +265,7 @@ impl Federation {
         {
             return Ok(Arc::clone(client));
         }
-        let issuer = IssuerUrl::new(self.settings.issuer_url.clone()).map_err(|error| {
-            FederationError::Settings(format!("federation.issuer_url: {error}"))
-        })?;
-        let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
+        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
             .await
             .map_err(|error| {
                 tracing::warn!(error = %error_chain(&error), "identity provider discovery failed");
@@ -270,15 +278,12 @@ impl Federation {
             .client_secret
             .as_ref()
             .map(|secret| ClientSecret::new(secret.expose_secret().to_owned()));
-        let redirect = RedirectUrl::new(self.settings.redirect_uri.clone()).map_err(|error| {
-            FederationError::Settings(format!("federation.redirect_uri: {error}"))
-        })?;
         let mut client = ProviderClient::from_provider_metadata(
             metadata,
             ClientId::new(self.settings.client_id.clone()),
             secret,
         )
-        .set_redirect_uri(redirect);
+        .set_redirect_uri(self.redirect.clone());
         if self.settings.esia {
             // ESIA takes client_id and the signed client_secret in the form.
             client = client.set_auth_type(AuthType::RequestBody);
@@ -515,15 +520,6 @@ impl Federation {
         oid: &str,
         token: &AccessToken,
     ) -> Result<EsiaPersonRecord, FederationError> {
-        let base = match &self.settings.person_data_url {
-            Some(url) => url.trim_end_matches('/').to_owned(),
-            None => {
-                let issuer = url::Url::parse(&self.settings.issuer_url).map_err(|error| {
-                    FederationError::Settings(format!("federation.issuer_url: {error}"))
-                })?;
-                format!("{}/rs/prns", issuer.origin().ascii_serialization())
-            }
-        };
         let unavailable = |error: &dyn std::error::Error| {
             tracing::warn!(error = %error_chain(error), "the person record could not be read");
             FederationError::Unavailable(
@@ -532,7 +528,7 @@ impl Federation {
         };
         let response = self
             .http
-            .get(format!("{base}/{oid}"))
+            .get(format!("{}/{oid}", self.person_data_url))
             .bearer_auth(token.secret())
             .send()
             .await

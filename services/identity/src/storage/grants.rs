@@ -10,11 +10,14 @@ pub struct GrantRow {
     pub org_unit_id: Uuid,
     pub org_unit_kind: String,
     pub org_unit_name: String,
+    /// The region the grant's unit is in (the first of its path).
+    pub region_id: Uuid,
     pub revoked: bool,
 }
 
 const SELECT: &str = "SELECT g.id, g.person_id, g.role, g.org_unit_id, u.kind AS org_unit_kind, \
-                      u.name AS org_unit_name, g.revoked_at IS NOT NULL AS revoked \
+                      u.name AS org_unit_name, u.path[1] AS region_id, \
+                      g.revoked_at IS NOT NULL AS revoked \
                       FROM grants g JOIN org_units u ON u.id = g.org_unit_id";
 
 /// Grants the role; returns the new grant's id, or the existing active one's.

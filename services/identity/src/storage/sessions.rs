@@ -11,11 +11,15 @@ pub enum Method {
 }
 
 impl Method {
+    pub const PASSWORD: &'static str = "password";
+    pub const FEDERATION: &'static str = "federation";
+    pub const APP_PASSWORD: &'static str = "app_password";
+
     pub fn name(self) -> &'static str {
         match self {
-            Self::Password => "password",
-            Self::Federation => "federation",
-            Self::AppPassword(_) => "app_password",
+            Self::Password => Self::PASSWORD,
+            Self::Federation => Self::FEDERATION,
+            Self::AppPassword(_) => Self::APP_PASSWORD,
         }
     }
 

@@ -176,6 +176,22 @@ pub fn with_param(url: &str, name: &str, value: &str) -> anyhow::Result<String> 
     Ok(parsed.to_string())
 }
 
+/// Asserts a call was refused with `code`, and that its message says `text`.
+#[track_caller]
+pub fn assert_refused<T>(outcome: Result<T, tonic::Status>, code: tonic::Code, text: &str) {
+    match outcome {
+        Ok(_) => panic!("expected {code:?} saying {text:?}, but the call succeeded"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "{}", status.message());
+            assert!(
+                status.message().contains(text),
+                "{:?} does not say {text:?}",
+                status.message()
+            );
+        }
+    }
+}
+
 /// Starts a login at identity.
 pub async fn start(anonymous: &mut Clients) -> Result<pb::StartLoginResponse, tonic::Status> {
     Ok(anonymous

@@ -13,7 +13,8 @@ use tonic::Code;
 
 use crate::{
     esia_support::{
-        REDIRECT_URI, browser, complete, location_query, register, start, token_of, with_param,
+        REDIRECT_URI, assert_refused, browser, complete, location_query, register, start, token_of,
+        with_param,
     },
     support::{Service, World},
 };
@@ -175,16 +176,10 @@ async fn the_same_login_works_through_an_independent_openid_provider() -> anyhow
     let another = start(&mut anonymous).await?;
     let mut replayed = back.clone();
     replayed.insert("state".to_owned(), another.state.clone());
-    let refused = complete(&mut anonymous, &another.browser_binding, &replayed)
-        .await
-        .err();
-    assert_eq!(
-        refused.as_ref().map(tonic::Status::code),
-        Some(Code::Unauthenticated)
-    );
-    assert!(
-        refused.is_some_and(|s| s.message().contains("invalid_grant")),
-        "refused by the provider as an invalid grant"
+    assert_refused(
+        complete(&mut anonymous, &another.browser_binding, &replayed).await,
+        Code::Unauthenticated,
+        "invalid_grant",
     );
 
     // A tampered nonce: the provider signs what it was given; we refuse it.

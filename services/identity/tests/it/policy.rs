@@ -50,7 +50,7 @@ async fn after_the_date_parents_need_esia_staff_keep_passwords_and_apps_use_app_
     let school = world.school_a;
     // A parent who had a local login before the policy, and a teacher who
     // is also a parent.
-    let (parent_token, parent) = identity_login(
+    let (_, parent) = identity_login(
         &world.identity,
         &mut world.admin_a,
         school,
@@ -83,7 +83,6 @@ async fn after_the_date_parents_need_esia_staff_keep_passwords_and_apps_use_app_
         .tokens
         .map(|tokens| tokens.refresh_token)
         .unwrap_or_default();
-    drop(parent_token);
 
     // Only the region sets the policy.
     let policy = pb::LoginPolicy {
