@@ -197,6 +197,9 @@ pub fn grpc_server_span(request: &http::Request<()>) -> tracing::Span {
         rpc.system = "grpc",
         rpc.service = %service,
         rpc.method = %method,
+        // Filled in once the caller's token is verified.
+        enduser.id = tracing::field::Empty,
+        enduser.role = tracing::field::Empty,
     );
     set_parent_from(&span, &HeaderReader(request.headers()));
     span

@@ -12,7 +12,7 @@ pub use deadline::{CallDeadline, DeadlineLayer};
 use tonic::{
     body::Body,
     server::NamedService,
-    service::RoutesBuilder,
+    service::{Routes, RoutesBuilder},
     transport::{Server, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
@@ -32,6 +32,10 @@ pub enum ServerError {
     Serve(#[from] tonic::transport::Error),
 }
 
+/// Wraps the gRPC routes of a public edge (the gateway): gRPC-Web, plain
+/// HTTP pages, a fallback for calls served elsewhere.
+pub type Edge = Box<dyn FnOnce(axum::Router) -> axum::Router + Send>;
+
 /// A bound, not yet serving, gRPC server.
 pub struct GrpcServer {
     listener: tokio::net::TcpListener,
@@ -41,6 +45,7 @@ pub struct GrpcServer {
     health: HealthReporter,
     service_names: Vec<&'static str>,
     descriptor_sets: Vec<&'static [u8]>,
+    edge: Option<Edge>,
 }
 
 impl GrpcServer {
@@ -69,6 +74,7 @@ impl GrpcServer {
                 asurso_proto::FILE_DESCRIPTOR_SET,
                 tonic_types::pb::FILE_DESCRIPTOR_SET,
             ],
+            edge: None,
         })
     }
 
@@ -106,6 +112,17 @@ impl GrpcServer {
         self
     }
 
+    /// Makes this server a public edge: HTTP/1.1 is accepted beside HTTP/2
+    /// (browsers), and `edge` wraps the router of the services added here
+    /// (health, reflection, ...) with whatever the edge serves itself.
+    pub fn public_edge(
+        mut self,
+        edge: impl FnOnce(axum::Router) -> axum::Router + Send + 'static,
+    ) -> Self {
+        self.edge = Some(Box::new(edge));
+        self
+    }
+
     /// Serves until `shutdown` fires, then reports NOT_SERVING, stops
     /// accepting connections and lets in-flight calls finish (at most the
     /// grace period).
@@ -118,6 +135,7 @@ impl GrpcServer {
             health,
             service_names,
             descriptor_sets,
+            edge,
         } = self;
 
         let mut reflection_v1 = tonic_reflection::server::Builder::configure()
@@ -156,10 +174,16 @@ impl GrpcServer {
             }
         };
 
+        let accept_http1 = edge.is_some();
+        let routes = match edge {
+            Some(edge) => Routes::from(edge(routes.routes().into_axum_router())),
+            None => routes.routes(),
+        };
         let serving = Server::builder()
+            .accept_http1(accept_http1)
             .layer(DeadlineLayer::new(settings.max_call_duration))
             .trace_fn(telemetry::grpc_server_span)
-            .add_routes(routes.routes())
+            .add_routes(routes)
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
                 drain,
