@@ -1,0 +1,221 @@
+//! Identity (logging in through the development ESIA), the gradebook and
+//! the gateway in this process, each on its own socket; clients that go
+//! through the gateway only.
+
+use std::time::Duration;
+
+use asurso_esia_dev::{ProviderSettings, RegisteredClient, RunningProvider};
+use asurso_gateway::{Application, CONFIG, Settings};
+use asurso_identity::federation::{FederationSettings, signer::SignerSettings};
+use asurso_runtime::{Shutdown, db, events::EventBus};
+use asurso_testkit::{
+    TestDatabase,
+    identity::{Bearer, World},
+    servers::free_port,
+};
+use base64::Engine as _;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+
+pub const CLIENT_ID: &str = "ASURSO-GATEWAY-TEST";
+const CLIENT_SEED: [u8; 32] = *b"gateway-test-esia-client-key-01!";
+/// The development ESIA's confirmed demo parent.
+pub const CONFIRMED_PARENT: (&str, &str) = ("1000000001", "345-678-912 26");
+
+pub struct Stack {
+    pub world: World,
+    pub esia: RunningProvider,
+    /// `http://127.0.0.1:PORT`: the gateway, for gRPC and for browsers.
+    pub gateway: String,
+    shutdown: Shutdown,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _gradebook_db: TestDatabase,
+}
+
+impl Stack {
+    /// Everything, with the gateway's limits adjusted first.
+    pub async fn start(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<Self> {
+        // The gateway's port is chosen first: identity's ESIA settings name
+        // its callback.
+        let port = free_port()?;
+        let gateway = format!("http://127.0.0.1:{port}");
+        let callback = format!("{gateway}/auth/esia/callback");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let issuer = format!("http://{}/", listener.local_addr()?);
+        let esia = asurso_esia_dev::spawn(
+            listener,
+            ProviderSettings {
+                issuer: issuer.clone(),
+                clients: vec![RegisteredClient {
+                    client_id: CLIENT_ID.to_owned(),
+                    redirect_uris: vec![callback.clone()],
+                    public_key: asurso_esia_dev::public_key_of(&CLIENT_SEED),
+                }],
+                code_ttl: Duration::from_secs(60),
+                timestamp_tolerance: Duration::from_secs(300),
+                signing_seed: *b"gateway-test-esia-provider-key-1",
+                kid: "gateway-test".to_owned(),
+            },
+        )?;
+        let federation = FederationSettings {
+            provider: "esia".to_owned(),
+            issuer_url: issuer,
+            client_id: CLIENT_ID.to_owned(),
+            client_secret: None,
+            redirect_uri: callback,
+            scopes: vec!["fullname".to_owned(), "snils".to_owned()],
+            esia: true,
+            person_data_url: None,
+            signer: Some(SignerSettings::Development {
+                seed: base64::engine::general_purpose::STANDARD
+                    .encode(CLIENT_SEED)
+                    .into(),
+            }),
+            login_ttl_seconds: 600,
+            http_timeout_seconds: 5,
+            metadata_ttl_seconds: 3600,
+        };
+        let world = World::new_with(move |settings| settings.federation = Some(federation)).await?;
+        let shutdown = Shutdown::new();
+        let mut tasks = Vec::new();
+
+        let gradebook_db =
+            TestDatabase::create(&[&db::runtime_migrator(), &asurso_gradebook::MIGRATOR]).await?;
+        let mut settings: asurso_gradebook::Settings = asurso_gradebook::CONFIG.load()?;
+        settings.database.url = gradebook_db.url.clone().into();
+        settings.nats = world.identity.nats.clone();
+        settings.grpc.port = 0;
+        settings.outbox.poll_interval = Duration::from_millis(20);
+        settings.identity.address = world.identity.address.clone();
+        let bus = EventBus::connect(&settings.nats, "gradebook-gateway-tests").await?;
+        let gradebook =
+            asurso_gradebook::Application::build_with(settings, gradebook_db.pool.clone(), bus)
+                .await?;
+        let gradebook_address = format!("http://{}", gradebook.local_addr());
+        tasks.push(tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                if let Err(error) = gradebook.run_until_stopped(shutdown).await {
+                    panic!("gradebook failed: {error}");
+                }
+            }
+        }));
+
+        let mut settings: Settings = CONFIG.load()?;
+        settings.grpc.port = port;
+        settings.web.public_url = gateway.clone();
+        settings
+            .upstreams
+            .insert("identity".into(), world.identity.address.clone());
+        settings
+            .upstreams
+            .insert("gradebook".into(), gradebook_address);
+        adjust(&mut settings);
+        let app = Application::build(settings).await?;
+        tasks.push(tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                if let Err(error) = app.run_until_stopped(shutdown).await {
+                    panic!("gateway failed: {error}");
+                }
+            }
+        }));
+        Ok(Self {
+            world,
+            esia,
+            gateway,
+            shutdown,
+            tasks,
+            _gradebook_db: gradebook_db,
+        })
+    }
+
+    pub async fn channel(&self) -> anyhow::Result<Channel> {
+        Ok(Channel::from_shared(self.gateway.clone())?
+            .connect()
+            .await?)
+    }
+
+    /// A client of the gateway carrying `token` (or none).
+    pub async fn with_token(
+        &self,
+        token: Option<&str>,
+    ) -> anyhow::Result<InterceptedService<Channel, Bearer>> {
+        let bearer = Bearer(match token {
+            Some(token) => Some(format!("Bearer {token}").parse()?),
+            None => None,
+        });
+        Ok(InterceptedService::new(self.channel().await?, bearer))
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.trigger();
+        for task in self.tasks {
+            task.await?;
+        }
+        self.world.identity.stop().await?;
+        Ok(())
+    }
+}
+
+/// Asserts a call was refused with `code`, and that its message says `text`.
+#[track_caller]
+pub fn assert_refused<T: std::fmt::Debug>(
+    outcome: Result<T, tonic::Status>,
+    code: tonic::Code,
+    text: &str,
+) {
+    match outcome {
+        Ok(answer) => panic!("expected {code:?} saying {text:?}, got {answer:?}"),
+        Err(status) => {
+            assert_eq!(status.code(), code, "{}", status.message());
+            assert!(
+                status.message().contains(text),
+                "{:?} does not say {text:?}",
+                status.message()
+            );
+        }
+    }
+}
+
+/// A browser that does not follow redirects and keeps cookies.
+pub fn browser() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(10))
+        .build()?)
+}
+
+/// A redirect's target, resolved against the page that sent it.
+pub fn location(response: &reqwest::Response) -> anyhow::Result<reqwest::Url> {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .ok_or_else(|| anyhow::anyhow!("no redirect: {}", response.status()))?
+        .to_str()?;
+    Ok(response.url().join(location)?)
+}
+
+/// At the development ESIA's page behind `url`, picks the demo person
+/// `oid`; returns where the provider sends the browser back.
+pub async fn pick_person(
+    browser: &reqwest::Client,
+    url: &reqwest::Url,
+    oid: &str,
+) -> anyhow::Result<reqwest::Url> {
+    let html = browser.get(url.clone()).send().await?.text().await?;
+    let marker = "name=\"request\" value=\"";
+    let start = html
+        .find(marker)
+        .ok_or_else(|| anyhow::anyhow!("no login form on the page: {html}"))?
+        + marker.len();
+    let request = html[start..].split('"').next().unwrap_or_default();
+    let mut action = url.clone();
+    action.set_query(None);
+    let chosen = browser
+        .post(action)
+        .form(&[("request", request), ("oid", oid)])
+        .send()
+        .await?;
+    location(&chosen)
+}
