@@ -97,3 +97,21 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
 }
+
+/// Valid SNILS numbers for tests: nine digits from `seed`, then the check number.
+pub fn snils(seed: u32) -> String {
+    let digits: Vec<u32> = format!("{:09}", 2_000_000 + seed)
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    let sum: u32 = digits.iter().zip((1..=9).rev()).map(|(d, w)| d * w).sum();
+    let check = match sum % 101 {
+        100 => 0,
+        rest => rest,
+    };
+    let d: String = digits
+        .iter()
+        .map(|d| char::from_digit(*d, 10).unwrap_or('0'))
+        .collect();
+    format!("{}-{}-{} {:02}", &d[0..3], &d[3..6], &d[6..9], check)
+}

@@ -1,0 +1,547 @@
+//! `devstack`: ASU RSO on one machine, for people and for the test suite.
+//!
+//! The library starts the pieces ([`Infra`], [`start_services`]) and seeds a
+//! demo region ([`seed`]); the end-to-end tests use it the same way the
+//! binary does.
+//!
+//! - `devstack run --data DIR`: PostgreSQL and NATS (its own under DIR when
+//!   `DATABASE_URL` / `NATS_URL` are not set), a database per service, every
+//!   service built so far; waits until each answers its health check with
+//!   SERVING, prints where to connect, and stops everything cleanly on
+//!   Ctrl-C or SIGTERM.
+//! - `devstack test --data DIR -- COMMAND...`: throw-away PostgreSQL and NATS
+//!   for one run of COMMAND (unless configured), with `DATABASE_URL` and
+//!   `NATS_URL` set for it; exits with COMMAND's status.
+//!
+//! For development only: it trusts the local machine and keeps no secrets.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{ExitCode, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use asurso_testkit::{NatsServer, PostgresServer, servers::free_port};
+use sqlx::{Connection, PgConnection};
+use tokio::process::{Child, Command};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+pub mod seed;
+
+/// A service `devstack run` starts.
+pub struct ServiceDef {
+    /// Binary name, also the database name suffix.
+    pub name: &'static str,
+    /// Prefix of its settings variables.
+    pub env_prefix: &'static str,
+    /// Its gRPC port on this machine.
+    pub port: u16,
+    /// Whether it keeps a database (the gateway keeps none).
+    pub database: bool,
+    /// Settings that tie it to the others' ports.
+    pub env: Vec<(String, String)>,
+}
+
+/// Where everything listens. The local settings of each service name the
+/// ports of [`Layout::local`]; other layouts (tests, several stacks on one
+/// machine) pass the differences as settings variables.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub identity: u16,
+    pub gradebook: u16,
+    pub gateway: u16,
+    pub esia: u16,
+    /// Databases are `<prefix>_identity`, `<prefix>_gradebook`.
+    pub database_prefix: String,
+    /// Serve Prometheus metrics (each on its gRPC port + 1000).
+    pub metrics: bool,
+    /// More settings for every service (e.g. `IDENTITY_TOKENS__ACCESS_TTL`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Layout {
+    /// `make run`'s ports.
+    pub fn local() -> Self {
+        Self {
+            identity: 50051,
+            gradebook: 50052,
+            gateway: 8080,
+            esia: 50090,
+            database_prefix: "asurso".to_owned(),
+            metrics: true,
+            env: Vec::new(),
+        }
+    }
+
+    /// Free ports for a stack of its own (tests).
+    pub fn free(database_prefix: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            identity: free_port()?,
+            gradebook: free_port()?,
+            gateway: free_port()?,
+            esia: free_port()?,
+            database_prefix: database_prefix.to_owned(),
+            metrics: false,
+            env: Vec::new(),
+        })
+    }
+
+    pub fn gateway_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.gateway)
+    }
+
+    pub fn identity_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.identity)
+    }
+
+    pub fn gradebook_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.gradebook)
+    }
+
+    pub fn esia_address(&self) -> String {
+        format!("127.0.0.1:{}", self.esia)
+    }
+
+    fn callback(&self) -> String {
+        format!("{}/auth/esia/callback", self.gateway_url())
+    }
+
+    /// Every service, in start order: identity first (the others fetch its
+    /// token keys), the gateway last.
+    pub fn services(&self) -> Vec<ServiceDef> {
+        let var = |name: &str, value: String| (name.to_owned(), value);
+        vec![
+            ServiceDef {
+                name: "identity",
+                env_prefix: "IDENTITY",
+                port: self.identity,
+                database: true,
+                env: vec![
+                    var(
+                        "IDENTITY_FEDERATION__ISSUER_URL",
+                        format!("http://{}/", self.esia_address()),
+                    ),
+                    var("IDENTITY_FEDERATION__REDIRECT_URI", self.callback()),
+                ],
+            },
+            ServiceDef {
+                name: "gradebook",
+                env_prefix: "GRADEBOOK",
+                port: self.gradebook,
+                database: true,
+                env: vec![var("GRADEBOOK_IDENTITY__ADDRESS", self.identity_url())],
+            },
+            ServiceDef {
+                name: "gateway",
+                env_prefix: "GATEWAY",
+                port: self.gateway,
+                database: false,
+                env: vec![
+                    var("GATEWAY_UPSTREAMS__IDENTITY", self.identity_url()),
+                    var("GATEWAY_UPSTREAMS__GRADEBOOK", self.gradebook_url()),
+                    var("GATEWAY_WEB__PUBLIC_URL", self.gateway_url()),
+                ],
+            },
+        ]
+    }
+}
+
+pub fn configured(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// The servers a run uses: configured ones, or our own.
+pub struct Infra {
+    pub postgres_url: String,
+    pub nats_url: String,
+    postgres: Option<PostgresServer>,
+    nats: Option<NatsServer>,
+}
+
+impl Infra {
+    pub async fn start(
+        data: &Path,
+        durable: bool,
+        ports: Option<(u16, u16)>,
+    ) -> anyhow::Result<Self> {
+        let (postgres, postgres_url) = match configured("DATABASE_URL") {
+            Some(url) => (None, url),
+            None => {
+                let port = match ports {
+                    Some((port, _)) => port,
+                    None => free_port()?,
+                };
+                let server = PostgresServer::start(&data.join("postgres"), port, durable)
+                    .await
+                    .context("starting PostgreSQL")?;
+                let url = server.url("postgres");
+                (Some(server), url)
+            }
+        };
+        let (nats, nats_url) = match configured("NATS_URL") {
+            Some(url) => (None, url),
+            None => {
+                let port = match ports {
+                    Some((_, port)) => port,
+                    None => free_port()?,
+                };
+                let server = NatsServer::start(&data.join("nats"), port)
+                    .await
+                    .context("starting nats-server")?;
+                let url = server.url();
+                (Some(server), url)
+            }
+        };
+        Ok(Self {
+            postgres_url,
+            nats_url,
+            postgres,
+            nats,
+        })
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(nats) = self.nats.as_mut()
+            && let Err(error) = nats.stop().await
+        {
+            eprintln!("devstack: stopping nats-server: {error:#}");
+        }
+        if let Some(postgres) = &self.postgres
+            && let Err(error) = postgres.stop().await
+        {
+            eprintln!("devstack: stopping PostgreSQL: {error:#}");
+        }
+    }
+}
+
+pub async fn run_tests(data: &Path, command: &[String]) -> anyhow::Result<ExitCode> {
+    // Test servers are throw-away: start from nothing every time.
+    if data.exists() {
+        std::fs::remove_dir_all(data).with_context(|| format!("clearing {}", data.display()))?;
+    }
+    let infra = Infra::start(data, false, None).await?;
+    eprintln!(
+        "devstack: PostgreSQL at {}, NATS at {}",
+        infra.postgres_url, infra.nats_url
+    );
+    let status = Command::new(&command[0])
+        .args(&command[1..])
+        .env("DATABASE_URL", &infra.postgres_url)
+        .env("NATS_URL", &infra.nats_url)
+        .status()
+        .await
+        .with_context(|| format!("running {}", command[0]));
+    infra.stop().await;
+    let _ = std::fs::remove_dir_all(data);
+    let status = status?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+/// Ctrl-C or SIGTERM, heard from the very start, so an interrupted start-up
+/// still stops what it started.
+#[derive(Clone)]
+pub struct StopSignal(tokio::sync::watch::Receiver<bool>);
+
+impl StopSignal {
+    pub fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            let _ = sender.send(true);
+        });
+        Ok(Self(receiver))
+    }
+
+    pub fn received(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+/// `devstack run`: everything on `make run`'s ports, the demo region
+/// seeded, until Ctrl-C.
+pub async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
+    let mut stop = StopSignal::listen()?;
+    let layout = Layout::local();
+    let infra = Infra::start(data, true, Some((55432, 54222))).await?;
+    let mut children = match start_services(&infra, &layout, &stop).await {
+        Ok(children) => children,
+        Err(error) => {
+            infra.stop().await;
+            return Err(error);
+        }
+    };
+    let demo = match seed::seed(&layout).await {
+        Ok(demo) => demo,
+        Err(error) => {
+            stop_children(&mut children).await;
+            infra.stop().await;
+            return Err(error.context("seeding the demo region"));
+        }
+    };
+
+    println!();
+    println!("ASU RSO is running.");
+    println!(
+        "  public address  {} (gRPC, gRPC-Web; the browser login at {}/)",
+        layout.gateway_url(),
+        layout.gateway_url()
+    );
+    println!("  PostgreSQL      {}", infra.postgres_url);
+    println!("  NATS            {}", infra.nats_url);
+    for service in layout.services() {
+        println!(
+            "  {:<16}grpc://127.0.0.1:{} (SERVING), metrics http://127.0.0.1:{}/metrics",
+            service.name,
+            service.port,
+            service.port + 1000
+        );
+    }
+    println!(
+        "  {:<16}http://{}/ (development ESIA, not for production)",
+        "esia-dev",
+        layout.esia_address()
+    );
+    println!();
+    print!("{}", demo.describe(&layout));
+    println!("Press Ctrl-C to stop.");
+
+    wait_for_stop(&mut children, &mut stop).await;
+    println!("devstack: stopping");
+    stop_children(&mut children).await;
+    infra.stop().await;
+    println!("devstack: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The services' processes, started.
+pub type Children = Vec<(&'static str, Child)>;
+
+/// Starts the development ESIA and every service as processes of their
+/// own (binaries beside this one), each on its database, and waits until
+/// each reports SERVING.
+pub async fn start_services(
+    infra: &Infra,
+    layout: &Layout,
+    stop: &StopSignal,
+) -> anyhow::Result<Children> {
+    let bin_dir = bin_dir()?;
+    let mut children = Vec::new();
+    // The development ESIA first: identity's local settings log in through
+    // it (ESIA itself cannot be reached from a laptop).
+    let esia_address = layout.esia_address();
+    let esia = Command::new(bin_dir.join("esia-dev"))
+        .args(["--listen", &esia_address])
+        .args(["--redirect-uri", &layout.callback()])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting esia-dev (is it built? make build)")?;
+    children.push(("esia-dev", esia));
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(&esia_address).await.is_err() {
+        if tokio::time::Instant::now() > deadline {
+            stop_children(&mut children).await;
+            bail!("esia-dev did not start listening on {esia_address}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for service in layout.services() {
+        let started = start_service(infra, layout, &service, &bin_dir, stop).await;
+        match started {
+            Ok(child) => children.push((service.name, child)),
+            Err(error) => {
+                stop_children(&mut children).await;
+                return Err(error);
+            }
+        }
+    }
+    Ok(children)
+}
+
+/// Where the binaries are: beside the running one (`target/<profile>`, or
+/// its parent when running from `deps/` as a test does).
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let mut dir = exe
+        .parent()
+        .map(Path::to_path_buf)
+        .context("locating the service binaries")?;
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    Ok(dir)
+}
+
+async fn start_service(
+    infra: &Infra,
+    layout: &Layout,
+    service: &ServiceDef,
+    bin_dir: &Path,
+    stop: &StopSignal,
+) -> anyhow::Result<Child> {
+    let prefix = service.env_prefix;
+    let mut command = Command::new(bin_dir.join(service.name));
+    command
+        .env("ASURSO_ENVIRONMENT", "local")
+        .env(format!("{prefix}_NATS__URL"), &infra.nats_url)
+        .env(format!("{prefix}_GRPC__PORT"), service.port.to_string())
+        .envs(service.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .envs(
+            layout
+                .env
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix))
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    if service.database {
+        let database = format!("{}_{}", layout.database_prefix, service.name);
+        ensure_database(&infra.postgres_url, &database).await?;
+        command.env(
+            format!("{prefix}_DATABASE__URL"),
+            with_database(&infra.postgres_url, &database),
+        );
+    }
+    if layout.metrics {
+        command.env(
+            format!("{prefix}_TELEMETRY__METRICS_PORT"),
+            (service.port + 1000).to_string(),
+        );
+    }
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting {} (is it built? make build)", service.name))?;
+    if let Err(error) = wait_until_serving(service, &mut child, stop).await {
+        let _ = child.kill().await;
+        return Err(error);
+    }
+    Ok(child)
+}
+
+async fn ensure_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        // The name comes from the constant table above, never from input.
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE \"{database}\""
+        )))
+        .execute(&mut admin)
+        .await?;
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    match url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => format!("{url}/{database}"),
+    }
+}
+
+async fn wait_until_serving(
+    service: &ServiceDef,
+    child: &mut Child,
+    stop: &StopSignal,
+) -> anyhow::Result<()> {
+    let address = format!("http://127.0.0.1:{}", service.port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if stop.received() {
+            bail!("interrupted while starting {}", service.name);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            bail!(
+                "{} exited during start-up ({status}); its log is above",
+                service.name
+            );
+        }
+        if let Ok(endpoint) = tonic::transport::Endpoint::from_shared(address.clone())
+            && let Ok(channel) = endpoint.connect().await
+        {
+            let answer = HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await;
+            if let Ok(answer) = answer
+                && answer.get_ref().status() == ServingStatus::Serving
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{} did not report SERVING at {address} within a minute",
+                service.name
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits for Ctrl-C or SIGTERM, or for a service to exit on its own.
+pub async fn wait_for_stop(children: &mut [(&'static str, Child)], stop: &mut StopSignal) {
+    let any_exit = async {
+        if children.is_empty() {
+            std::future::pending::<()>().await;
+        }
+        loop {
+            for (name, child) in children.iter_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    eprintln!("devstack: {name} exited ({status})");
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    tokio::select! {
+        () = stop.wait() => {}
+        () = any_exit => {}
+    }
+}
+
+/// SIGTERM to every service (last started first), then wait for each.
+pub async fn stop_children(children: &mut Vec<(&'static str, Child)>) {
+    while let Some((name, mut child)) = children.pop() {
+        if let Some(pid) = child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
+        }
+        match tokio::time::timeout(Duration::from_secs(20), child.wait()).await {
+            Ok(Ok(status)) => println!("devstack: {name} stopped ({status})"),
+            _ => {
+                eprintln!("devstack: {name} did not stop in time, killing it");
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
