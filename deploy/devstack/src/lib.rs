@@ -203,6 +203,32 @@ impl Infra {
         })
     }
 
+    /// Servers someone else runs (tests share one pair).
+    pub fn configured(postgres_url: String, nats_url: String) -> Self {
+        Self {
+            postgres_url,
+            nats_url,
+            postgres: None,
+            nats: None,
+        }
+    }
+
+    /// Drops the databases of `layout`'s services (a test's stack, done).
+    pub async fn drop_databases(&self, layout: &Layout) -> anyhow::Result<()> {
+        let mut admin = PgConnection::connect(&self.postgres_url).await?;
+        for service in layout.services().iter().filter(|s| s.database) {
+            let database = format!("{}_{}", layout.database_prefix, service.name);
+            // Made of our own prefix and a service name, never of input.
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await?;
+        }
+        admin.close().await?;
+        Ok(())
+    }
+
     pub async fn stop(mut self) {
         if let Some(nats) = self.nats.as_mut()
             && let Err(error) = nats.stop().await

@@ -395,12 +395,7 @@ pub async fn seed(layout: &Layout) -> anyhow::Result<Demo> {
         .ok_or_else(|| anyhow!("no municipality in the answer"))?;
 
     let today = OffsetDateTime::now_utc().date();
-    // From July the coming school year is the one being prepared.
-    let first_year = if u8::from(today.month()) >= 7 {
-        today.year()
-    } else {
-        today.year() - 1
-    };
+    let first_year = school_year_of(today);
     let mut schools = Vec::new();
     let mut people_seed = 0_u32;
     for (number, name) in [(1_u32, "Школа № 1"), (2, "Лицей № 2")] {
@@ -839,14 +834,7 @@ async fn seed_journal(
     first_year: i32,
     today: Date,
 ) -> anyhow::Result<()> {
-    let (opens, closes) = (date(first_year, 9, 15)?, date(first_year + 1, 5, 22)?);
-    let anchor = today.clamp(opens, closes);
-    let monday =
-        anchor - time::Duration::days(i64::from(anchor.weekday().number_days_from_monday()));
-    let (from, to) = (
-        monday - time::Duration::weeks(2),
-        monday + time::Duration::days(4),
-    );
+    let (from, to) = journal_weeks(today)?;
     let mut teachers = Vec::new();
     for teacher in &school.teachers {
         let token = channels.login(&teacher.login, DEMO_PASSWORD).await?;
@@ -926,6 +914,30 @@ async fn seed_journal(
         }
     }
     Ok(())
+}
+
+/// The school year the demo runs: the one under way, or from July the
+/// coming one. Its first calendar year.
+pub fn school_year_of(today: Date) -> i32 {
+    if u8::from(today.month()) >= 7 {
+        today.year()
+    } else {
+        today.year() - 1
+    }
+}
+
+/// The three school weeks the seed fills with homework and marks: this
+/// week and the two before, or the nearest ones inside the school year.
+pub fn journal_weeks(today: Date) -> anyhow::Result<(Date, Date)> {
+    let first_year = school_year_of(today);
+    let (opens, closes) = (date(first_year, 9, 15)?, date(first_year + 1, 5, 22)?);
+    let anchor = today.clamp(opens, closes);
+    let monday =
+        anchor - time::Duration::days(i64::from(anchor.weekday().number_days_from_monday()));
+    Ok((
+        monday - time::Duration::weeks(2),
+        monday + time::Duration::days(4),
+    ))
 }
 
 fn next_school_day(day: Date) -> Date {
