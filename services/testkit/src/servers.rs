@@ -10,8 +10,27 @@ use std::{
 use anyhow::{Context, bail};
 use tokio::process::{Child, Command};
 
-/// A free loopback port (free when asked; good enough for tests).
+/// A free loopback port for a server started later, taken from below the
+/// kernel's ephemeral range: a port the kernel hands out for `bind(0)` (as
+/// every test server and client does) could be given to another test
+/// between this answer and our server's bind.
 pub fn free_port() -> anyhow::Result<u16> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = ephemeral_low.saturating_sub(12_000).max(10_000);
+    let span = ephemeral_low.saturating_sub(low);
+    if span > 100 {
+        for _ in 0..200 {
+            let random = uuid::Uuid::new_v4();
+            let offset = u16::from_le_bytes([random.as_bytes()[0], random.as_bytes()[1]]) % span;
+            let port = low + offset;
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let listener = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }

@@ -151,13 +151,23 @@ impl<H: EventHandler> IdempotentConsumer<H> {
     ) -> Result<Self, BusError> {
         let stream = bus.ensure_stream(spec.stream).await?;
         bus.ensure_stream(streams::DEAD_LETTERS).await?;
+        let mut subjects: Vec<String> = spec
+            .subjects
+            .iter()
+            .map(|subject| bus.subject(subject))
+            .collect();
+        // One subject goes in `filter_subject`: servers before NATS 2.10
+        // (Debian's 2.9) ignore `filter_subjects` and would deliver the
+        // whole stream.
+        let (filter_subject, filter_subjects) = if subjects.len() == 1 {
+            (subjects.pop().unwrap_or_default(), Vec::new())
+        } else {
+            (String::new(), subjects)
+        };
         let config = pull::Config {
             durable_name: Some(spec.durable_name.clone()),
-            filter_subjects: spec
-                .subjects
-                .iter()
-                .map(|subject| bus.subject(subject))
-                .collect(),
+            filter_subject,
+            filter_subjects,
             ack_policy: AckPolicy::Explicit,
             deliver_policy: DeliverPolicy::All,
             ack_wait: spec.ack_wait,
