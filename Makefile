@@ -39,7 +39,7 @@ test: deps lint ## lint, then every test against real PostgreSQL and NATS (throw
 	fi
 
 .PHONY: bench
-bench: deps ## diary-week reads/s and p50/p99 on one generated school, then on ten (optimised build; minutes)
+bench: deps ## diary-week reads/s and p50/p99 on one generated school (directly and through the gateway), then on ten (optimised build; minutes)
 	$(CARGO) bench -p asurso-gradebook --bench diary_week
 
 .PHONY: fmt

@@ -13,6 +13,10 @@
 //! token identity issued, for a random child of the parent and a random
 //! week of the year.
 //!
+//! On the one school the same reads are then made through the gateway (in
+//! this process, in front of the same gradebook and identity, its rate
+//! limits raised out of the way), so its overhead reads as a ratio.
+//!
 //! Settings (environment): BENCH_SECONDS (per run, default 15),
 //! BENCH_CONCURRENCY (callers at once, default 8), BENCH_SCALE (schools in
 //! the second run, default 10). PostgreSQL and NATS as the tests find them
@@ -411,30 +415,23 @@ async fn explain(pool: &PgPool, student: Uuid) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn report(
-    label: &str,
-    pool: &PgPool,
+/// Reads through `address` and prints the figures; returns reads/s and p50.
+async fn run_reads(
+    way: &str,
     address: &str,
     token: &str,
-    children: Vec<Uuid>,
-) -> anyhow::Result<()> {
+    children: Arc<Vec<Uuid>>,
+) -> anyhow::Result<(f64, f64)> {
     let seconds = setting("BENCH_SECONDS", 15);
     let concurrency = setting("BENCH_CONCURRENCY", 8);
-    sqlx::query("ANALYZE").execute(pool).await?;
-    println!(
-        "{label}: {} lessons, {} assignments, {} marks, {} students",
-        count(pool, "lessons").await?,
-        count(pool, "assignments").await?,
-        count(pool, "marks").await?,
-        count(pool, "enrolments").await?,
-    );
-    let sample = children.first().copied();
-    let run = measure(address, token, Arc::new(children), seconds, concurrency).await?;
-    println!(
-        "  GetDiaryWeek, {concurrency} callers, {seconds} s: {:.0} reads/s, p50 {:.2} ms, p99 {:.2} ms, \
-         max {:.2} ms ({} reads, {} errors, {:.1} lessons a week on average)",
+    let run = measure(address, token, children, seconds, concurrency).await?;
+    let (rate, p50) = (
         run.reads as f64 / run.seconds,
         percentile(&run.latencies, 0.50),
+    );
+    println!(
+        "  GetDiaryWeek {way}, {concurrency} callers, {seconds} s: {rate:.0} reads/s, p50 {p50:.2} ms, \
+         p99 {:.2} ms, max {:.2} ms ({} reads, {} errors, {:.1} lessons a week on average)",
         percentile(&run.latencies, 0.99),
         percentile(&run.latencies, 1.0),
         run.reads,
@@ -444,10 +441,62 @@ async fn report(
     if run.errors > 0 {
         anyhow::bail!("{} reads failed", run.errors);
     }
+    Ok((rate, p50))
+}
+
+async fn report(
+    label: &str,
+    pool: &PgPool,
+    address: &str,
+    token: &str,
+    children: Vec<Uuid>,
+) -> anyhow::Result<()> {
+    sqlx::query("ANALYZE").execute(pool).await?;
+    println!(
+        "{label}: {} lessons, {} assignments, {} marks, {} students",
+        count(pool, "lessons").await?,
+        count(pool, "assignments").await?,
+        count(pool, "marks").await?,
+        count(pool, "enrolments").await?,
+    );
+    let sample = children.first().copied();
+    run_reads("directly", address, token, Arc::new(children)).await?;
     if let Some(student) = sample {
         explain(pool, student).await?;
     }
     Ok(())
+}
+
+/// The gateway in this process in front of `gradebook` and identity; its
+/// address.
+async fn start_gateway(
+    world: &World,
+    gradebook: &str,
+    shutdown: &Shutdown,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
+    let mut settings: asurso_gateway::Settings = asurso_gateway::CONFIG.load()?;
+    settings.grpc.port = 0;
+    settings
+        .upstreams
+        .insert("identity".into(), world.identity.address.clone());
+    settings
+        .upstreams
+        .insert("gradebook".into(), gradebook.to_owned());
+    // One parent reading as fast as the machine allows: not a client to
+    // throttle here.
+    settings.limits.session_per_second = 1_000_000;
+    settings.limits.session_burst = 1_000_000;
+    let gateway = asurso_gateway::Application::build(settings).await?;
+    let address = format!("http://{}", gateway.local_addr());
+    let serving = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(error) = gateway.run_until_stopped(shutdown).await {
+                eprintln!("gateway failed: {error}");
+            }
+        }
+    });
+    Ok((address, serving))
 }
 
 #[tokio::main]
@@ -473,7 +522,18 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let (token, children) = parent_of_all(&mut world, &db.pool, 1, 1).await?;
-    report("one school", &db.pool, &address, &token, children).await?;
+    report("one school", &db.pool, &address, &token, children.clone()).await?;
+    let (gateway, gateway_serving) = start_gateway(&world, &address, &shutdown).await?;
+    let children = Arc::new(children);
+    let (direct, direct_p50) =
+        run_reads("directly, again", &address, &token, Arc::clone(&children)).await?;
+    let (through, through_p50) =
+        run_reads("through the gateway", &gateway, &token, children).await?;
+    println!(
+        "  the gateway: {:.2}x the direct throughput, p50 +{:.2} ms",
+        through / direct,
+        through_p50 - direct_p50
+    );
 
     let started = Instant::now();
     for number in 1..scale {
@@ -497,5 +557,6 @@ async fn main() -> anyhow::Result<()> {
 
     shutdown.trigger();
     serving.await??;
+    gateway_serving.await?;
     Ok(())
 }
