@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use asurso_devstack::seed::{DEMO_PASSWORD, Demo};
 use asurso_e2e::System;
+use asurso_esia_dev::browser::{pick_person, redirect_target as location};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
 use tonic::Code;
 
@@ -65,21 +66,7 @@ async fn browser_login(system: &System, oid: &str) -> anyhow::Result<String> {
         started.status()
     );
     let at_esia = location(&started)?;
-    let page = browser.get(at_esia.clone()).send().await?.text().await?;
-    let marker = "name=\"request\" value=\"";
-    let from = page
-        .find(marker)
-        .ok_or_else(|| anyhow::anyhow!("no login form at ESIA: {page}"))?
-        + marker.len();
-    let request = page[from..].split('"').next().unwrap_or_default();
-    let mut action = at_esia.clone();
-    action.set_query(None);
-    let chosen = browser
-        .post(action)
-        .form(&[("request", request), ("oid", oid)])
-        .send()
-        .await?;
-    let callback = location(&chosen)?;
+    let callback = pick_person(&browser, &at_esia, oid).await?;
     anyhow::ensure!(
         callback.as_str().starts_with(&gateway),
         "ESIA sent the browser to {callback}"
@@ -100,15 +87,6 @@ async fn browser_login(system: &System, oid: &str) -> anyhow::Result<String> {
         .and_then(|rest| rest.split(';').next())
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("no session cookie after the callback"))
-}
-
-fn location(response: &reqwest::Response) -> anyhow::Result<reqwest::Url> {
-    let location = response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .ok_or_else(|| anyhow::anyhow!("no redirect: {}", response.status()))?
-        .to_str()?;
-    Ok(response.url().join(location)?)
 }
 
 #[tokio::test]

@@ -5,13 +5,11 @@
 
 use std::time::Duration;
 
-use asurso_devstack::{Children, Infra, Layout, StopSignal, seed};
-use tonic::{
-    Request, Status,
-    metadata::{Ascii, MetadataValue},
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
+use asurso_devstack::{
+    Children, Infra, Layout, StopSignal,
+    seed::{self, Bearer},
 };
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub struct System {
     pub layout: Layout,
@@ -71,7 +69,7 @@ impl System {
     ) -> anyhow::Result<InterceptedService<Channel, Bearer>> {
         Ok(InterceptedService::new(
             self.gateway().await?,
-            Bearer(format!("Bearer {token}").parse()?),
+            Bearer::new(token)?,
         ))
     }
 
@@ -79,18 +77,5 @@ impl System {
     pub async fn stop(mut self) -> anyhow::Result<()> {
         asurso_devstack::stop_children(&mut self.children).await;
         self.infra.drop_databases(&self.layout).await
-    }
-}
-
-/// Adds `authorization: Bearer <token>`.
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
     }
 }

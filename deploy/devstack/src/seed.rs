@@ -152,7 +152,13 @@ impl Demo {
 
 /// Adds `authorization: Bearer <token>`.
 #[derive(Clone)]
-struct Bearer(MetadataValue<Ascii>);
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> anyhow::Result<Self> {
+        Ok(Self(format!("Bearer {token}").parse()?))
+    }
+}
 
 impl Interceptor for Bearer {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
@@ -186,7 +192,7 @@ struct Channels {
 
 impl Channels {
     fn actor(&self, token: &str) -> anyhow::Result<Actor> {
-        let bearer = Bearer(format!("Bearer {token}").parse()?);
+        let bearer = Bearer::new(token)?;
         let id = |channel: &Channel| InterceptedService::new(channel.clone(), bearer.clone());
         Ok(Actor {
             org: pb::org_service_client::OrgServiceClient::new(id(&self.identity)),
@@ -835,6 +841,8 @@ async fn seed_journal(
     today: Date,
 ) -> anyhow::Result<()> {
     let (from, to) = journal_weeks(today)?;
+    // Logged in again here rather than kept from their seeding: access
+    // tokens may live only seconds (the end-to-end tests make them short).
     let mut teachers = Vec::new();
     for teacher in &school.teachers {
         let token = channels.login(&teacher.login, DEMO_PASSWORD).await?;

@@ -12,6 +12,9 @@
 //! `urn:esia:sbj` claims (`is_tru` only for confirmed accounts), access
 //! tokens with `urn:esia:sbj_id`, and the person records at `/rs/prns/{oid}`.
 
+#[cfg(feature = "browser")]
+pub mod browser;
+
 use std::{
     collections::HashMap,
     net::SocketAddr,

@@ -136,7 +136,7 @@ impl Application {
         );
         let limits = limits::Limits::new(&settings.limits)?;
         let trusted = client::TrustedProxies::parse(&settings.limits.trusted_proxies)?;
-        let web = web::WebSettings::new(&settings.web)?;
+        let web = web::Site::new(&settings.web)?;
         let state = Arc::new(proxy::Gateway {
             upstreams,
             identity,

@@ -11,7 +11,7 @@ use std::{
 };
 
 use asurso_runtime::{
-    auth::{AuthError, Caller, IdentityKeys, Verifier, bearer_token, role_name},
+    auth::{AuthError, Caller, IdentityKeys, Verifier, bearer_in_headers, role_name},
     server::CallDeadline,
     telemetry,
 };
@@ -42,7 +42,7 @@ pub struct Gateway {
     pub trusted: TrustedProxies,
     pub max_request_bytes: usize,
     pub max_upload_bytes: usize,
-    pub web: web::WebSettings,
+    pub web: web::Site,
 }
 
 /// Headers a client may not send on: they describe one hop, or they are
@@ -65,8 +65,7 @@ impl Gateway {
     /// The caller of a request: the bearer token, or in a browser the
     /// session cookie (then only from our own pages).
     pub async fn caller(&self, headers: &HeaderMap) -> Result<(Caller, String), GatewayError> {
-        let metadata = tonic::metadata::MetadataMap::from_headers(headers.clone());
-        let token = match bearer_token(&metadata) {
+        let token = match bearer_in_headers(headers) {
             Ok(token) => token.to_owned(),
             Err(AuthError::Missing) => {
                 let token = web::session_token(headers).ok_or(AuthError::Missing)?;

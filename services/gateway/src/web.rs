@@ -49,13 +49,13 @@ const RETURN_COOKIE: &str = "asurso_return";
 
 /// Where the gateway is reached and how its cookies are set.
 #[derive(Debug, Clone)]
-pub struct WebSettings {
+pub struct Site {
     /// `https://dnevnik.example.ru`: what browsers send as `Origin`.
     origin: String,
     secure: bool,
 }
 
-impl WebSettings {
+impl Site {
     pub fn new(settings: &crate::WebSettings) -> Result<Self, GatewayError> {
         let url = settings.public_url.trim_end_matches('/');
         let invalid = |why: &str| GatewayError::Settings(format!("web.public_url: {why}"));
@@ -236,7 +236,7 @@ fn seconds_until(at: Option<&prost_types::Timestamp>) -> i64 {
 }
 
 /// The cookies of an open session.
-fn session_cookies(web: &WebSettings, tokens: &pb::Tokens) -> Vec<String> {
+fn session_cookies(web: &Site, tokens: &pb::Tokens) -> Vec<String> {
     vec![
         web.cookie(
             SESSION_COOKIE,
@@ -255,7 +255,7 @@ fn session_cookies(web: &WebSettings, tokens: &pb::Tokens) -> Vec<String> {
     ]
 }
 
-fn cleared(web: &WebSettings) -> Vec<String> {
+fn cleared(web: &Site) -> Vec<String> {
     vec![
         web.cookie(SESSION_COOKIE, "", "/", "Lax", 0),
         web.cookie(REFRESH_COOKIE, "", "/auth", "Strict", 0),
@@ -566,8 +566,8 @@ fn percent_decode(text: &str) -> String {
 mod tests {
     use super::*;
 
-    fn web(url: &str) -> Result<WebSettings, GatewayError> {
-        WebSettings::new(&crate::WebSettings {
+    fn web(url: &str) -> Result<Site, GatewayError> {
+        Site::new(&crate::WebSettings {
             public_url: url.to_owned(),
             secure_cookies: true,
         })

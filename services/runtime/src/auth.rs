@@ -278,7 +278,13 @@ impl<S: KeySource> Verifier<S> {
 
 /// The token in `authorization: Bearer <token>`.
 pub fn bearer_token(metadata: &tonic::metadata::MetadataMap) -> Result<&str, AuthError> {
-    let value = metadata.get("authorization").ok_or(AuthError::Missing)?;
+    bearer_in_headers(metadata.as_ref())
+}
+
+/// The same, read from plain HTTP headers (the gateway, before any gRPC
+/// decoding).
+pub fn bearer_in_headers(headers: &http::HeaderMap) -> Result<&str, AuthError> {
+    let value = headers.get("authorization").ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     let token = value
         .strip_prefix("Bearer ")

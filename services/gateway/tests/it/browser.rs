@@ -4,7 +4,9 @@ use asurso_proto::identity as pb;
 use asurso_testkit::identity::person;
 use reqwest::StatusCode;
 
-use crate::support::{CONFIRMED_PARENT, Stack, browser, location, pick_person};
+use asurso_esia_dev::browser::{pick_person, redirect_target as location};
+
+use crate::support::{CONFIRMED_PARENT, Stack, browser};
 
 async fn register_parent(stack: &mut Stack, snils: &str) -> anyhow::Result<String> {
     let world = &mut stack.world;

@@ -185,37 +185,3 @@ pub fn browser() -> anyhow::Result<reqwest::Client> {
         .timeout(Duration::from_secs(10))
         .build()?)
 }
-
-/// A redirect's target, resolved against the page that sent it.
-pub fn location(response: &reqwest::Response) -> anyhow::Result<reqwest::Url> {
-    let location = response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .ok_or_else(|| anyhow::anyhow!("no redirect: {}", response.status()))?
-        .to_str()?;
-    Ok(response.url().join(location)?)
-}
-
-/// At the development ESIA's page behind `url`, picks the demo person
-/// `oid`; returns where the provider sends the browser back.
-pub async fn pick_person(
-    browser: &reqwest::Client,
-    url: &reqwest::Url,
-    oid: &str,
-) -> anyhow::Result<reqwest::Url> {
-    let html = browser.get(url.clone()).send().await?.text().await?;
-    let marker = "name=\"request\" value=\"";
-    let start = html
-        .find(marker)
-        .ok_or_else(|| anyhow::anyhow!("no login form on the page: {html}"))?
-        + marker.len();
-    let request = html[start..].split('"').next().unwrap_or_default();
-    let mut action = url.clone();
-    action.set_query(None);
-    let chosen = browser
-        .post(action)
-        .form(&[("request", request), ("oid", oid)])
-        .send()
-        .await?;
-    location(&chosen)
-}

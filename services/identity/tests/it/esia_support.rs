@@ -115,14 +115,7 @@ pub fn browser() -> anyhow::Result<reqwest::Client> {
 pub fn location_query(
     response: &reqwest::Response,
 ) -> anyhow::Result<(String, HashMap<String, String>)> {
-    let location = response
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .ok_or_else(|| anyhow::anyhow!("no redirect: {}", response.status()))?
-        .to_str()?
-        .to_owned();
-    // A relative Location is resolved against the page that sent it.
-    let url = response.url().join(&location)?;
+    let url = asurso_esia_dev::browser::redirect_target(response)?;
     let query = url.query_pairs().into_owned().collect();
     Ok((url.to_string(), query))
 }
@@ -131,34 +124,8 @@ pub fn location_query(
 /// person `oid`; returns the query it redirects back with (code and state,
 /// or error and error_description).
 pub async fn pick_person(url: &str, oid: &str) -> anyhow::Result<HashMap<String, String>> {
-    let browser = browser()?;
-    let page = browser.get(url).send().await?;
-    if page.status().is_redirection() {
-        return Ok(location_query(&page)?.1);
-    }
-    anyhow::ensure!(
-        page.status().is_success(),
-        "the login page answered {}",
-        page.status()
-    );
-    let html = page.text().await?;
-    let marker = "name=\"request\" value=\"";
-    let start = html
-        .find(marker)
-        .ok_or_else(|| anyhow::anyhow!("no login form on the page: {html}"))?
-        + marker.len();
-    let request = html[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let action = url.split('?').next().unwrap_or_default();
-    let chosen = browser
-        .post(action)
-        .form(&[("request", request.as_str()), ("oid", oid)])
-        .send()
-        .await?;
-    Ok(location_query(&chosen)?.1)
+    let back = asurso_esia_dev::browser::pick_person(&browser()?, &url.parse()?, oid).await?;
+    Ok(back.query_pairs().into_owned().collect())
 }
 
 /// The same URL with one query parameter replaced (a tampered request).
