@@ -31,6 +31,8 @@ pub enum GatewayError {
     TooLarge { limit: usize },
     #[error("the request body could not be read: {0}")]
     Body(String),
+    #[error("the request is not a sequence of gRPC messages: {0}")]
+    MalformedFrame(&'static str),
     #[error("the {upstream} service is unavailable, try again shortly")]
     Upstream { upstream: String, cause: String },
 }
@@ -53,7 +55,9 @@ impl From<GatewayError> for Status {
                 ErrorDetails::with_retry_info(Some(retry_after)),
             ),
             GatewayError::TooLarge { .. } => Status::resource_exhausted(message),
-            GatewayError::Body(_) => Status::invalid_argument(message),
+            GatewayError::Body(_) | GatewayError::MalformedFrame(_) => {
+                Status::invalid_argument(message)
+            }
             GatewayError::Upstream {
                 ref upstream,
                 ref cause,

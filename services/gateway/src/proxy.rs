@@ -156,6 +156,7 @@ impl Gateway {
                 }
             })?
             .to_bytes();
+        check_frames(&body)?;
 
         let upstream_request = outgoing(parts, body, token.as_deref(), address)?;
         let channel = upstream.channel.clone();
@@ -172,6 +173,34 @@ impl Gateway {
             .await
             .map_err(|error| unavailable(error.to_string()))
     }
+}
+
+/// Refuses a body that is not whole gRPC frames (a flag byte, 0 or 1, a
+/// length, that many bytes): the caller's mistake, answered here as
+/// INVALID_ARGUMENT. A gRPC-Web body arrives here already translated (and
+/// a gRPC-Web text body decoded from base64), so both kinds are checked.
+/// Whether the messages inside decode is the service's to say.
+fn check_frames(mut body: &[u8]) -> Result<(), GatewayError> {
+    while !body.is_empty() {
+        let Some(([flag, length @ ..], rest)) = body.split_first_chunk::<5>() else {
+            return Err(GatewayError::MalformedFrame(
+                "the body ends inside a frame's header",
+            ));
+        };
+        if *flag > 1 {
+            return Err(GatewayError::MalformedFrame(
+                "a frame's flag byte is neither 0 nor 1",
+            ));
+        }
+        let length = usize::try_from(u32::from_be_bytes(*length)).unwrap_or(usize::MAX);
+        let Some((_, after)) = rest.split_at_checked(length) else {
+            return Err(GatewayError::MalformedFrame(
+                "the body ends before the length its frame gives",
+            ));
+        };
+        body = after;
+    }
+    Ok(())
 }
 
 /// The request as the service receives it.
@@ -251,5 +280,34 @@ impl tower::Service<http::Request<axum::body::Body>> for Proxy {
             }
             .in_current_span(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_grpc_frames_are_forwarded() {
+        for whole in [
+            &[][..],
+            &[0, 0, 0, 0, 0],
+            &[0, 0, 0, 0, 2, 0x08, 0x01],
+            &[1, 0, 0, 0, 1, 0xff, 0, 0, 0, 0, 0],
+        ] {
+            assert!(check_frames(whole).is_ok(), "{whole:?}");
+        }
+        for broken in [
+            &[0, 0, 0][..],
+            &[0, 0, 0, 0, 10, 0x08, 0x01],
+            &[7, 0, 0, 0, 0],
+            &[0, 0, 0, 0, 0, 0],
+            &[0, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert!(
+                matches!(check_frames(broken), Err(GatewayError::MalformedFrame(_))),
+                "{broken:?}"
+            );
+        }
     }
 }

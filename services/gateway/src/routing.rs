@@ -20,6 +20,16 @@ use crate::{GatewayError, RouteSettings};
 /// Identity's package: logins and token keys come from its upstream.
 pub const IDENTITY_PACKAGE: &str = "asurso.identity.v1";
 
+/// The largest header block the gateway takes from a service: a gRPC
+/// status (message and details) travels in headers, and an answer over the
+/// limit fails the whole call, so the caller would see UNAVAILABLE ("the
+/// service is unavailable") instead of the service's refusal. The services
+/// keep their refusals under 8 KiB (`asurso_runtime::errors`); this is set
+/// well above that and above hyper's 16 KiB default, so an answer a little
+/// larger than intended still reaches a caller who can take it, while a
+/// runaway one cannot make the gateway buffer without bound.
+pub const MAX_UPSTREAM_HEADER_BYTES: u32 = 64 * 1024;
+
 /// A call's path, `/asurso.gradebook.v1.DiaryService/GetDiaryWeek`, in parts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MethodPath<'a> {
@@ -89,6 +99,7 @@ impl Upstreams {
                             GatewayError::Settings(format!("upstreams.{}: {error}", route.upstream))
                         })?
                         .connect_timeout(Duration::from_secs(2))
+                        .http2_max_header_list_size(MAX_UPSTREAM_HEADER_BYTES)
                         .tcp_nodelay(true)
                         .http2_keep_alive_interval(Duration::from_secs(30))
                         .keep_alive_while_idle(true)

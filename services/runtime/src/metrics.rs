@@ -1,5 +1,5 @@
 //! Prometheus metrics for operators: calls and their latency by method and
-//! code, the outbox's backlog and age, events handled by each consumer and
+//! code, handlers that panicked, the outbox's backlog and age, events handled by each consumer and
 //! how far each lags. Served as text on `/metrics` when
 //! `telemetry.metrics_port` is set; without it every recording is a no-op.
 
@@ -89,4 +89,10 @@ pub fn record_call(method: &str, code: &str, started: Instant) {
         .increment(1);
     metrics::histogram!("grpc_server_handling_seconds", "method" => method.to_owned())
         .record(started.elapsed().as_secs_f64());
+}
+
+/// Records a handler's panic (answered INTERNAL): a bug to alert on, each
+/// one logged with the reference the caller was given.
+pub fn record_panic(method: &str) {
+    metrics::counter!("grpc_server_panics_total", "method" => method.to_owned()).increment(1);
 }

@@ -1,11 +1,15 @@
 //! What the gateway lets through and what it refuses.
 
 use asurso_proto::{gradebook as gb, identity as pb};
-use asurso_testkit::identity::{identity_login, password_of};
-use tonic::{Code, codegen::http::uri::PathAndQuery};
+use asurso_testkit::identity::{Bearer, identity_login, password_of};
+use tonic::{
+    Code, codegen::http::uri::PathAndQuery, service::interceptor::InterceptedService,
+    transport::Endpoint,
+};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
+use tonic_types::StatusExt;
 
 use crate::support::{Stack, assert_refused};
 
@@ -189,7 +193,6 @@ async fn oversized_requests_and_login_floods_stop_at_the_gateway() -> anyhow::Re
         Err(status) => {
             assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
             assert!(status.message().contains("too many login attempts"));
-            use tonic_types::StatusExt;
             let retry = status.get_details_retry_info().and_then(|r| r.retry_delay);
             assert!(retry.is_some_and(|d| d.as_secs() >= 1), "{retry:?}");
         }
@@ -333,5 +336,130 @@ async fn browsers_call_over_grpc_web_but_not_from_another_site() -> anyhow::Resu
         .send()
         .await?;
     assert_eq!(grpc_web_status(from_here).await?.0, "0");
+    stack.stop().await
+}
+
+#[tokio::test]
+async fn a_refusal_naming_hundreds_of_rows_reaches_a_client_with_an_8_kib_header_limit()
+-> anyhow::Result<()> {
+    let stack = Stack::start(|_| {}).await?;
+    let token = login(&stack, "admin0").await?;
+    // grpc-java's and grpc-core's limit: a status in a larger header block
+    // never reaches such a client, which reports UNAVAILABLE instead.
+    let channel = Endpoint::from_shared(stack.gateway.clone())?
+        .http2_max_header_list_size(8 * 1024)
+        .connect()
+        .await?;
+    let bearer = Bearer(Some(format!("Bearer {token}").parse()?));
+    let mut people = pb::people_service_client::PeopleServiceClient::new(InterceptedService::new(
+        channel, bearer,
+    ));
+
+    // A school's file of 300 rows, each with its role and birth date wrong:
+    // identity reports the first 200 problems and how many it left out.
+    let mut csv =
+        "role,last_name,first_name,middle_name,birth_date,snils,email,phone,child_snils\n"
+            .to_owned();
+    for _ in 0..300 {
+        csv.push_str("pupil,Орлов,Иван,,2013-13-01,,,,\n");
+    }
+    let status = people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: stack.world.school_a.to_string(),
+            csv: csv.into_bytes(),
+            idempotency_key: String::new(),
+        })
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a file of bad rows was imported"))?;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    // The first problems are named, the rest counted.
+    let message = status.message();
+    assert!(
+        message.starts_with(
+            "row 2: role: must be student, parent, teacher or school_admin; row 2: birth_date: "
+        ),
+        "{message}"
+    );
+    let more: usize = message
+        .rsplit_once("… and ")
+        .and_then(|(_, rest)| rest.strip_suffix(" more"))
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(0);
+    assert!(more >= 150, "{message}");
+    let fields: Vec<String> = status
+        .get_details_bad_request()
+        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
+        .unwrap_or_default();
+    assert!((1..=20).contains(&fields.len()), "{fields:?}");
+    assert_eq!(fields.first().map(String::as_str), Some("row 2: role"));
+    stack.stop().await
+}
+
+#[tokio::test]
+async fn malformed_grpc_web_requests_are_invalid_argument() -> anyhow::Result<()> {
+    let stack = Stack::start(|_| {}).await?;
+    let http = reqwest::Client::new();
+    let call = |path: &str, content_type: &'static str, body: Vec<u8>| {
+        http.post(format!("{}/{path}", stack.gateway))
+            .header("content-type", content_type)
+            .header("x-grpc-web", "1")
+            .body(body)
+            .send()
+    };
+    let binary = "application/grpc-web+proto";
+    let text = "application/grpc-web-text";
+
+    // A frame that says 10 bytes follow, and ends after 3: refused at the
+    // gateway.
+    let truncated = call(
+        "asurso.identity.v1.AuthService/GetJwks",
+        binary,
+        vec![0, 0, 0, 0, 10, 1, 2, 3],
+    )
+    .await?;
+    let (status, body) = grpc_web_status(truncated).await?;
+    assert_eq!(status, "3", "{}", String::from_utf8_lossy(&body));
+
+    // A whole frame whose message identity cannot decode: the login (a
+    // string) is not UTF-8.
+    let not_utf8 = call(
+        "asurso.identity.v1.AuthService/Login",
+        binary,
+        grpc_web_frame(&[0x0a, 0x02, 0xff, 0xfe]),
+    )
+    .await?;
+    let (status, body) = grpc_web_status(not_utf8).await?;
+    assert_eq!(status, "3", "{}", String::from_utf8_lossy(&body));
+
+    // A text body that is not base64, to a service and to the gateway's own
+    // health.
+    for path in [
+        "asurso.identity.v1.AuthService/GetJwks",
+        "grpc.health.v1.Health/Check",
+    ] {
+        let not_base64 = call(path, text, b"!!!!not-base64!!".to_vec()).await?;
+        let (status, body) = grpc_web_status(not_base64).await?;
+        assert_eq!(status, "3", "{path}: {}", String::from_utf8_lossy(&body));
+    }
+
+    // A truncated message to the gateway's own health service.
+    let truncated_message = call(
+        "grpc.health.v1.Health/Check",
+        binary,
+        grpc_web_frame(&[0x0a, 0x05, b'a']),
+    )
+    .await?;
+    let (status, body) = grpc_web_status(truncated_message).await?;
+    assert_eq!(status, "3", "{}", String::from_utf8_lossy(&body));
+
+    // Well formed, the same call is answered.
+    let jwks = call(
+        "asurso.identity.v1.AuthService/GetJwks",
+        binary,
+        grpc_web_frame(&[]),
+    )
+    .await?;
+    assert_eq!(grpc_web_status(jwks).await?.0, "0");
     stack.stop().await
 }

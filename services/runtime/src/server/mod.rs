@@ -1,13 +1,22 @@
 //! The gRPC server every service runs: its own services plus
 //! `grpc.health.v1` and reflection (v1 and v1alpha, so both new clients and
 //! grpcurl 1.8 can list the API), call deadlines, server spans that continue
-//! the caller's trace, and a graceful stop.
+//! the caller's trace, and a graceful stop. Whatever a handler does, the
+//! caller gets a gRPC status: a panic is INTERNAL with a reference, a
+//! request tonic cannot decode is INVALID_ARGUMENT, and so is text holding
+//! NUL, which no database column takes.
 
 mod deadline;
+mod malformed;
+mod panic;
+mod text;
 
 use std::{convert::Infallible, net::SocketAddr};
 
 pub use deadline::{CallDeadline, DeadlineLayer};
+pub use malformed::MalformedRequestLayer;
+pub use panic::CatchPanicLayer;
+pub use text::NoNulInText;
 
 use tonic::{
     body::Body,
@@ -31,6 +40,13 @@ pub enum ServerError {
     #[error("grpc: serving: {0}")]
     Serve(#[from] tonic::transport::Error),
 }
+
+/// The request headers a server accepts (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE):
+/// a caller sends a token, the trace context and a few more, well under
+/// this. It is hyper's default, written down so that an upgrade cannot
+/// change it unseen; answers are bounded on their own side
+/// ([`crate::errors`]).
+pub const MAX_REQUEST_HEADER_BYTES: u32 = 16 * 1024;
 
 /// Wraps the gRPC routes of a public edge (the gateway): gRPC-Web, plain
 /// HTTP pages, a fallback for calls served elsewhere.
@@ -89,20 +105,20 @@ impl GrpcServer {
         self.health.clone()
     }
 
-    /// Adds a service; it reports SERVING once the server runs.
+    /// Adds a service; it reports SERVING once the server runs. Its
+    /// requests are checked for NUL in text first ([`NoNulInText`]).
     pub fn add_service<S>(mut self, service: S) -> Self
     where
-        S: tower::Service<http::Request<Body>, Error = Infallible>
+        S: tower::Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
             + NamedService
             + Clone
             + Send
             + Sync
             + 'static,
-        S::Response: axum::response::IntoResponse,
         S::Future: Send + 'static,
     {
         self.service_names.push(S::NAME);
-        self.routes.add_service(service);
+        self.routes.add_service(NoNulInText::new(service));
         self
     }
 
@@ -179,9 +195,14 @@ impl GrpcServer {
             Some(edge) => Routes::from(edge(routes.routes().into_axum_router())),
             None => routes.routes(),
         };
+        // Outermost first: the deadline's metrics see the status the caller
+        // gets, after a panic or a malformed request has become one.
         let serving = Server::builder()
             .accept_http1(accept_http1)
+            .http2_max_header_list_size(MAX_REQUEST_HEADER_BYTES)
             .layer(DeadlineLayer::new(settings.max_call_duration))
+            .layer(MalformedRequestLayer)
+            .layer(CatchPanicLayer)
             .trace_fn(telemetry::grpc_server_span)
             .add_routes(routes)
             .serve_with_incoming_shutdown(

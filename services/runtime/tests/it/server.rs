@@ -1,4 +1,5 @@
-//! The gRPC server: health, reflection, deadlines and a graceful stop.
+//! The gRPC server: health, reflection, deadlines and a graceful stop; a
+//! panicking handler and a malformed request still get a gRPC status.
 
 use std::{
     convert::Infallible,
@@ -9,6 +10,7 @@ use std::{
 
 use asurso_runtime::{Shutdown, server::GrpcServer, settings::GrpcSettings};
 use futures::StreamExt;
+use http_body_util::BodyExt;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -16,6 +18,7 @@ use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
+use tower::{Service, ServiceExt};
 
 fn settings() -> GrpcSettings {
     GrpcSettings {
@@ -65,6 +68,100 @@ impl tower::Service<http::Request<tonic::body::Body>> for Sleeper {
     }
 }
 
+/// A test service whose one method has a bug: it panics on a negative
+/// duration, and answers any other.
+#[derive(Clone)]
+struct Fragile;
+
+impl tonic::server::NamedService for Fragile {
+    const NAME: &'static str = "asurso.test.v1.Fragile";
+}
+
+impl tower::Service<http::Request<tonic::body::Body>> for Fragile {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let handle = tower::service_fn(
+            |request: tonic::Request<prost_types::Duration>| async move {
+                if request.get_ref().seconds < 0 {
+                    panic!("a negative duration reached the handler");
+                }
+                Ok::<_, tonic::Status>(tonic::Response::new(()))
+            },
+        );
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::<
+                (),
+                prost_types::Duration,
+            >::default());
+            Ok(grpc.unary(handle, request).await)
+        })
+    }
+}
+
+/// Calls Fragile.Call with `seconds` on `channel`.
+async fn fragile_call(
+    channel: tonic::transport::Channel,
+    seconds: i64,
+) -> anyhow::Result<Result<(), tonic::Status>> {
+    let mut client = tonic::client::Grpc::new(channel);
+    client.ready().await?;
+    let answer = client
+        .unary(
+            tonic::Request::new(prost_types::Duration { seconds, nanos: 0 }),
+            http::uri::PathAndQuery::from_static("/asurso.test.v1.Fragile/Call"),
+            tonic_prost::ProstCodec::<prost_types::Duration, ()>::default(),
+        )
+        .await;
+    Ok(answer.map(|_| ()))
+}
+
+/// Sends `body` (gRPC frames, well formed or not) to `path` and returns
+/// the status the server answered with.
+async fn raw_call(address: &str, path: &str, body: Vec<u8>) -> anyhow::Result<tonic::Status> {
+    let mut channel = channel(address).await?;
+    let request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(path)
+        .header(http::header::CONTENT_TYPE, "application/grpc")
+        .header(http::header::TE, "trailers")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from(body),
+        )))?;
+    let response = channel.ready().await?.call(request).await?;
+    let (parts, body) = response.into_parts();
+    // An error before any message comes in the headers (trailers-only).
+    let status = match tonic::Status::from_header_map(&parts.headers) {
+        Some(status) => status,
+        None => {
+            let trailers = body.collect().await?.trailers().cloned();
+            trailers
+                .as_ref()
+                .and_then(tonic::Status::from_header_map)
+                .ok_or_else(|| anyhow::anyhow!("no grpc-status in the answer"))?
+        }
+    };
+    Ok(status)
+}
+
+/// One gRPC frame: uncompressed, its length, the message.
+fn frame(message: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0];
+    frame.extend_from_slice(
+        &u32::try_from(message.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    frame.extend_from_slice(message);
+    frame
+}
+
 /// Calls Sleeper.Sleep for `asked`, with an optional client deadline.
 async fn sleep_call(
     address: &str,
@@ -97,7 +194,10 @@ async fn channel(address: &str) -> anyhow::Result<tonic::transport::Channel> {
 }
 
 async fn started() -> anyhow::Result<(String, Shutdown, tokio::task::JoinHandle<()>)> {
-    let server = GrpcServer::bind(&settings()).await?.add_service(Sleeper);
+    let server = GrpcServer::bind(&settings())
+        .await?
+        .add_service(Sleeper)
+        .add_service(Fragile);
     let address = format!("http://{}", server.local_addr());
     let shutdown = Shutdown::new();
     let serving = tokio::spawn({
@@ -253,6 +353,111 @@ async fn shutdown_lets_in_flight_calls_finish_and_refuses_new_ones() -> anyhow::
         "a new connection was accepted while stopping"
     );
     in_flight.await???;
+    serving.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_panicking_handler_answers_internal_with_a_reference_and_is_counted() -> anyhow::Result<()>
+{
+    // Metrics go to a recorder of this test's own (the test runs on one
+    // thread, the server's tasks with it).
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let metrics = recorder.handle();
+    let _recording = metrics::set_default_local_recorder(&recorder);
+    let (address, shutdown, serving) = started().await?;
+    let channel = channel(&address).await?;
+
+    let panicked = fragile_call(channel.clone(), -1).await?;
+    let status = panicked
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("the bug answered OK"))?;
+    assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+    let reference = status
+        .message()
+        .strip_prefix("internal error (reference ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .map(uuid::Uuid::parse_str);
+    assert!(
+        matches!(reference, Some(Ok(_))),
+        "no reference in {:?}",
+        status.message()
+    );
+    assert!(
+        !status.message().contains("negative duration"),
+        "the panic's words reached the caller: {:?}",
+        status.message()
+    );
+
+    // The same connection serves the next call.
+    fragile_call(channel.clone(), 1).await??;
+
+    let page = metrics.render();
+    assert!(
+        page.contains(r#"grpc_server_panics_total{method="/asurso.test.v1.Fragile/Call"} 1"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            r#"grpc_server_handled_total{method="/asurso.test.v1.Fragile/Call",code="13"} 1"#
+        ),
+        "{page}"
+    );
+    assert!(
+        page.contains(
+            r#"grpc_server_handled_total{method="/asurso.test.v1.Fragile/Call",code="0"} 1"#
+        ),
+        "{page}"
+    );
+    shutdown.trigger();
+    serving.await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_request_that_cannot_be_decoded_is_invalid_argument() -> anyhow::Result<()> {
+    let (address, shutdown, serving) = started().await?;
+    let check = "/grpc.health.v1.Health/Check";
+    // HealthCheckRequest.service (field 1, a string) holding bytes that
+    // are not UTF-8.
+    let not_utf8 = raw_call(&address, check, frame(&[0x0a, 0x02, 0xff, 0xfe])).await?;
+    assert_eq!(
+        not_utf8.code(),
+        tonic::Code::InvalidArgument,
+        "{not_utf8:?}"
+    );
+    assert!(not_utf8.message().contains("UTF-8"), "{not_utf8:?}");
+
+    // The string says it has 5 bytes; the message ends after one.
+    let truncated_message = raw_call(&address, check, frame(&[0x0a, 0x05, b'a'])).await?;
+    assert_eq!(
+        truncated_message.code(),
+        tonic::Code::InvalidArgument,
+        "{truncated_message:?}"
+    );
+
+    // The frame says 10 bytes follow; the body ends after 3.
+    let truncated_frame = raw_call(&address, check, vec![0, 0, 0, 0, 10, 0x0a, 0x01, b'a']).await?;
+    assert_eq!(
+        truncated_frame.code(),
+        tonic::Code::InvalidArgument,
+        "{truncated_frame:?}"
+    );
+
+    // A flag byte that is neither "plain" nor "compressed".
+    let mut bad_flag = frame(&[]);
+    bad_flag[0] = 7;
+    let bad_flag = raw_call(&address, check, bad_flag).await?;
+    assert_eq!(
+        bad_flag.code(),
+        tonic::Code::InvalidArgument,
+        "{bad_flag:?}"
+    );
+
+    // A well-formed request to the same method is answered as before.
+    let well_formed = raw_call(&address, check, frame(&[])).await?;
+    assert_eq!(well_formed.code(), tonic::Code::Ok, "{well_formed:?}");
+    shutdown.trigger();
     serving.await?;
     Ok(())
 }
