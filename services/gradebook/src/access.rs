@@ -15,7 +15,11 @@ use uuid::Uuid;
 
 use crate::{
     domain::GradebookError,
-    storage::{self, classes::ClassRow, directory::School},
+    storage::{
+        self,
+        classes::{ClassRow, SubgroupRow},
+        directory::School,
+    },
 };
 
 /// The right to keep a school's calendar, classes, load and timetable.
@@ -253,17 +257,81 @@ pub struct JournalScope {
     pub subgroup_id: Option<Uuid>,
 }
 
-/// Refuses unless the caller may write this journal: `journal.write` at the
-/// school by the matrix, a grant at the school itself, and the subject of
-/// the class (or the group) is theirs by the teaching load, or the lesson
-/// is (a substitute, `lesson_teacher`).
-pub async fn write_journal(
+/// How much of a class's journal of a subject a caller reaches: the whole
+/// class, or only the groups of it they teach the subject to. A class split
+/// into groups (English group A and group B) has a teacher per group, and
+/// neither reads or marks the other's students, whatever the request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    Class,
+    Groups(Vec<Uuid>),
+}
+
+impl Reach {
+    /// The reach a teacher's load of a subject in a class gives: the whole
+    /// class with a whole-class load (`None`), else the groups they teach;
+    /// no reach without a load.
+    pub fn of_load(groups: impl IntoIterator<Item = Option<Uuid>>) -> Option<Self> {
+        let mut taught = Vec::new();
+        for group in groups {
+            match group {
+                None => return Some(Self::Class),
+                Some(group) => taught.push(group),
+            }
+        }
+        (!taught.is_empty()).then_some(Self::Groups(taught))
+    }
+
+    /// The groups to keep to, `None` for the whole class.
+    pub fn groups(&self) -> Option<&[Uuid]> {
+        match self {
+            Self::Class => None,
+            Self::Groups(groups) => Some(groups),
+        }
+    }
+
+    /// Whether the lessons of `subgroup` (the whole class's where `None`)
+    /// are the caller's to keep: a whole-class lesson is not a group
+    /// teacher's, it marks the other groups' students too.
+    pub fn keeps(&self, subgroup: Option<Uuid>) -> bool {
+        match (self, subgroup) {
+            (Self::Class, _) => true,
+            (Self::Groups(groups), Some(subgroup)) => groups.contains(&subgroup),
+            (Self::Groups(_), None) => false,
+        }
+    }
+
+    /// Whether the lessons of `subgroup` show on the caller's page: a group
+    /// teacher's page has the whole-class lessons too, with their groups'
+    /// students' marks only.
+    pub fn shows(&self, subgroup: Option<Uuid>) -> bool {
+        subgroup.is_none() || self.keeps(subgroup)
+    }
+
+    /// Whether the student is within reach, given the class's groups.
+    pub fn covers(&self, student: Uuid, subgroups: &[SubgroupRow]) -> bool {
+        match self {
+            Self::Class => true,
+            Self::Groups(groups) => subgroups
+                .iter()
+                .any(|row| groups.contains(&row.id) && row.student_ids.contains(&student)),
+        }
+    }
+}
+
+const NOT_TAUGHT: &str =
+    "you do not teach this subject in this class: the journal is kept by its teacher";
+
+/// The caller's reach in a class's subject as one who keeps its journal:
+/// `journal.write` at the school by the matrix, a grant at the school
+/// itself, and the reach their teaching load gives (`None` without one).
+async fn keeper_reach(
     connection: &mut PgConnection,
     caller: &Caller,
     school: &School,
-    scope: JournalScope,
-    lesson_teacher: Option<Uuid>,
-) -> Result<(), GradebookError> {
+    class_id: Uuid,
+    subject_id: Uuid,
+) -> Result<Option<Reach>, GradebookError> {
     if caller.org_unit_id != school.id {
         return Err(GradebookError::denied(format!(
             "only teachers of {} keep its journal",
@@ -271,22 +339,49 @@ pub async fn write_journal(
         )));
     }
     authorize(connection, caller, JOURNAL_WRITE, school).await?;
-    if lesson_teacher == Some(caller.person_id)
-        || storage::journal::teaches(
-            connection,
-            caller.person_id,
-            scope.class_id,
-            scope.subject_id,
-            scope.subgroup_id,
-        )
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(GradebookError::denied(
-            "you do not teach this subject in this class: the journal is kept by its teacher",
-        ))
+    let groups =
+        storage::journal::taught_groups(connection, caller.person_id, class_id, subject_id).await?;
+    Ok(Reach::of_load(groups))
+}
+
+/// Refuses unless the caller may write this journal: they keep the class's
+/// subject (see [`keep_journal`]) and the lesson's group, or the whole
+/// class for a whole-class lesson, is within their reach; or the lesson
+/// is theirs (a substitute, `lesson_teacher`).
+pub async fn write_journal(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    school: &School,
+    scope: JournalScope,
+    lesson_teacher: Option<Uuid>,
+) -> Result<(), GradebookError> {
+    let reach = keeper_reach(connection, caller, school, scope.class_id, scope.subject_id).await?;
+    if lesson_teacher == Some(caller.person_id) {
+        return Ok(());
     }
+    match reach {
+        Some(reach) if reach.keeps(scope.subgroup_id) => Ok(()),
+        Some(_) => Err(GradebookError::denied(
+            "this lesson is not of the groups you teach this subject to: its journal is kept by \
+             its teacher",
+        )),
+        None => Err(GradebookError::denied(NOT_TAUGHT)),
+    }
+}
+
+/// Refuses unless the caller keeps some of the journal of a class's subject
+/// (`journal.write` at the school and a load of it there), and says how
+/// much: whom they may give term marks.
+pub async fn keep_journal(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    school: &School,
+    class_id: Uuid,
+    subject_id: Uuid,
+) -> Result<Reach, GradebookError> {
+    keeper_reach(connection, caller, school, class_id, subject_id)
+        .await?
+        .ok_or_else(|| GradebookError::denied(NOT_TAUGHT))
 }
 
 /// Whether the caller reads the whole class's journal: `journal.read_class`
@@ -307,27 +402,38 @@ pub async fn reads_whole_class(
     Ok(caller.role == Role::SchoolAdmin || class.class_teacher_id == Some(caller.person_id))
 }
 
-/// Refuses unless the caller may read the class's journal of a subject: as
-/// one who reads the whole class, or as a teacher of the subject there.
+/// Refuses unless the caller may read the class's journal of a subject, and
+/// says how much of it: the whole class for one who reads the whole class
+/// or teaches it the subject, the groups they teach it to for a group's
+/// teacher. A group the request names narrows that to the group, and is
+/// refused when outside it.
 pub async fn read_journal(
     connection: &mut PgConnection,
     caller: &Caller,
     class: &ClassRow,
     school: &School,
-    scope: JournalScope,
-) -> Result<(), GradebookError> {
-    if reads_whole_class(connection, caller, class, school).await? {
-        return Ok(());
+    subject_id: Uuid,
+    subgroup: Option<Uuid>,
+) -> Result<Reach, GradebookError> {
+    let refused = || {
+        GradebookError::denied(format!(
+            "the journal of {} is read by its class teacher, the school's administration and \
+             the subject's teachers, each of their own groups",
+            class.name
+        ))
+    };
+    let reach = if reads_whole_class(connection, caller, class, school).await? {
+        Reach::Class
+    } else {
+        keep_journal(connection, caller, school, class.id, subject_id)
+            .await
+            .map_err(|_| refused())?
+    };
+    match subgroup {
+        None => Ok(reach),
+        Some(subgroup) if reach.keeps(Some(subgroup)) => Ok(Reach::Groups(vec![subgroup])),
+        Some(_) => Err(refused()),
     }
-    write_journal(connection, caller, school, scope, None)
-        .await
-        .map_err(|_| {
-            GradebookError::denied(format!(
-                "the journal of {} is read by its class teacher, the school's administration and \
-                 the subject's teachers",
-                class.name
-            ))
-        })
 }
 
 /// Refuses unless the caller may read a student's diary or marks, and says

@@ -2,7 +2,6 @@
 
 use asurso_proto::{events, gradebook as pb};
 use sqlx::PgConnection;
-use time::Duration;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -519,7 +518,9 @@ impl pb::class_service_server::ClassService for ClassApi {
         storage::classes::lock_student(&mut transaction, student)
             .await
             .map_err(GradebookError::from)?;
-        let day_before = date - Duration::days(1);
+        let day_before = date.previous_day().ok_or_else(|| {
+            GradebookError::invalid("date", "has no day before it in the calendar")
+        })?;
         let enrolments = storage::classes::of_student_from(&mut transaction, student, day_before)
             .await
             .map_err(GradebookError::from)?;

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use asurso_proto::gradebook as pb;
 use asurso_runtime::auth::Caller;
-use time::Duration;
 use uuid::Uuid;
 
 use super::{
@@ -17,7 +16,7 @@ use super::{
 };
 use crate::{
     access::{self, StudentReader},
-    domain::{GradebookError, calendar::monday_of},
+    domain::{GradebookError, calendar::diary_week_of},
     events::report_read,
     storage::{self, diary::StudentAssignment, lessons::LessonView},
 };
@@ -89,8 +88,11 @@ impl DiaryApi {
         request: pb::GetDiaryWeekRequest,
     ) -> Result<pb::GetDiaryWeekResponse, GradebookError> {
         let student = uuid_field(&request.student_id, "student_id")?;
-        let monday = monday_of(date_field(request.date.as_ref(), "date")?);
-        let saturday = monday + Duration::days(5);
+        let date = date_field(request.date.as_ref(), "date")?;
+        let week = diary_week_of(date).ok_or_else(|| {
+            GradebookError::invalid("date", "its week runs past the end of the calendar")
+        })?;
+        let (monday, saturday) = (week.start, week.end);
         let mut transaction = self.0.begin().await?;
         let only_school = reader(&mut transaction, caller, student, "diary").await?;
         let in_scope = |school: Uuid| only_school.is_none_or(|only| only == school);
@@ -124,25 +126,23 @@ impl DiaryApi {
                 .or_default()
                 .push(converted);
         }
-        let days = (0..6)
-            .map(|offset| {
-                let date = monday + Duration::days(offset);
-                pb::DiaryDay {
-                    date: Some(civil_date(date)),
-                    lessons: lessons
-                        .iter()
-                        .filter(|view| view.date == date)
-                        .map(|view| pb::DiaryLesson {
-                            assignments: by_lesson.remove(&view.id).unwrap_or_default(),
-                            ..diary_lesson(view)
-                        })
-                        .collect(),
-                    due: due
-                        .iter()
-                        .filter(|row| row.assignment.due_date == date)
-                        .map(|row| diary_assignment(row, &attachments))
-                        .collect(),
-                }
+        let days = week
+            .iter()
+            .map(|date| pb::DiaryDay {
+                date: Some(civil_date(date)),
+                lessons: lessons
+                    .iter()
+                    .filter(|view| view.date == date)
+                    .map(|view| pb::DiaryLesson {
+                        assignments: by_lesson.remove(&view.id).unwrap_or_default(),
+                        ..diary_lesson(view)
+                    })
+                    .collect(),
+                due: due
+                    .iter()
+                    .filter(|row| row.assignment.due_date == date)
+                    .map(|row| diary_assignment(row, &attachments))
+                    .collect(),
             })
             .collect();
         Ok(pb::GetDiaryWeekResponse {

@@ -16,7 +16,7 @@ use super::{
     timestamp, uuid_field,
 };
 use crate::{
-    access::{self, JournalScope, StudentReader},
+    access::{self, JournalScope, Reach, StudentReader},
     domain::{
         GradebookError, attachments,
         calendar::{Days, TermKind},
@@ -257,6 +257,26 @@ struct Sheet {
 }
 
 impl Sheet {
+    /// The class's students some day of the period (of these groups only,
+    /// when given).
+    async fn students(
+        &self,
+        connection: &mut PgConnection,
+        groups: Option<&[Uuid]>,
+    ) -> Result<HashSet<Uuid>, GradebookError> {
+        Ok(storage::reports::students_between(
+            connection,
+            self.class.id,
+            groups,
+            self.days.start,
+            self.days.end,
+        )
+        .await?
+        .into_iter()
+        .map(|row| row.student_id)
+        .collect())
+    }
+
     /// The period's marks of a subject set so far, by student.
     async fn marks_set(
         &self,
@@ -298,8 +318,7 @@ async fn sheet_of(
         pb::PeriodKind::Exam => "exam",
         pb::PeriodKind::Final => "final",
     };
-    let parsed = Period::parse(kind, period.number)
-        .ok_or_else(|| GradebookError::invalid("period.kind", "is required"))?;
+    let parsed = Period::requested(kind, period.number, "period")?;
     let (class, school) = access::class(connection, class_id, "class_id").await?;
     let subject = storage::curriculum::subject(connection, subject_id)
         .await?
@@ -343,17 +362,18 @@ async fn sheet_of(
     ))
 }
 
-/// The sheet's rows: the class's students in the period (their ids, and
-/// rows with their weighted averages and the marks set).
+/// The sheet's rows: the class's students in the period within `reach`
+/// (their ids, and rows with their weighted averages and the marks set).
 async fn sheet_rows(
     connection: &mut PgConnection,
     sheet: &Sheet,
     subject: Uuid,
+    reach: &Reach,
 ) -> Result<(Vec<Uuid>, Vec<pb::TermMarkRow>), GradebookError> {
     let students = storage::reports::students_between(
         connection,
         sheet.class.id,
-        None,
+        reach.groups(),
         sheet.days.start,
         sheet.days.end,
     )
@@ -896,12 +916,25 @@ impl JournalApi {
             Ok(StudentReader::Family)
         );
         if !family {
-            let scope = JournalScope {
-                class_id: row.class_id,
-                subject_id: row.subject_id,
-                subgroup_id: row.subgroup_id,
-            };
-            access::read_journal(&mut transaction, caller, &class, &school, scope).await?;
+            // What the caller's journal page shows: a group's teacher reads
+            // their groups' students' marks, of their lessons and the
+            // whole class's.
+            let reach = access::read_journal(
+                &mut transaction,
+                caller,
+                &class,
+                &school,
+                row.subject_id,
+                None,
+            )
+            .await?;
+            let subgroups = storage::classes::subgroups(&mut transaction, &[class.id]).await?;
+            if !reach.shows(row.subgroup_id) || !reach.covers(student, &subgroups) {
+                return Err(GradebookError::denied(format!(
+                    "{student} is not a student of the groups of {} you teach this subject to",
+                    class.name
+                )));
+            }
             report_read(&mut transaction, caller, &school, student, "mark history").await?;
         }
         let changes = storage::journal::mark_history(&mut transaction, id, student).await?;
@@ -940,13 +973,17 @@ impl JournalApi {
             request.period.as_ref(),
         )
         .await?;
-        let scope = JournalScope {
-            class_id: sheet.class.id,
-            subject_id: subject,
-            subgroup_id: None,
-        };
-        access::read_journal(&mut transaction, caller, &sheet.class, &sheet.school, scope).await?;
-        let (students, rows) = sheet_rows(&mut transaction, &sheet, subject).await?;
+        // A group's teacher gets their groups' students.
+        let reach = access::read_journal(
+            &mut transaction,
+            caller,
+            &sheet.class,
+            &sheet.school,
+            subject,
+            None,
+        )
+        .await?;
+        let (students, rows) = sheet_rows(&mut transaction, &sheet, subject, &reach).await?;
         for student in students {
             report_read(
                 &mut transaction,
@@ -1000,26 +1037,31 @@ impl JournalApi {
             request.period.as_ref(),
         )
         .await?;
-        let scope = JournalScope {
-            class_id: sheet.class.id,
-            subject_id: subject,
-            subgroup_id: None,
-        };
-        access::write_journal(&mut transaction, caller, &sheet.school, scope, None).await?;
-        storage::journal::lock_term_marks(&mut transaction, sheet.class.id, subject).await?;
-        let students: HashSet<Uuid> = storage::reports::students_between(
+        let reach = access::keep_journal(
             &mut transaction,
+            caller,
+            &sheet.school,
             sheet.class.id,
-            None,
-            sheet.days.start,
-            sheet.days.end,
+            subject,
         )
-        .await?
-        .into_iter()
-        .map(|row| row.student_id)
-        .collect();
-        outsiders(&entries, &students, |student| {
-            format!("{student} was not in {} in that period", sheet.class.name)
+        .await?;
+        storage::journal::lock_term_marks(&mut transaction, sheet.class.id, subject).await?;
+        let in_class = sheet.students(&mut transaction, None).await?;
+        let reached = match reach.groups() {
+            None => in_class.clone(),
+            Some(groups) => sheet.students(&mut transaction, Some(groups)).await?,
+        };
+        // Nothing is written when an entry is outside the caller's groups:
+        // each such entry is named, as a student outside the class is.
+        outsiders(&entries, &reached, |student| {
+            if in_class.contains(&student) {
+                format!(
+                    "{student} is not in the groups of {} you teach this subject to",
+                    sheet.class.name
+                )
+            } else {
+                format!("{student} was not in {} in that period", sheet.class.name)
+            }
         })?;
         let ids: Vec<Uuid> = entries.iter().map(|(student, _)| *student).collect();
         let existing = sheet
@@ -1068,7 +1110,9 @@ impl JournalApi {
             .await?;
         }
         let answer = pb::SetTermMarksResponse {
-            rows: sheet_rows(&mut transaction, &sheet, subject).await?.1,
+            rows: sheet_rows(&mut transaction, &sheet, subject, &reach)
+                .await?
+                .1,
         };
         remember(
             &mut transaction,

@@ -137,7 +137,8 @@ pub fn date_field(value: Option<&CivilDate>, field: &str) -> Result<Date, Gradeb
     optional_date(value, field)?.ok_or_else(|| GradebookError::invalid(field, "is required"))
 }
 
-/// A date field that may be left out (absent or all zero).
+/// A date field that may be left out (absent or all zero); one given must
+/// fall in the years the runtime bounds request dates to.
 pub fn optional_date(
     value: Option<&CivilDate>,
     field: &str,
@@ -148,17 +149,9 @@ pub fn optional_date(
     if value.year == 0 && value.month == 0 && value.day == 0 {
         return Ok(None);
     }
-    asurso_runtime::convert::date(value)
+    asurso_runtime::convert::date(value, field)
         .map(Some)
-        .ok_or_else(|| {
-            GradebookError::invalid(
-                field,
-                format!(
-                    "{}-{:02}-{:02} is not a date",
-                    value.year, value.month, value.day
-                ),
-            )
-        })
+        .map_err(|violation| GradebookError::Invalid(vec![violation]))
 }
 
 pub fn time_field(value: Option<&TimeOfDay>, field: &str) -> Result<Time, GradebookError> {

@@ -1,7 +1,7 @@
 //! Grade reports: a student's marks, a class journal page, final marks,
 //! and summaries from a class up to the region.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use asurso_proto::gradebook as pb;
 use asurso_runtime::auth::Caller;
@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{Shared, civil_date, date_field, journal::stored_value, optional_uuid, uuid_field};
 use crate::{
-    access::{self, JournalScope},
+    access::{self, Reach},
     domain::{
         GradebookError,
         calendar::Days,
@@ -169,17 +169,15 @@ impl ReportApi {
         let days = span(request.from_date.as_ref(), request.to_date.as_ref())?;
         let mut transaction = self.0.begin().await?;
         let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
-        let scope = JournalScope {
-            class_id,
-            subject_id: subject,
-            subgroup_id: subgroup,
-        };
-        access::read_journal(&mut transaction, caller, &class, &school, scope).await?;
+        // Without a group named, a group's teacher gets their groups' page.
+        let reach =
+            access::read_journal(&mut transaction, caller, &class, &school, subject, subgroup)
+                .await?;
         let columns = storage::reports::journal_columns(
             &mut transaction,
             class_id,
             subject,
-            subgroup,
+            reach.groups(),
             days.start,
             days.end,
         )
@@ -187,7 +185,7 @@ impl ReportApi {
         let students = storage::reports::students_between(
             &mut transaction,
             class_id,
-            subgroup,
+            reach.groups(),
             days.start,
             days.end,
         )
@@ -267,19 +265,26 @@ impl ReportApi {
         let mut transaction = self.0.begin().await?;
         let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
         // The whole class for its class teacher and the administration; a
-        // subject teacher sees the subjects they teach there.
-        let only_subjects: Option<HashSet<Uuid>> =
+        // subject teacher sees the subjects they teach there, of the
+        // students they teach them to (a group's teacher, their groups').
+        let only_taught: Option<HashMap<Uuid, Reach>> =
             if access::reads_whole_class(&mut transaction, caller, &class, &school).await? {
                 None
             } else {
                 access::authorize(&mut transaction, caller, access::JOURNAL_WRITE, &school).await?;
-                let taught: HashSet<Uuid> =
-                    storage::curriculum::load_of_class(&mut transaction, class_id)
-                        .await?
-                        .into_iter()
-                        .filter(|load| load.teacher_id == caller.person_id)
-                        .map(|load| load.subject_id)
-                        .collect();
+                let mut groups = HashMap::<Uuid, Vec<Option<Uuid>>>::new();
+                for load in storage::curriculum::load_of_class(&mut transaction, class_id).await? {
+                    if load.teacher_id == caller.person_id {
+                        groups
+                            .entry(load.subject_id)
+                            .or_default()
+                            .push(load.subgroup_id);
+                    }
+                }
+                let taught: HashMap<Uuid, Reach> = groups
+                    .into_iter()
+                    .filter_map(|(subject, groups)| Some((subject, Reach::of_load(groups)?)))
+                    .collect();
                 if taught.is_empty() || caller.org_unit_id != school.id {
                     return Err(GradebookError::denied(format!(
                         "the final marks of {} are read by its class teacher, the administration \
@@ -289,6 +294,18 @@ impl ReportApi {
                 }
                 Some(taught)
             };
+        let subgroups = match only_taught {
+            Some(_) => storage::classes::subgroups(&mut transaction, &[class_id]).await?,
+            None => Vec::new(),
+        };
+        let reached = |student: Uuid, subject: Option<Uuid>| {
+            only_taught.as_ref().is_none_or(|taught| {
+                taught
+                    .iter()
+                    .filter(|(taught, _)| subject.is_none_or(|subject| subject == **taught))
+                    .any(|(_, reach)| reach.covers(student, &subgroups))
+            })
+        };
         let year = storage::calendar::get(&mut transaction, class.school_year_id)
             .await?
             .ok_or_else(|| GradebookError::Internal("a class's school year vanished".into()))?;
@@ -299,7 +316,10 @@ impl ReportApi {
             year.year.start_date,
             year.year.end_date,
         )
-        .await?;
+        .await?
+        .into_iter()
+        .filter(|student| reached(student.student_id, None))
+        .collect::<Vec<_>>();
         let ids: Vec<Uuid> = students.iter().map(|s| s.student_id).collect();
         let marks =
             storage::journal::term_marks(&mut transaction, year.year.id, &ids, None, None, false)
@@ -316,10 +336,7 @@ impl ReportApi {
         self.0.commit(transaction).await?;
         let mut by_student = HashMap::<Uuid, Vec<pb::FinalMark>>::new();
         for mark in marks {
-            if only_subjects
-                .as_ref()
-                .is_some_and(|only| !only.contains(&mark.subject_id))
-            {
+            if !reached(mark.student_id, Some(mark.subject_id)) {
                 continue;
             }
             let Some(period) = Period::parse(&mark.period, mark.number) else {

@@ -272,9 +272,16 @@ pub fn weekday_number(date: Date) -> u8 {
     date.weekday().number_from_monday()
 }
 
-/// The Monday of the week `date` falls in.
-pub fn monday_of(date: Date) -> Date {
-    date - Duration::days(i64::from(weekday_number(date)) - 1)
+/// Monday to Saturday of the week `date` falls in: a diary's page. None
+/// where the week would run past the ends of the calendar (request dates
+/// are bounded long before that; this arithmetic does not rely on it).
+pub fn diary_week_of(date: Date) -> Option<Days> {
+    let monday = date.checked_sub(Duration::days(i64::from(weekday_number(date)) - 1))?;
+    let saturday = monday.checked_add(Duration::days(5))?;
+    Some(Days {
+        start: monday,
+        end: saturday,
+    })
 }
 
 #[cfg(test)]
@@ -369,5 +376,17 @@ mod tests {
                 date!(2027 - 01 - 12)
             ]
         );
+    }
+
+    #[test]
+    fn a_diary_week_runs_monday_to_saturday_and_stops_at_the_ends_of_the_calendar() {
+        let week = diary_week_of(date!(2026 - 09 - 03));
+        assert_eq!(
+            week.map(|days| (days.start, days.end)),
+            Some((date!(2026 - 08 - 31), date!(2026 - 09 - 05)))
+        );
+        assert_eq!(week.map(|days| days.iter().count()), Some(6));
+        // The last week's Saturday would be 10000-01-01, past the last day.
+        assert_eq!(diary_week_of(Date::MAX), None);
     }
 }

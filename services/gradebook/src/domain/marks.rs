@@ -127,6 +127,9 @@ pub fn suggested_grade(average: f64) -> i32 {
     (rounded(average) + 0.5).floor() as i32
 }
 
+/// The most terms a school year has: a year of quarters.
+pub const MAX_TERMS: i32 = 4;
+
 /// What a term mark is given for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Period {
@@ -166,6 +169,26 @@ impl Period {
         }
     }
 
+    /// A period as a request names it (`field` is the request's name for
+    /// it), its number bounded to what any year has before anything counts
+    /// with it: terms 1 to [`MAX_TERMS`], half-years 1 or 2. A year, exam or
+    /// final mark has no number; whatever came is ignored, as it always was.
+    pub fn requested(kind: &str, number: i32, field: &str) -> Result<Self, GradebookError> {
+        let period = Self::parse(kind, number)
+            .ok_or_else(|| GradebookError::invalid(format!("{field}.kind"), "is required"))?;
+        let description = match period {
+            Self::Term(_) if !(1..=MAX_TERMS).contains(&number) => {
+                format!("must be 1 to {MAX_TERMS}: no year has more terms")
+            }
+            Self::HalfYear(_) if !(1..=2).contains(&number) => "a half-year is 1 or 2".to_owned(),
+            _ => return Ok(period),
+        };
+        Err(GradebookError::invalid(
+            format!("{field}.number"),
+            description,
+        ))
+    }
+
     /// The days whose marks the period's average is taken over: a term's
     /// own days, a half-year's two quarters, the whole year for the rest.
     /// `terms` are the year's terms in order.
@@ -197,8 +220,15 @@ impl Period {
                         "half-year marks are given in a year of quarters",
                     ));
                 }
-                match (term(number * 2 - 1), term(number * 2)) {
-                    (Some(first), Some(second)) if number == 1 || number == 2 => Ok(Days {
+                // The quarters of each half named outright: no arithmetic
+                // on a number that may have come from anywhere.
+                let quarters = match number {
+                    1 => Some((1, 2)),
+                    2 => Some((3, 4)),
+                    _ => None,
+                };
+                match quarters.map(|(first, second)| (term(first), term(second))) {
+                    Some((Some(first), Some(second))) => Ok(Days {
                         start: first.start,
                         end: second.end,
                     }),
@@ -314,6 +344,57 @@ mod tests {
             Period::Term(5)
                 .days(year, TermKind::Quarters, &terms, "p")
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn a_period_number_no_year_has_is_refused_before_anything_counts_with_it() {
+        let fields = |kind: &str, number: i32| match Period::requested(kind, number, "period") {
+            Err(GradebookError::Invalid(violations)) => {
+                violations.into_iter().map(|v| v.field).collect()
+            }
+            _ => Vec::new(),
+        };
+        for number in [0, -1, 5, i32::MAX, i32::MIN] {
+            assert_eq!(fields("term", number), ["period.number"], "term {number}");
+        }
+        for number in [0, 3, i32::MAX, i32::MIN] {
+            assert_eq!(
+                fields("half_year", number),
+                ["period.number"],
+                "half {number}"
+            );
+        }
+        assert_eq!(fields("", 1), ["period.kind"]);
+        assert_eq!(
+            Period::requested("term", 4, "p").ok(),
+            Some(Period::Term(4))
+        );
+        assert_eq!(
+            Period::requested("half_year", 2, "p").ok(),
+            Some(Period::HalfYear(2))
+        );
+        assert_eq!(
+            Period::requested("year", i32::MAX, "p").ok(),
+            Some(Period::Year)
+        );
+        // Half-year days are looked up without arithmetic on the number.
+        let quarter = Days {
+            start: time::macros::date!(2026 - 09 - 01),
+            end: time::macros::date!(2026 - 10 - 24),
+        };
+        let quarters = [quarter; 4];
+        for number in [i32::MAX, i32::MIN] {
+            assert!(
+                Period::HalfYear(number)
+                    .days(quarter, TermKind::Quarters, &quarters, "p")
+                    .is_err()
+            );
+        }
+        assert_eq!(
+            i32::try_from(TermKind::Quarters.terms()).ok(),
+            Some(MAX_TERMS),
+            "no kind of year has more terms than quarters"
         );
     }
 }

@@ -401,24 +401,22 @@ pub async fn markable_students(
     .await
 }
 
-/// Whether the teacher teaches this subject to the class (or the subgroup)
-/// by the load, or gives this very lesson.
-pub async fn teaches(
+/// The groups the teacher teaches the subject to in the class by the load:
+/// `None` for a whole-class load, a subgroup's id for a group's.
+pub async fn taught_groups(
     connection: &mut PgConnection,
     teacher: Uuid,
     class: Uuid,
     subject: Uuid,
-    subgroup: Option<Uuid>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Vec<Option<Uuid>>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM teaching_load WHERE teacher_id = $1 AND class_id = $2 \
-         AND subject_id = $3 AND (subgroup_id IS NULL OR $4::uuid IS NULL OR subgroup_id = $4))",
+        "SELECT subgroup_id FROM teaching_load WHERE teacher_id = $1 AND class_id = $2 \
+         AND subject_id = $3",
     )
     .bind(teacher)
     .bind(class)
     .bind(subject)
-    .bind(subgroup)
-    .fetch_one(connection)
+    .fetch_all(connection)
     .await
 }
 

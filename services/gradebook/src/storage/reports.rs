@@ -61,7 +61,7 @@ pub async fn journal_columns(
     connection: &mut PgConnection,
     class: Uuid,
     subject: Uuid,
-    subgroup: Option<Uuid>,
+    groups: Option<&[Uuid]>,
     from: Date,
     to: Date,
 ) -> Result<Vec<ColumnRow>, sqlx::Error> {
@@ -71,12 +71,12 @@ pub async fn journal_columns(
          FROM lessons l JOIN assignments a ON a.lesson_id = l.id \
          JOIN assignment_types t ON t.code = a.type_code \
          WHERE l.class_id = $1 AND l.subject_id = $2 AND l.date BETWEEN $4 AND $5 \
-           AND ($3::uuid IS NULL OR l.subgroup_id IS NULL OR l.subgroup_id = $3) \
+           AND ($3::uuid[] IS NULL OR l.subgroup_id IS NULL OR l.subgroup_id = ANY($3)) \
          ORDER BY l.date, l.period, a.created_at, a.id",
     )
     .bind(class)
     .bind(subject)
-    .bind(subgroup)
+    .bind(groups)
     .bind(from)
     .bind(to)
     .fetch_all(connection)
@@ -84,7 +84,7 @@ pub async fn journal_columns(
 }
 
 /// A student of a page: enrolled in the class some day of the span (and a
-/// member of the subgroup, when given).
+/// member of one of the groups, when given).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StudentRow {
     pub student_id: Uuid,
@@ -94,7 +94,7 @@ pub struct StudentRow {
 pub async fn students_between(
     connection: &mut PgConnection,
     class: Uuid,
-    subgroup: Option<Uuid>,
+    groups: Option<&[Uuid]>,
     from: Date,
     to: Date,
 ) -> Result<Vec<StudentRow>, sqlx::Error> {
@@ -103,12 +103,12 @@ pub async fn students_between(
          COALESCE(concat_ws(' ', p.last_name, p.first_name), '') AS student_name \
          FROM enrolments e LEFT JOIN known_people p ON p.id = e.student_id \
          WHERE e.class_id = $1 AND e.start_date <= $4 AND (e.end_date IS NULL OR e.end_date >= $3) \
-           AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
-                WHERE m.subgroup_id = $2 AND m.student_id = e.student_id)) \
+           AND ($2::uuid[] IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+                WHERE m.subgroup_id = ANY($2) AND m.student_id = e.student_id)) \
          ORDER BY student_name, e.student_id",
     )
     .bind(class)
-    .bind(subgroup)
+    .bind(groups)
     .bind(from)
     .bind(to)
     .fetch_all(connection)

@@ -1090,3 +1090,421 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
     );
     Ok(())
 }
+
+/// An 8th class split for English: group A (Anna, Vera) and group B (Boris),
+/// each with a teacher of its own on Tuesdays, a whole-class English lesson
+/// on Thursdays by a third teacher, and a class teacher who teaches none.
+struct SplitClass {
+    /// Identity and the gradebook, running while the test does.
+    _stack: Stack,
+    admin: Gb,
+    group_a_teacher: Person,
+    group_b_teacher: Person,
+    whole_class_teacher: Person,
+    class_teacher: Person,
+    /// Anna and Vera of group A, Boris of group B.
+    anna: String,
+    vera: String,
+    boris: String,
+    class: gb::Class,
+    english: gb::Subject,
+    group_b: gb::Subgroup,
+    term1: gb::Term,
+}
+
+impl SplitClass {
+    async fn new(tag: &str) -> anyhow::Result<Self> {
+        let mut stack = Stack::start().await?;
+        let school = stack.world.school_a;
+        let mut admin = stack
+            .person(school, Role::SchoolAdmin, &format!("admin.{tag}"))
+            .await?
+            .gb;
+        let group_a_teacher = stack
+            .person(school, Role::Teacher, &format!("english.a.{tag}"))
+            .await?;
+        let group_b_teacher = stack
+            .person(school, Role::Teacher, &format!("english.b.{tag}"))
+            .await?;
+        let whole_class_teacher = stack
+            .person(school, Role::Teacher, &format!("english.all.{tag}"))
+            .await?;
+        let class_teacher = stack
+            .person(school, Role::ClassTeacher, &format!("ct.{tag}"))
+            .await?;
+        let mut students = Vec::new();
+        for name in ["anna", "vera", "boris"] {
+            let student = stack
+                .person(school, Role::Student, &format!("{name}.{tag}"))
+                .await?;
+            students.push(student.id);
+        }
+        let year = school_year(&mut admin, school).await?;
+        let term1 = year.terms[0].clone();
+        let class = class(&mut admin, &year, "8А", 8).await?;
+        let english = subject(&mut admin, school, "Английский язык").await?;
+        for student in &students {
+            enrol(&mut admin, &class, *student).await?;
+        }
+        admin
+            .classes
+            .set_class_teacher(gb::SetClassTeacherRequest {
+                class_id: class.id.clone(),
+                teacher_id: class_teacher.id.to_string(),
+            })
+            .await?;
+        load(&mut admin, &class, &english, whole_class_teacher.id).await?;
+        let mut groups = Vec::new();
+        for (name, teacher, members) in [
+            ("группа A", group_a_teacher.id, &students[..2]),
+            ("группа B", group_b_teacher.id, &students[2..]),
+        ] {
+            let group = admin
+                .classes
+                .create_subgroup(gb::CreateSubgroupRequest {
+                    class_id: class.id.clone(),
+                    name: name.into(),
+                })
+                .await?
+                .into_inner()
+                .subgroup
+                .ok_or_else(|| anyhow::anyhow!("no group"))?;
+            admin
+                .classes
+                .set_subgroup_members(gb::SetSubgroupMembersRequest {
+                    subgroup_id: group.id.clone(),
+                    student_ids: members.iter().map(Uuid::to_string).collect(),
+                })
+                .await?;
+            admin
+                .curriculum
+                .assign_load(gb::AssignLoadRequest {
+                    class_id: class.id.clone(),
+                    subgroup_id: group.id.clone(),
+                    subject_id: english.id.clone(),
+                    teacher_id: teacher.to_string(),
+                    hours_per_week: 2,
+                })
+                .await?;
+            groups.push(group);
+        }
+        let in_group = |group: &gb::Subgroup| gb::Slot {
+            subgroup_id: group.id.clone(),
+            ..slot(2, 4, &english)
+        };
+        admin
+            .timetable
+            .set_class_timetable(gb::SetClassTimetableRequest {
+                class_id: class.id.clone(),
+                slots: vec![
+                    in_group(&groups[0]),
+                    in_group(&groups[1]),
+                    slot(4, 2, &english),
+                ],
+                apply_from: None,
+            })
+            .await?;
+        let group_b = groups.remove(1);
+        let [anna, vera, boris] = [0, 1, 2].map(|n| students[n].to_string());
+        Ok(Self {
+            _stack: stack,
+            admin,
+            group_a_teacher,
+            group_b_teacher,
+            whole_class_teacher,
+            class_teacher,
+            anna,
+            vera,
+            boris,
+            class,
+            english,
+            group_b,
+            term1,
+        })
+    }
+
+    /// The English lesson of a group (of the whole class for `None`) on a
+    /// day.
+    async fn lesson(
+        &mut self,
+        group: Option<&str>,
+        date: (i32, i32, i32),
+    ) -> anyhow::Result<gb::Lesson> {
+        timetable_of(
+            &mut self.admin,
+            Of::ClassId(self.class.id.clone()),
+            date,
+            date,
+        )
+        .await?
+        .into_iter()
+        .find(|lesson| lesson.subgroup_name.as_str() == group.unwrap_or_default())
+        .ok_or_else(|| anyhow::anyhow!("no lesson of {group:?} on {date:?}"))
+    }
+
+    /// The journal page of the first term, of the group named (or none).
+    fn page(&self, subgroup_id: &str) -> gb::GetClassJournalRequest {
+        gb::GetClassJournalRequest {
+            class_id: self.class.id.clone(),
+            subject_id: self.english.id.clone(),
+            subgroup_id: subgroup_id.into(),
+            from_date: self.term1.start_date,
+            to_date: self.term1.end_date,
+        }
+    }
+
+    fn sheet(&self) -> gb::GetTermMarkSheetRequest {
+        gb::GetTermMarkSheetRequest {
+            class_id: self.class.id.clone(),
+            subject_id: self.english.id.clone(),
+            period: term_period(1),
+        }
+    }
+
+    fn term_marks(&self, marks: &[(&str, i32)]) -> gb::SetTermMarksRequest {
+        gb::SetTermMarksRequest {
+            class_id: self.class.id.clone(),
+            subject_id: self.english.id.clone(),
+            period: term_period(1),
+            marks: marks
+                .iter()
+                .map(|(student, mark)| gb::TermMarkEntry {
+                    student_id: (*student).to_owned(),
+                    value: grade(*mark),
+                })
+                .collect(),
+            idempotency_key: String::new(),
+        }
+    }
+}
+
+/// The students of journal rows, sorted.
+fn students_of<'a>(ids: impl IntoIterator<Item = &'a String>) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = ids.into_iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn sorted<const N: usize>(ids: [&str; N]) -> Vec<&str> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids
+}
+
+#[tokio::test]
+async fn a_group_teacher_reads_and_marks_only_their_group_and_the_class_teacher_the_whole_class()
+-> anyhow::Result<()> {
+    let mut c = SplitClass::new("split").await?;
+    let (anna, vera, boris) = (c.anna.clone(), c.vera.clone(), c.boris.clone());
+    let group_a_lesson = c.lesson(Some("группа A"), (2026, 9, 8)).await?;
+    let group_b_lesson = c.lesson(Some("группа B"), (2026, 9, 8)).await?;
+    let whole_lesson = c.lesson(None, (2026, 9, 10)).await?;
+
+    let teacher_a = &mut c.group_a_teacher.gb.clone();
+    let ct = &mut c.class_teacher.gb.clone();
+
+    // Each teacher marks their own lesson.
+    let work_a = assign(
+        teacher_a,
+        &group_a_lesson,
+        "classwork",
+        None,
+        "Present Simple",
+    )
+    .await?;
+    set_marks(
+        teacher_a,
+        &work_a,
+        vec![entry(anna.clone(), grade(5)), entry(vera.clone(), grade(4))],
+        "",
+    )
+    .await?;
+    let teacher_b = &mut c.group_b_teacher.gb;
+    let work_b = assign(teacher_b, &group_b_lesson, "classwork", None, "Past Simple").await?;
+    set_marks(teacher_b, &work_b, vec![entry(boris.clone(), grade(3))], "").await?;
+    let teacher_all = &mut c.whole_class_teacher.gb;
+    let work_all = assign(teacher_all, &whole_lesson, "test", None, "Диктант").await?;
+    set_marks(
+        teacher_all,
+        &work_all,
+        vec![
+            entry(anna.clone(), grade(4)),
+            entry(boris.clone(), grade(2)),
+        ],
+        "",
+    )
+    .await?;
+
+    // Group A's teacher keeps neither the whole class's lesson nor group B's.
+    let refused = assign(teacher_a, &whole_lesson, "homework", None, "Слова").await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+    let refused = set_marks(
+        teacher_a,
+        &work_all,
+        vec![entry(boris.clone(), grade(5))],
+        "",
+    )
+    .await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+    let refused = set_marks(teacher_a, &work_b, vec![entry(boris.clone(), grade(5))], "").await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+
+    // Without a group named, group A's teacher gets group A's page: their
+    // lesson and the whole class's, Anna's and Vera's marks, not Boris's.
+    let page = teacher_a
+        .reports
+        .get_class_journal(c.page(""))
+        .await?
+        .into_inner();
+    assert_eq!(
+        students_of(page.rows.iter().map(|row| &row.student_id)),
+        sorted([anna.as_str(), vera.as_str()])
+    );
+    let columns: Vec<_> = page
+        .columns
+        .iter()
+        .map(|c| c.assignment_id.as_str())
+        .collect();
+    assert_eq!(columns, [work_a.id.as_str(), work_all.id.as_str()]);
+    // Naming group B is refused, as before.
+    let refused = teacher_a
+        .reports
+        .get_class_journal(c.page(&c.group_b.id))
+        .await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+    // The mark history follows the page: Anna's, not Boris's.
+    let history = |student: &str| gb::GetMarkHistoryRequest {
+        assignment_id: work_all.id.clone(),
+        student_id: student.to_owned(),
+    };
+    let annas = teacher_a
+        .journal
+        .get_mark_history(history(&anna))
+        .await?
+        .into_inner();
+    assert_eq!(annas.changes.len(), 1);
+    let refused = teacher_a.journal.get_mark_history(history(&boris)).await;
+    assert_eq!(code(refused), Some(Code::PermissionDenied));
+
+    // The term sheet likewise: group A's students only.
+    let sheet = teacher_a
+        .journal
+        .get_term_mark_sheet(c.sheet())
+        .await?
+        .into_inner();
+    assert_eq!(
+        students_of(sheet.rows.iter().map(|row| &row.student_id)),
+        sorted([anna.as_str(), vera.as_str()])
+    );
+
+    // A term mark for Boris among Anna's is refused, naming his entry, and
+    // neither is written.
+    let refused = teacher_a
+        .journal
+        .set_term_marks(c.term_marks(&[(&anna, 5), (&boris, 3)]))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("group A's teacher set a term mark for group B"))?;
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&refused), ["marks[1].student_id"]);
+    let whole_sheet = ct
+        .journal
+        .get_term_mark_sheet(c.sheet())
+        .await?
+        .into_inner();
+    assert!(
+        whole_sheet.rows.iter().all(|row| row.mark.is_none()),
+        "{whole_sheet:?}"
+    );
+
+    // Group A's own term marks go through, and the answer is group A's.
+    let set = teacher_a
+        .journal
+        .set_term_marks(c.term_marks(&[(&anna, 5), (&vera, 4)]))
+        .await?
+        .into_inner();
+    assert_eq!(
+        students_of(set.rows.iter().map(|row| &row.student_id)),
+        sorted([anna.as_str(), vera.as_str()])
+    );
+    assert!(set.rows.iter().all(|row| row.mark.is_some()), "{set:?}");
+    let boris_mark = c.term_marks(&[(&boris, 3)]);
+    c.group_b_teacher
+        .gb
+        .journal
+        .set_term_marks(boris_mark)
+        .await?;
+
+    // Group A's teacher reads group A's final marks; the class teacher, and
+    // the whole-class teacher's page, the whole class.
+    let finals = teacher_a
+        .reports
+        .get_final_marks(gb::GetFinalMarksRequest {
+            class_id: c.class.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .students;
+    assert_eq!(
+        students_of(finals.iter().map(|student| &student.student_id)),
+        sorted([anna.as_str(), vera.as_str()])
+    );
+    let everyone = sorted([anna.as_str(), vera.as_str(), boris.as_str()]);
+    let page = ct.reports.get_class_journal(c.page("")).await?.into_inner();
+    assert_eq!(
+        students_of(page.rows.iter().map(|row| &row.student_id)),
+        everyone
+    );
+    assert_eq!(page.columns.len(), 3);
+    let group_b_page = ct
+        .reports
+        .get_class_journal(c.page(&c.group_b.id))
+        .await?
+        .into_inner();
+    assert_eq!(
+        students_of(group_b_page.rows.iter().map(|row| &row.student_id)),
+        [boris.as_str()]
+    );
+    let whole_sheet = ct
+        .journal
+        .get_term_mark_sheet(c.sheet())
+        .await?
+        .into_inner();
+    let marks: Vec<_> = whole_sheet
+        .rows
+        .iter()
+        .map(|row| (row.student_id.as_str(), row.mark))
+        .collect();
+    assert_eq!(marks.len(), 3);
+    for (student, mark) in [(&anna, 5), (&vera, 4), (&boris, 3)] {
+        assert!(
+            marks.contains(&(student.as_str(), grade(mark))),
+            "{student}: {marks:?}"
+        );
+    }
+    let finals = ct
+        .reports
+        .get_final_marks(gb::GetFinalMarksRequest {
+            class_id: c.class.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .students;
+    assert_eq!(
+        students_of(finals.iter().map(|student| &student.student_id)),
+        everyone
+    );
+    let whole_page = c.page("");
+    let page = c
+        .whole_class_teacher
+        .gb
+        .reports
+        .get_class_journal(whole_page)
+        .await?
+        .into_inner();
+    assert_eq!(
+        students_of(page.rows.iter().map(|row| &row.student_id)),
+        everyone
+    );
+    Ok(())
+}

@@ -5,6 +5,7 @@ mod calendar;
 mod classes;
 mod groups;
 mod journal;
+mod limits;
 mod projection;
 mod support;
 mod timetable;
