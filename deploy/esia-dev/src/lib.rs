@@ -183,11 +183,28 @@ struct IssuedCode {
     used: bool,
 }
 
+/// What the next token answer gets wrong, for a relying party's tests of
+/// how it takes a broken provider. Only code holding the
+/// [`RunningProvider`] it spawned in its own process can set one
+/// ([`RunningProvider::break_next_token_answer`]): no flag, variable or
+/// route reaches it, so the `esia-dev` binary never serves one, and each
+/// is served once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenFault {
+    /// The id_token without this claim (`sub`, `aud`, ...), still signed
+    /// by the provider's key.
+    IdTokenWithout(&'static str),
+    /// HTTP 503 with an HTML page, as a failing front end answers.
+    Unavailable,
+}
+
 struct Provider {
     settings: ProviderSettings,
     key: SigningKey,
     requests: Mutex<HashMap<String, AuthorizationRequest>>,
     codes: Mutex<HashMap<String, IssuedCode>>,
+    /// Set only through `RunningProvider` (see `TokenFault`).
+    fault: Mutex<Option<TokenFault>>,
 }
 
 type Shared = Arc<Provider>;
@@ -205,11 +222,22 @@ impl Provider {
 /// A provider serving on a socket until dropped or stopped.
 pub struct RunningProvider {
     pub address: SocketAddr,
+    provider: Shared,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl RunningProvider {
+    /// The next token request that would get tokens gets `fault` instead
+    /// (the code is spent all the same); later ones are answered as usual.
+    pub fn break_next_token_answer(&self, fault: TokenFault) {
+        *self
+            .provider
+            .fault
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fault);
+    }
+
     /// The issuer (and base) URL.
     pub fn issuer(&self) -> String {
         format!("http://{}/", self.address)
@@ -237,7 +265,8 @@ pub fn spawn(
 ) -> std::io::Result<RunningProvider> {
     let address = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let app = router(settings);
+    let provider = provider(settings);
+    let app = routes(Arc::clone(&provider));
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -250,19 +279,28 @@ pub fn spawn(
     });
     Ok(RunningProvider {
         address,
+        provider,
         stop: Some(stop),
         task,
     })
 }
 
 pub fn router(settings: ProviderSettings) -> Router {
+    routes(provider(settings))
+}
+
+fn provider(settings: ProviderSettings) -> Shared {
     let key = SigningKey::from_bytes(&settings.signing_seed);
-    let provider = Arc::new(Provider {
+    Arc::new(Provider {
         settings,
         key,
         requests: Mutex::new(HashMap::new()),
         codes: Mutex::new(HashMap::new()),
-    });
+        fault: Mutex::new(None),
+    })
+}
+
+fn routes(provider: Shared) -> Router {
     Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/aas/oauth2/jwks", get(jwks))
@@ -652,6 +690,21 @@ async fn token(
     let Some(person) = DEMO_PEOPLE.iter().find(|person| person.oid == oid) else {
         return token_error("invalid_grant", "unknown person");
     };
+    let fault = provider
+        .fault
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some(fault) = &fault {
+        tracing::warn!(?fault, "a broken token answer, as a test asked");
+    }
+    if fault == Some(TokenFault::Unavailable) {
+        return page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service unavailable",
+            "<p>Try again later.</p>",
+        );
+    }
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let session = uuid::Uuid::new_v4().to_string();
     let issuer = &provider.settings.issuer;
@@ -693,6 +746,11 @@ async fn token(
     });
     if let (Some(nonce), Some(map)) = (nonce, id_claims.as_object_mut()) {
         map.insert("nonce".to_owned(), Value::String(nonce));
+    }
+    if let (Some(TokenFault::IdTokenWithout(claim)), Some(map)) =
+        (&fault, id_claims.as_object_mut())
+    {
+        map.remove(*claim);
     }
     tracing::info!(oid, "tokens issued");
     Json(json!({

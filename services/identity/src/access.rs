@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{IdentityError, rights::Matrix},
-    storage::{self, org::OrgUnitRow},
+    storage::{self, org::OrgUnitRow, people::PersonRow},
 };
 
 /// The effective matrix at a unit: defaults, the region's cells, and the
@@ -77,6 +77,35 @@ pub async fn authorize(
             role_name(caller.role),
             target.name
         )));
+    }
+    Ok(())
+}
+
+/// Refuses unless the caller holds `right` at every unit the person's access
+/// reaches (see `storage::grants::units_reached`). What is done to a
+/// person's account (a password, a reset) opens all of it: authority over
+/// one school must not become a key to a parent's child in another.
+pub async fn authorize_over_person(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    right: &str,
+    person: &PersonRow,
+    field: &str,
+) -> Result<(), IdentityError> {
+    for unit_id in storage::grants::units_reached(connection, person.id).await? {
+        let reached = unit(connection, unit_id, field).await?;
+        authorize(connection, caller, right, &reached)
+            .await
+            .map_err(|error| match error {
+                IdentityError::PermissionDenied(reason) => {
+                    IdentityError::PermissionDenied(format!(
+                        "{field}: this person's access (their roles, and their children's \
+                         schools) reaches {}: {reason}",
+                        reached.name
+                    ))
+                }
+                other => other,
+            })?;
     }
     Ok(())
 }

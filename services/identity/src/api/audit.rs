@@ -1,7 +1,7 @@
 //! Reading the personal-data audit log.
 
 use asurso_proto::{common::PageResponse, identity as pb};
-use asurso_runtime::auth::parse_role;
+use asurso_runtime::{auth::parse_role, convert};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -42,14 +42,15 @@ fn before(page: Option<&asurso_proto::common::PageRequest>) -> Result<Option<Uui
     }
 }
 
+/// A bound of the filter, within the years the runtime bounds request
+/// instants to (PostgreSQL cannot compare with a year like -9999).
 fn time(
     value: Option<&prost_types::Timestamp>,
     field: &str,
 ) -> Result<Option<time::OffsetDateTime>, IdentityError> {
     value
         .map(|at| {
-            time::OffsetDateTime::from_unix_timestamp(at.seconds)
-                .map_err(|_| IdentityError::invalid(field, "is out of range"))
+            convert::instant(at, field).map_err(|violation| IdentityError::Invalid(vec![violation]))
         })
         .transpose()
 }

@@ -426,18 +426,24 @@ impl pb::auth_service_server::AuthService for AuthApi {
             .await
             .map_err(IdentityError::from)?
             .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;
-        let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
-        access::authorize(&mut transaction, &caller, "accounts.manage", &unit).await?;
-        // A login carries every role of the person: the caller must manage
-        // accounts wherever those roles are, or they would hand themselves a
-        // key to a higher office.
-        for held in storage::grants::active_of(&mut transaction, person_id)
+        // A login carries every role of the person and, for a parent, every
+        // child's diary: the caller must manage accounts wherever that
+        // reaches, or they would hand themselves a key to a higher office or
+        // to another school's pupils.
+        access::authorize_over_person(
+            &mut transaction,
+            &caller,
+            "accounts.manage",
+            &person,
+            "person_id",
+        )
+        .await?;
+        let grants = storage::grants::active_of(&mut transaction, person_id)
             .await
-            .map_err(IdentityError::from)?
-        {
-            let there = access::unit(&mut transaction, held.org_unit_id, "person_id").await?;
-            access::authorize(&mut transaction, &caller, "accounts.manage", &there).await?;
-        }
+            .map_err(IdentityError::from)?;
+        // Nor may any admin hold a working password for a role the region
+        // opens only through ESIA: not made, not reset.
+        crate::policy::ensure_local_password_useful(&mut transaction, &grants, "person_id").await?;
         let temporary = passwords::temporary();
         let hash = passwords::hash(temporary.clone()).await?;
         let existing = storage::accounts::by_person_for_update(&mut transaction, person_id)

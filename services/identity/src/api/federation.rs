@@ -51,12 +51,16 @@ impl FederationApi {
         })
     }
 
-    /// The person's standing link, for the person or an admin of theirs.
+    /// The person's standing link, for the person or an admin of theirs:
+    /// one who manages accounts at the person's own unit, or, with
+    /// `Authority::EverywhereReached`, at every unit the person's access
+    /// reaches.
     async fn person_in_reach(
         &self,
         connection: &mut sqlx::PgConnection,
         caller: &asurso_runtime::auth::Caller,
         person_id: &str,
+        authority: Authority,
     ) -> Result<uuid::Uuid, IdentityError> {
         if person_id.is_empty() {
             return Ok(caller.person_id);
@@ -66,11 +70,37 @@ impl FederationApi {
             let row = storage::people::get(connection, person)
                 .await?
                 .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person}")))?;
-            let unit = access::unit(connection, row.org_unit_id, "person_id").await?;
-            access::authorize(connection, caller, "accounts.manage", &unit).await?;
+            match authority {
+                Authority::OwnUnit => {
+                    let unit = access::unit(connection, row.org_unit_id, "person_id").await?;
+                    access::authorize(connection, caller, "accounts.manage", &unit).await?;
+                }
+                Authority::EverywhereReached => {
+                    access::authorize_over_person(
+                        connection,
+                        caller,
+                        "accounts.manage",
+                        &row,
+                        "person_id",
+                    )
+                    .await?;
+                }
+            }
         }
         Ok(person)
     }
+}
+
+/// Where an admin must manage accounts to act on someone else's link.
+#[derive(Debug, Clone, Copy)]
+enum Authority {
+    /// At the person's own unit: enough to read the link.
+    OwnUnit,
+    /// At every unit the person's access reaches: needed to end the link.
+    /// Unlinking ends the person's Gosuslugi sessions and opens the next
+    /// ESIA login to whoever bears their SNILS, so authority over one
+    /// school must not reach a parent whose child is in another.
+    EverywhereReached,
 }
 
 fn policy_message(region: uuid::Uuid, row: &PolicyRow) -> pb::LoginPolicy {
@@ -153,17 +183,35 @@ impl pb::federation_service_server::FederationService for FederationApi {
             return Err(IdentityError::Invalid(violations).into());
         }
         let federation = self.federation()?;
-        // The state is used up before the provider is asked anything: a
-        // second callback with it is refused whatever became of the first.
+        // The state is used up before the provider is asked anything, and
+        // only by the browser that started the login: a second callback with
+        // it is refused whatever became of the first, and a callback from
+        // another browser spends nothing, so the rightful one can still
+        // finish.
+        let presented = crate::crypto::sha256(request.browser_binding.as_bytes());
         let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-        let pending = match storage::federation::consume(&mut connection, &request.state)
-            .await
-            .map_err(IdentityError::from)?
+        let pending = match storage::federation::consume(
+            &mut connection,
+            &request.state,
+            &presented,
+        )
+        .await
+        .map_err(IdentityError::from)?
         {
             Consumed::Fresh(pending) => pending,
             Consumed::Used => {
                 return Err(IdentityError::Unauthenticated(
                     "state: this login was already completed (a code is used once): start the login again"
+                        .to_owned(),
+                )
+                .into());
+            }
+            Consumed::OtherBrowser => {
+                tracing::warn!(
+                    "a login callback came back to another browser than the one that started it"
+                );
+                return Err(IdentityError::Unauthenticated(
+                    "browser_binding: this login was started in another browser: start the login again here"
                         .to_owned(),
                 )
                 .into());
@@ -178,17 +226,6 @@ impl pb::federation_service_server::FederationService for FederationApi {
             }
         };
         drop(connection);
-        let presented = crate::crypto::sha256(request.browser_binding.as_bytes());
-        if !crate::crypto::same(&presented, &pending.binding_hash) {
-            tracing::warn!(
-                "a login callback came back to another browser than the one that started it"
-            );
-            return Err(IdentityError::Unauthenticated(
-                "browser_binding: this login was started in another browser: start the login again here"
-                    .to_owned(),
-            )
-            .into());
-        }
         if pending.expires_at <= OffsetDateTime::now_utc() {
             return Err(IdentityError::Unauthenticated(
                 "the login took too long and has expired: start the login again".to_owned(),
@@ -329,7 +366,12 @@ impl pb::federation_service_server::FederationService for FederationApi {
         }
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let person = self
-            .person_in_reach(&mut transaction, &caller, &request.person_id)
+            .person_in_reach(
+                &mut transaction,
+                &caller,
+                &request.person_id,
+                Authority::EverywhereReached,
+            )
             .await?;
         let providers = storage::federation::unlink(&mut transaction, person, caller.person_id)
             .await
@@ -385,7 +427,12 @@ impl pb::federation_service_server::FederationService for FederationApi {
         let request = request.into_inner();
         let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
         let person = self
-            .person_in_reach(&mut connection, &caller, &request.person_id)
+            .person_in_reach(
+                &mut connection,
+                &caller,
+                &request.person_id,
+                Authority::OwnUnit,
+            )
             .await?;
         let link = storage::federation::of_person(&mut connection, person)
             .await
@@ -437,9 +484,10 @@ impl pb::federation_service_server::FederationService for FederationApi {
         let region = uuid_field(&policy.region_id, "policy.region_id")?;
         let from = match policy.esia_required_from {
             None => None,
-            Some(date) => Some(convert::date(&date).ok_or_else(|| {
-                IdentityError::invalid("policy.esia_required_from", "is not a calendar date")
-            })?),
+            Some(date) => Some(
+                convert::date(&date, "policy.esia_required_from")
+                    .map_err(|violation| IdentityError::Invalid(vec![violation]))?,
+            ),
         };
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let unit = access::unit(&mut transaction, region, "policy.region_id").await?;

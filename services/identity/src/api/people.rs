@@ -320,6 +320,26 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
         // Registering people and correcting them is the same responsibility.
         access::authorize(&mut transaction, &caller, "people.register", &unit).await?;
+        // The SNILS is a key, not just a record: a first Gosuslugi (ESIA)
+        // login links to whoever bears it. Changing it chooses who may log
+        // in as this person, as a password does, so it takes managing
+        // accounts wherever their access reaches (for a parent, every
+        // child's school). A person already linked keeps the link, but an
+        // unlink would open the new SNILS, so the same check applies. An
+        // empty SNILS keeps the stored one and so changes nothing here.
+        let snils_changes = parsed.snils.as_ref().is_some_and(|snils| {
+            person.snils_hash.as_deref() != Some(self.0.secrets.snils_hash(snils).as_slice())
+        });
+        if snils_changes {
+            access::authorize_over_person(
+                &mut transaction,
+                &caller,
+                "accounts.manage",
+                &person,
+                "person.snils",
+            )
+            .await?;
+        }
         person.last_name = parsed.last_name;
         person.first_name = parsed.first_name;
         person.middle_name = parsed.middle_name;

@@ -11,14 +11,15 @@
 
 pub mod signer;
 
-use std::{sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use openidconnect::{
-    AccessToken, AccessTokenHash, AdditionalClaims, AuthType, AuthorizationCode, Client, ClientId,
-    ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields,
-    IdTokenFields, IssuerUrl, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse,
-    SubjectIdentifier, TokenResponse,
+    AccessToken, AccessTokenHash, AdditionalClaims, AsyncHttpClient, AuthType, AuthorizationCode,
+    Client, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    ExtraTokenFields, HttpClientError, HttpRequest, HttpResponse, IdTokenFields, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
+    Scope, StandardErrorResponse, StandardTokenResponse, SubjectIdentifier, TokenResponse,
+    UserInfoError,
     core::{
         CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
         CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
@@ -142,18 +143,62 @@ type ProviderClient = Client<
 pub enum FederationError {
     #[error("federation settings: {0}")]
     Settings(String),
-    /// The provider cannot be reached or answers nonsense.
+    /// The provider cannot be reached, times out or fails on its side.
     #[error("{0}")]
     Unavailable(String),
     /// The provider refused the code: expired, used, or not ours.
     #[error("{0}")]
     CodeRefused(String),
-    /// The provider's answer does not hold up.
+    /// The provider's answer does not hold up: malformed, a required claim
+    /// missing, or a claim that fails verification.
     #[error("{0}")]
     Rejected(String),
     #[error("request signing: {0}")]
     Signer(#[from] signer::SignError),
 }
+
+/// A call to the provider that brought no answer to judge.
+#[derive(Debug, thiserror::Error)]
+enum ProviderCallError {
+    /// Not reached, or no answer in time.
+    #[error(transparent)]
+    Transport(#[from] HttpClientError<reqwest::Error>),
+    /// It answered that it cannot answer now (5xx, 408, 429).
+    #[error("the provider answered HTTP {0}")]
+    NotNow(u16),
+}
+
+/// The HTTP client `openidconnect` calls the provider with. An answer
+/// saying "not now" is made a failed call here: the crate reads a 5xx page
+/// that is not an OAuth error as an answer it could not parse, which would
+/// otherwise be taken for a malformed answer and refuse the login for good.
+struct ProviderHttp<'a>(&'a reqwest::Client);
+
+impl<'c> AsyncHttpClient<'c> for ProviderHttp<'_> {
+    type Error = ProviderCallError;
+    type Future =
+        Pin<Box<dyn Future<Output = Result<HttpResponse, ProviderCallError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let response = self.0.call(request).await?;
+            let status = response.status();
+            if status.is_server_error() || status.as_u16() == 408 || status.as_u16() == 429 {
+                return Err(ProviderCallError::NotNow(status.as_u16()));
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// What a token request can end in.
+type TokenRequestError =
+    RequestTokenError<ProviderCallError, StandardErrorResponse<CoreErrorResponseType>>;
+
+/// Said when the provider answered and the answer cannot be accepted:
+/// asking again later would get the same answer, a new login may not.
+const UNVERIFIABLE: &str =
+    "the identity provider's answer could not be verified: start the login again";
 
 /// A login started: where to send the person, and what to keep.
 pub struct Started {
@@ -388,25 +433,11 @@ impl Federation {
                 .add_extra_param("timestamp", timestamp)
                 .add_extra_param("token_type", "Bearer");
         }
-        let tokens = request.request_async(&self.http).await.map_err(|error| match error {
-            RequestTokenError::ServerResponse(response) => {
-                tracing::info!(error = %response, "the identity provider refused the code");
-                let reason = response
-                    .error_description()
-                    .map(|description| format!("{}: {description}", response.error()))
-                    .unwrap_or_else(|| response.error().to_string());
-                FederationError::CodeRefused(format!(
-                    "the identity provider refused this login ({}): codes expire quickly and are used once, log in again",
-                    reason.chars().take(200).collect::<String>()
-                ))
-            }
-            other => {
-                tracing::warn!(error = %error_chain(&other), "the token request failed");
-                FederationError::Unavailable(
-                    "the identity provider is not answering: try again later".to_owned(),
-                )
-            }
-        })?;
+        let call = ProviderHttp(&self.http);
+        let tokens = request
+            .request_async(&call)
+            .await
+            .map_err(token_request_failed)?;
         if self.settings.esia {
             let echoed = tokens.extra_fields().extra_fields().state.as_deref();
             if echoed != Some(state) {
@@ -483,17 +514,9 @@ impl Federation {
                     Some(SubjectIdentifier::new(subject.clone())),
                 )
                 .map_err(|error| FederationError::Settings(format!("userinfo: {error}")))?
-                .request_async(&self.http)
+                .request_async(&call)
                 .await
-                .map_err(|error| match error {
-                    openidconnect::UserInfoError::ClaimsVerification(error) => rejected(error),
-                    other => {
-                        tracing::warn!(error = %error_chain(&other), "the userinfo request failed");
-                        FederationError::Unavailable(
-                            "the identity provider is not answering: try again later".to_owned(),
-                        )
-                    }
-                })?;
+                .map_err(user_info_failed)?;
             let name = |claim: Option<&openidconnect::LocalizedClaim<_>>| {
                 claim
                     .and_then(|claim| claim.get(None))
@@ -543,6 +566,58 @@ impl Federation {
             .json::<EsiaPersonRecord>()
             .await
             .map_err(|error| unavailable(&error))
+    }
+}
+
+fn not_answering(error: &ProviderCallError, what: &str) -> FederationError {
+    tracing::warn!(error = %error_chain(error), "{what} failed");
+    FederationError::Unavailable(
+        "the identity provider is not answering: try again later".to_owned(),
+    )
+}
+
+/// The provider answered, and the answer is not one to accept. Its body is
+/// not logged: it holds the tokens.
+fn unverifiable(reason: &str, what: &str) -> FederationError {
+    tracing::warn!(%reason, "{what} could not be read");
+    FederationError::Rejected(UNVERIFIABLE.to_owned())
+}
+
+/// Only a call that brought no answer is worth trying again later. An
+/// answer that does not parse (an id_token that is not a JWT or lacks
+/// `sub`, `iss`, `exp` or `iat`; a body that is not a token response) is
+/// the provider's answer all the same, and it cannot be accepted.
+fn token_request_failed(error: TokenRequestError) -> FederationError {
+    match error {
+        RequestTokenError::ServerResponse(response) => {
+            tracing::info!(error = %response, "the identity provider refused the code");
+            let reason = response
+                .error_description()
+                .map(|description| format!("{}: {description}", response.error()))
+                .unwrap_or_else(|| response.error().to_string());
+            FederationError::CodeRefused(format!(
+                "the identity provider refused this login ({}): codes expire quickly and are used once, log in again",
+                reason.chars().take(200).collect::<String>()
+            ))
+        }
+        RequestTokenError::Request(error) => not_answering(&error, "the token request"),
+        RequestTokenError::Parse(error, _body) => {
+            unverifiable(&error_chain(&error), "the token response")
+        }
+        RequestTokenError::Other(reason) => unverifiable(&reason, "the token response"),
+    }
+}
+
+/// As for the token response.
+fn user_info_failed(error: UserInfoError<ProviderCallError>) -> FederationError {
+    match error {
+        UserInfoError::ClaimsVerification(error) => rejected(error),
+        UserInfoError::Request(error) => not_answering(&error, "the userinfo request"),
+        UserInfoError::Parse(error) => unverifiable(&error_chain(&error), "the userinfo response"),
+        UserInfoError::Response(status, _body, reason) => {
+            unverifiable(&format!("HTTP {status}: {reason}"), "the userinfo response")
+        }
+        other => unverifiable(&error_chain(&other), "the userinfo response"),
     }
 }
 

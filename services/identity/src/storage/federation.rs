@@ -31,39 +31,54 @@ pub async fn start(connection: &mut PgConnection, login: &PendingLogin) -> Resul
     .map(|_| ())
 }
 
-/// What became of a state presented at the callback.
+/// What became of a state and browser binding presented at the callback.
 #[derive(Debug)]
 pub enum Consumed {
-    /// Ours, unused, now used.
+    /// Ours, unused, presented by the browser that started it; now used.
     Fresh(PendingLogin),
-    /// Ours, but already used once.
+    /// Ours, presented by the browser that started it, but already used once.
     Used,
+    /// Ours, but presented with another browser's binding: nothing was
+    /// spent, and nothing more is told (used or not, expired or not).
+    OtherBrowser,
     /// Not a state this service started (or long forgotten).
     Unknown,
 }
 
-/// Marks the login used, once: a second callback with the same state finds
-/// it used, whatever happened to the first.
-pub async fn consume(connection: &mut PgConnection, state: &str) -> Result<Consumed, sqlx::Error> {
+/// Marks the login used, once, and only for the browser that started it:
+/// the binding is checked in the same statement that spends the state, so
+/// whoever merely saw the callback URL cannot void the rightful login, and
+/// a second callback from the rightful browser finds it used, whatever
+/// happened to the first. `binding_hash` is the SHA-256 of the presented
+/// binding; comparing hashes in SQL tells through timing nothing about the
+/// binding itself.
+pub async fn consume(
+    connection: &mut PgConnection,
+    state: &str,
+    binding_hash: &[u8],
+) -> Result<Consumed, sqlx::Error> {
     let fresh: Option<PendingLogin> = sqlx::query_as(
         "UPDATE federation_logins SET consumed_at = now() \
-         WHERE state = $1 AND consumed_at IS NULL \
+         WHERE state = $1 AND binding_hash = $2 AND consumed_at IS NULL \
          RETURNING state, nonce, pkce_verifier, binding_hash, grant_id, expires_at",
     )
     .bind(state)
+    .bind(binding_hash)
     .fetch_optional(&mut *connection)
     .await?;
     if let Some(login) = fresh {
         return Ok(Consumed::Fresh(login));
     }
-    let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM federation_logins WHERE state = $1")
-        .bind(state)
-        .fetch_optional(connection)
-        .await?;
-    Ok(if known.is_some() {
-        Consumed::Used
-    } else {
-        Consumed::Unknown
+    let same_browser: Option<bool> =
+        sqlx::query_scalar("SELECT binding_hash = $2 FROM federation_logins WHERE state = $1")
+            .bind(state)
+            .bind(binding_hash)
+            .fetch_optional(connection)
+            .await?;
+    Ok(match same_browser {
+        Some(true) => Consumed::Used,
+        Some(false) => Consumed::OtherBrowser,
+        None => Consumed::Unknown,
     })
 }
 

@@ -96,3 +96,26 @@ pub async fn has_role(
     .fetch_one(connection)
     .await
 }
+
+/// Every org unit the person's access reaches: their own unit, the units of
+/// their standing grants, and, for each child they are a guardian of, the
+/// child's unit and every unit where the child holds a standing student
+/// grant (a guardian reads the child's diary and marks there).
+pub async fn units_reached(
+    connection: &mut PgConnection,
+    person: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT org_unit_id FROM people WHERE id = $1 \
+         UNION SELECT org_unit_id FROM grants WHERE person_id = $1 AND revoked_at IS NULL \
+         UNION SELECT child.org_unit_id FROM guardians g \
+               JOIN people child ON child.id = g.student_id WHERE g.parent_id = $1 \
+         UNION SELECT s.org_unit_id FROM guardians g \
+               JOIN grants s ON s.person_id = g.student_id \
+               WHERE g.parent_id = $1 AND s.role = 'student' AND s.revoked_at IS NULL \
+         ORDER BY 1",
+    )
+    .bind(person)
+    .fetch_all(connection)
+    .await
+}

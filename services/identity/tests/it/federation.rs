@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use asurso_esia_dev::TokenFault;
 use asurso_identity::federation::signer::SignerSettings;
 use asurso_proto::identity as pb;
 use tonic::Code;
@@ -310,6 +311,92 @@ async fn refusals_say_what_to_do_and_nothing_is_half_linked() -> anyhow::Result<
         Code::Unavailable,
         "try again later",
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_callback_seen_by_someone_else_does_not_void_the_rightful_login() -> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    let mut world = esia_world(&provider).await?;
+    let parent = register(&mut world, "Иванова", CONFIRMED_PARENT.1, pb::Role::Parent).await?;
+    let mut anonymous = world.identity.clients(None).await?;
+    let started = start(&mut anonymous).await?;
+    let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
+
+    // Someone who saw the callback URL (a log, a shared screen, a proxy)
+    // presents it from their own browser: refused, twice over.
+    for _ in 0..2 {
+        assert_refused(
+            complete(&mut anonymous, "someone-elses-browser", &back).await,
+            Code::Unauthenticated,
+            "another browser",
+        );
+    }
+    assert!(!linked(&mut world, &parent).await?);
+
+    // The person's own browser still completes the login it started.
+    let login = complete(&mut anonymous, &started.browser_binding, &back).await?;
+    assert!(login.linked_now);
+    assert_eq!(
+        login.active_grant.map(|g| g.person_id).unwrap_or_default(),
+        parent
+    );
+    // Afterwards the other browser learns nothing more than before (not
+    // that the login is now completed); the rightful one is told it is.
+    assert_refused(
+        complete(&mut anonymous, "someone-elses-browser", &back).await,
+        Code::Unauthenticated,
+        "another browser",
+    );
+    assert_refused(
+        complete(&mut anonymous, &started.browser_binding, &back).await,
+        Code::Unauthenticated,
+        "already completed",
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_malformed_provider_answer_is_refused_and_only_a_failing_provider_is_unavailable()
+-> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    let mut world = esia_world(&provider).await?;
+    let parent = register(&mut world, "Иванова", CONFIRMED_PARENT.1, pb::Role::Parent).await?;
+    let mut anonymous = world.identity.clients(None).await?;
+
+    // An id_token without `sub` does not even parse: the provider answered,
+    // the answer cannot be accepted, and waiting would not change it.
+    provider.break_next_token_answer(TokenFault::IdTokenWithout("sub"));
+    assert_refused(
+        esia_login(&mut anonymous, CONFIRMED_PARENT.0).await,
+        Code::Unauthenticated,
+        "could not be verified: start the login again",
+    );
+    assert!(!linked(&mut world, &parent).await?);
+
+    // Without `aud` it parses, and is not meant for us.
+    provider.break_next_token_answer(TokenFault::IdTokenWithout("aud"));
+    assert_refused(
+        esia_login(&mut anonymous, CONFIRMED_PARENT.0).await,
+        Code::Unauthenticated,
+        "log in again",
+    );
+    assert!(!linked(&mut world, &parent).await?);
+
+    // A provider failing on its side (a 503 page, not JSON) is a reason to
+    // come back later, not a verdict on the login.
+    provider.break_next_token_answer(TokenFault::Unavailable);
+    assert_refused(
+        esia_login(&mut anonymous, CONFIRMED_PARENT.0).await,
+        Code::Unavailable,
+        "try again later",
+    );
+    assert!(!linked(&mut world, &parent).await?);
+
+    // Once the provider answers properly, the same person logs in.
+    let login = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
+    assert!(login.linked_now);
+    assert!(linked(&mut world, &parent).await?);
     Ok(())
 }
 

@@ -1,11 +1,13 @@
 //! The identity service over real gRPC, against real PostgreSQL and NATS.
 
+mod accounts;
 mod audit;
 mod escalation;
 mod esia_support;
 mod events;
 mod federation;
 mod import;
+mod limits;
 mod oidc;
 mod org;
 mod policy;

@@ -1,0 +1,694 @@
+//! Who may make or reset a person's local login, change the SNILS her
+//! first Gosuslugi (ESIA) login links by, or end her Gosuslugi link: an
+//! admin whose authority covers everything the login would open (every role
+//! of the person and, for a parent, every school of her children), and no
+//! admin at all for a password of a person the region lets in only through
+//! ESIA.
+
+use std::time::Duration;
+
+use asurso_proto::{common::CivilDate, identity as pb};
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::{
+    esia_support::{CONFIRMED_PARENT, dev_esia, esia_login, esia_world, refresh_refused},
+    support::{Clients, Service as _, World, identity_login, password_of, person, snils},
+};
+
+/// Registers someone at `school` through `admin`; their id.
+async fn register(
+    admin: &mut Clients,
+    school: Uuid,
+    role: pb::Role,
+    name: (&str, &str),
+    seed: u32,
+) -> anyhow::Result<String> {
+    Ok(admin
+        .people
+        .register_person(pb::RegisterPersonRequest {
+            org_unit_id: school.to_string(),
+            person: Some(person(name.0, name.1, &snils(seed), (1986, 6, 6))),
+            role: role.into(),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner()
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default())
+}
+
+async fn link(admin: &mut Clients, parent: &str, student: &str) -> anyhow::Result<()> {
+    admin
+        .people
+        .link_guardian(pb::LinkGuardianRequest {
+            parent_id: parent.to_owned(),
+            student_id: student.to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The temporary password `admin` gets for the person's login, or why not.
+async fn make_login(
+    admin: &mut Clients,
+    person: &str,
+    login: &str,
+) -> Result<String, tonic::Status> {
+    Ok(admin
+        .auth
+        .create_local_account(pb::CreateLocalAccountRequest {
+            person_id: person.to_owned(),
+            login: login.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .temporary_password)
+}
+
+/// Replaces a temporary password with the one `password_of` gives.
+async fn settle(world: &World, login: &str, temporary: String) -> anyhow::Result<()> {
+    world
+        .identity
+        .anonymous()
+        .await?
+        .auth
+        .change_password(pb::ChangePasswordRequest {
+            current_password: temporary,
+            new_password: password_of(login),
+            login: login.to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The person's stored login: (password hash, must change it).
+async fn stored_account(world: &World, person: &str) -> anyhow::Result<Option<(String, bool)>> {
+    Ok(sqlx::query_as(
+        "SELECT password_hash, password_change_required FROM accounts WHERE person_id = $1",
+    )
+    .bind(Uuid::parse_str(person)?)
+    .fetch_optional(&world.identity.db.pool)
+    .await?)
+}
+
+async fn set_policy(
+    world: &mut World,
+    from: Option<time::Date>,
+    students_too: bool,
+) -> anyhow::Result<()> {
+    world
+        .admin
+        .federation
+        .set_login_policy(pb::SetLoginPolicyRequest {
+            policy: Some(pb::LoginPolicy {
+                region_id: world.region.to_string(),
+                esia_required_from: from.map(|date| CivilDate {
+                    year: date.year(),
+                    month: i32::from(u8::from(date.month())),
+                    day: i32::from(date.day()),
+                }),
+                students_too,
+            }),
+        })
+        .await?;
+    Ok(())
+}
+
+fn roles(login: &pb::LoginResponse) -> Vec<i32> {
+    login.grants.iter().map(|grant| grant.role).collect()
+}
+
+#[tokio::test]
+async fn a_director_cannot_take_over_a_parent_whose_child_studies_in_another_school()
+-> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let (school_a, school_b) = (world.school_a, world.school_b);
+    // A mother registered at school A: her son studies there, her daughter
+    // in school B (whose admin linked her).
+    let mother = register(
+        &mut world.admin_a,
+        school_a,
+        pb::Role::Parent,
+        ("Матерева", "Анна"),
+        1701,
+    )
+    .await?;
+    let son = world
+        .student("Матерев", "Илья", 1702)
+        .await?
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default();
+    let daughter = register(
+        &mut world.admin_b,
+        school_b,
+        pb::Role::Student,
+        ("Матерева", "Ева"),
+        1703,
+    )
+    .await?;
+    link(&mut world.admin_a, &mother, &son).await?;
+    link(&mut world.admin_b, &mother, &daughter).await?;
+
+    // School A's director would read school B's diary with her login.
+    let refused = make_login(&mut world.admin_a, &mother, "mother.takeover")
+        .await
+        .err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::PermissionDenied)
+    );
+    assert!(
+        refused.is_some_and(|s| s.message().contains("person_id")
+            && s.message().contains("Школа № 2")),
+        "the refusal names the school out of reach"
+    );
+    assert_eq!(stored_account(&world, &mother).await?, None);
+
+    // A municipal admin, over both schools, gives her the login.
+    let (mut municipal, _) = world
+        .user(
+            world.municipality,
+            pb::Role::MunicipalAdmin,
+            "municipal.admin",
+            1704,
+        )
+        .await?;
+    let temporary = make_login(&mut municipal, &mother, "mother").await?;
+    settle(&world, "mother", temporary).await?;
+    let session = world
+        .identity
+        .login("mother", &password_of("mother"))
+        .await?;
+    let stored = stored_account(&world, &mother).await?;
+
+    // Nor may school A's director reset it: her password and her session
+    // stand as they were.
+    let refused = make_login(&mut world.admin_a, &mother, "mother")
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(refused, Some(Code::PermissionDenied));
+    assert_eq!(stored_account(&world, &mother).await?, stored);
+    world
+        .identity
+        .anonymous()
+        .await?
+        .auth
+        .refresh(pb::RefreshRequest {
+            refresh_token: session.tokens.map(|t| t.refresh_token).unwrap_or_default(),
+            grant_id: String::new(),
+        })
+        .await?;
+    world
+        .identity
+        .login("mother", &password_of("mother"))
+        .await?;
+
+    // Once the daughter is no longer hers, school A's director manages the
+    // login again: the reach is what stands now.
+    world
+        .admin_b
+        .people
+        .unlink_guardian(pb::UnlinkGuardianRequest {
+            parent_id: mother.clone(),
+            student_id: daughter,
+        })
+        .await?;
+    make_login(&mut world.admin_a, &mother, "mother").await?;
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn a_director_gives_a_login_to_a_parent_whose_children_all_study_in_the_school()
+-> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let father = register(
+        &mut world.admin_a,
+        world.school_a,
+        pb::Role::Parent,
+        ("Отцов", "Пётр"),
+        1711,
+    )
+    .await?;
+    for (first, seed) in [("Олег", 1712), ("Ольга", 1713)] {
+        let child = world
+            .student("Отцов", first, seed)
+            .await?
+            .person
+            .map(|p| p.id)
+            .unwrap_or_default();
+        link(&mut world.admin_a, &father, &child).await?;
+    }
+    let temporary = make_login(&mut world.admin_a, &father, "father").await?;
+    settle(&world, "father", temporary).await?;
+    let login = world
+        .identity
+        .login("father", &password_of("father"))
+        .await?;
+    assert_eq!(roles(&login), vec![i32::from(pb::Role::Parent)]);
+
+    // A forgotten password: the director resets it; the old one is over.
+    let temporary = make_login(&mut world.admin_a, &father, "father").await?;
+    let old = world
+        .identity
+        .login("father", &password_of("father"))
+        .await
+        .err();
+    assert!(old.is_some(), "the old password still logged in");
+    settle(&world, "father", temporary).await?;
+    world
+        .identity
+        .login("father", &password_of("father"))
+        .await?;
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn no_admin_makes_or_resets_a_password_for_a_role_the_region_keeps_for_esia()
+-> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let school = world.school_a;
+    // Before any policy: a parent with a password, a teacher who is also a
+    // parent, a parent without a login yet, and two pupils.
+    let (_, veteran) = identity_login(
+        &world.identity,
+        &mut world.admin_a,
+        school,
+        pb::Role::Parent,
+        "parent.before",
+        1801,
+    )
+    .await?;
+    let veteran = veteran.to_string();
+    let (_, teacher) = world
+        .user(school, pb::Role::Teacher, "teacher.parent", 1802)
+        .await?;
+    world
+        .admin_a
+        .access
+        .grant_role(pb::GrantRoleRequest {
+            person_id: teacher.to_string(),
+            role: pb::Role::Parent.into(),
+            org_unit_id: school.to_string(),
+        })
+        .await?;
+    let newcomer = register(
+        &mut world.admin_a,
+        school,
+        pb::Role::Parent,
+        ("Новикова", "Вера"),
+        1803,
+    )
+    .await?;
+    let mut pupils = Vec::new();
+    for (first, seed) in [("Саша", 1804), ("Маша", 1805)] {
+        pupils.push(
+            world
+                .student("Ученикова", first, seed)
+                .await?
+                .person
+                .map(|p| p.id)
+                .unwrap_or_default(),
+        );
+    }
+
+    // From today parents of the region log in only through ESIA.
+    let today = time::OffsetDateTime::now_utc().date();
+    set_policy(&mut world, Some(today), false).await?;
+
+    // No admin, the region's own included, makes the newcomer a password.
+    for admin in [&mut world.admin_a, &mut world.admin] {
+        let refused = make_login(admin, &newcomer, "newcomer").await.err();
+        assert_eq!(
+            refused.as_ref().map(tonic::Status::code),
+            Some(Code::FailedPrecondition)
+        );
+        assert!(
+            refused.is_some_and(|s| s.message().contains("person_id")
+                && s.message().contains("Gosuslugi")
+                && s.message().contains("parents")),
+            "the refusal says why"
+        );
+    }
+    assert_eq!(stored_account(&world, &newcomer).await?, None);
+
+    // Nor resets the veteran's: what is stored stays as it was, and her
+    // own password no longer logs her in from today.
+    let stored = stored_account(&world, &veteran).await?;
+    let refused = make_login(&mut world.admin_a, &veteran, "parent.before")
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(refused, Some(Code::FailedPrecondition));
+    assert_eq!(stored_account(&world, &veteran).await?, stored);
+    let refused = world
+        .identity
+        .login("parent.before", &password_of("parent.before"))
+        .await
+        .err()
+        .map(|error| error.to_string());
+    assert!(
+        refused
+            .as_deref()
+            .is_some_and(|e| e.contains("only through Gosuslugi")),
+        "{refused:?}"
+    );
+
+    // Staff keep theirs: the teacher's password is reset, and it opens the
+    // teacher role only.
+    let temporary = make_login(&mut world.admin_a, &teacher.to_string(), "teacher.parent").await?;
+    settle(&world, "teacher.parent", temporary).await?;
+    let login = world
+        .identity
+        .login("teacher.parent", &password_of("teacher.parent"))
+        .await?;
+    assert_eq!(roles(&login), vec![i32::from(pb::Role::Teacher)]);
+
+    // Pupils get passwords until the region keeps students to ESIA too.
+    make_login(&mut world.admin_a, &pupils[0], "pupil.one").await?;
+    set_policy(&mut world, Some(today), true).await?;
+    let refused = make_login(&mut world.admin_a, &pupils[1], "pupil.two")
+        .await
+        .err();
+    assert_eq!(
+        refused.as_ref().map(tonic::Status::code),
+        Some(Code::FailedPrecondition)
+    );
+    assert!(refused.is_some_and(|s| s.message().contains("students")));
+
+    // A date still ahead is not in force yet, and without a date the rule
+    // does not apply at all.
+    set_policy(&mut world, today.next_day(), false).await?;
+    make_login(&mut world.admin_a, &newcomer, "newcomer").await?;
+    set_policy(&mut world, None, false).await?;
+    let temporary = make_login(&mut world.admin_a, &veteran, "parent.before").await?;
+    settle(&world, "parent.before", temporary).await?;
+    let login = world
+        .identity
+        .login("parent.before", &password_of("parent.before"))
+        .await?;
+    assert_eq!(roles(&login), vec![i32::from(pb::Role::Parent)]);
+    world.identity.stop().await
+}
+
+/// A mother registered at school A with `snils`, whose son studies there
+/// and whose daughter studies in school B (whose admin linked her); her id
+/// and the daughter's.
+async fn mother_of_two_schools(world: &mut World, snils: &str) -> anyhow::Result<(String, String)> {
+    let mother = world
+        .admin_a
+        .people
+        .register_person(pb::RegisterPersonRequest {
+            org_unit_id: world.school_a.to_string(),
+            person: Some(person("Матерева", "Анна", snils, (1986, 6, 6))),
+            role: pb::Role::Parent.into(),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner()
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default();
+    let son = world
+        .student("Матерев", "Илья", 1702)
+        .await?
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default();
+    let school_b = world.school_b;
+    let daughter = register(
+        &mut world.admin_b,
+        school_b,
+        pb::Role::Student,
+        ("Матерева", "Ева"),
+        1703,
+    )
+    .await?;
+    link(&mut world.admin_a, &mother, &son).await?;
+    link(&mut world.admin_b, &mother, &daughter).await?;
+    Ok((mother, daughter))
+}
+
+/// `admin` corrects the person's record: `name` and `snils`, born as
+/// `register` and `mother_of_two_schools` register people.
+async fn correct(
+    admin: &mut Clients,
+    person_id: &str,
+    name: (&str, &str),
+    snils: &str,
+) -> Result<pb::Person, tonic::Status> {
+    Ok(admin
+        .people
+        .update_person(pb::UpdatePersonRequest {
+            person_id: person_id.to_owned(),
+            person: Some(person(name.0, name.1, snils, (1986, 6, 6))),
+        })
+        .await?
+        .into_inner()
+        .person
+        .unwrap_or_default())
+}
+
+/// The person as `admin` reads them (SNILS in full for her own school's).
+async fn read(admin: &mut Clients, person_id: &str) -> anyhow::Result<pb::Person> {
+    Ok(admin
+        .people
+        .get_person(pb::GetPersonRequest {
+            person_id: person_id.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .person
+        .unwrap_or_default())
+}
+
+async fn unlink_account(admin: &mut Clients, person_id: &str) -> Result<(), tonic::Status> {
+    admin
+        .federation
+        .unlink_account(pb::UnlinkAccountRequest {
+            person_id: person_id.to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+async fn linked(admin: &mut Clients, person_id: &str) -> anyhow::Result<bool> {
+    Ok(admin
+        .federation
+        .get_link(pb::GetLinkRequest {
+            person_id: person_id.to_owned(),
+        })
+        .await?
+        .into_inner()
+        .linked)
+}
+
+#[track_caller]
+fn assert_out_of_reach<T: std::fmt::Debug>(outcome: Result<T, tonic::Status>, field: &str) {
+    match outcome {
+        Ok(answer) => panic!("expected PERMISSION_DENIED, got {answer:?}"),
+        Err(status) => {
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "{}",
+                status.message()
+            );
+            assert!(
+                status.message().contains(field) && status.message().contains("Школа № 2"),
+                "the refusal names {field} and the school out of reach: {:?}",
+                status.message()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_director_cannot_point_a_parent_s_gosuslugi_login_at_an_account_of_their_own()
+-> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    let mut world = esia_world(&provider).await?;
+    let registered = snils(1721);
+    let (mother, _) = mother_of_two_schools(&mut world, &registered).await?;
+
+    // School A's director puts the SNILS of a Gosuslugi account they hold
+    // on her record: refused, and her record keeps her own SNILS.
+    assert_out_of_reach(
+        correct(
+            &mut world.admin_a,
+            &mother,
+            ("Матерева", "Анна"),
+            CONFIRMED_PARENT.1,
+        )
+        .await,
+        "person.snils",
+    );
+    assert_eq!(read(&mut world.admin_a, &mother).await?.snils, registered);
+    // So that account's first login finds no one to link to.
+    let mut anonymous = world.identity.anonymous().await?;
+    let refused = esia_login(&mut anonymous, CONFIRMED_PARENT.0)
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(refused, Some(Code::NotFound));
+
+    // What does not decide who logs in stays the director's to correct.
+    let renamed = correct(
+        &mut world.admin_a,
+        &mother,
+        ("Матерева", "Анна-Мария"),
+        &registered,
+    )
+    .await?;
+    assert_eq!(renamed.first_name, "Анна-Мария");
+    assert_eq!(renamed.snils, registered);
+
+    // A municipal admin, over both schools, may change it: the next first
+    // login with that SNILS is hers.
+    let (mut municipal, _) = world
+        .user(
+            world.municipality,
+            pb::Role::MunicipalAdmin,
+            "municipal.admin",
+            1724,
+        )
+        .await?;
+    correct(
+        &mut municipal,
+        &mother,
+        ("Матерева", "Анна-Мария"),
+        CONFIRMED_PARENT.1,
+    )
+    .await?;
+    let first = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
+    assert!(first.linked_now);
+    assert_eq!(
+        first.active_grant.map(|g| g.person_id).unwrap_or_default(),
+        mother
+    );
+
+    // Linked, she still keeps her SNILS out of the director's hands: an
+    // unlink would open the next first login to whoever bears it.
+    assert_out_of_reach(
+        correct(
+            &mut world.admin_a,
+            &mother,
+            ("Матерева", "Анна-Мария"),
+            &snils(1725),
+        )
+        .await,
+        "person.snils",
+    );
+    assert_eq!(
+        read(&mut world.admin_a, &mother).await?.snils,
+        CONFIRMED_PARENT.1
+    );
+    provider.stop().await;
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn a_director_cannot_unlink_the_gosuslugi_account_of_a_parent_whose_child_studies_in_another_school()
+-> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    let mut world = esia_world(&provider).await?;
+    let (mother, daughter) = mother_of_two_schools(&mut world, CONFIRMED_PARENT.1).await?;
+    let mut anonymous = world.identity.anonymous().await?;
+    let session = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
+    let refresh = || {
+        session
+            .tokens
+            .as_ref()
+            .map(|t| t.refresh_token.clone())
+            .unwrap_or_default()
+    };
+
+    // School A's director would end her Gosuslugi sessions and free her
+    // for a new first login: refused, and nothing of hers ends.
+    assert_out_of_reach(
+        unlink_account(&mut world.admin_a, &mother).await,
+        "person_id",
+    );
+    assert!(linked(&mut world.admin_a, &mother).await?);
+    assert_eq!(refresh_refused(&mut anonymous, refresh()).await, None);
+
+    // Once the daughter is no longer hers, the director may: the reach is
+    // what stands now, and her Gosuslugi sessions end with the link.
+    world
+        .admin_b
+        .people
+        .unlink_guardian(pb::UnlinkGuardianRequest {
+            parent_id: mother.clone(),
+            student_id: daughter,
+        })
+        .await?;
+    unlink_account(&mut world.admin_a, &mother).await?;
+    assert!(!linked(&mut world.admin_a, &mother).await?);
+    assert_eq!(
+        refresh_refused(&mut anonymous, refresh()).await,
+        Some(Code::Unauthenticated)
+    );
+    provider.stop().await;
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn a_director_corrects_the_snils_and_unlinks_gosuslugi_for_a_parent_whose_children_all_study_in_the_school()
+-> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    let mut world = esia_world(&provider).await?;
+    let school = world.school_a;
+    let father = register(
+        &mut world.admin_a,
+        school,
+        pb::Role::Parent,
+        ("Отцов", "Пётр"),
+        1731,
+    )
+    .await?;
+    for (first, seed) in [("Олег", 1732), ("Ольга", 1733)] {
+        let child = world
+            .student("Отцов", first, seed)
+            .await?
+            .person
+            .map(|p| p.id)
+            .unwrap_or_default();
+        link(&mut world.admin_a, &father, &child).await?;
+    }
+
+    // The school typed his SNILS wrong; the director corrects it, and his
+    // first Gosuslugi login links to him.
+    let corrected = correct(
+        &mut world.admin_a,
+        &father,
+        ("Отцов", "Пётр"),
+        CONFIRMED_PARENT.1,
+    )
+    .await?;
+    assert_eq!(corrected.snils, CONFIRMED_PARENT.1);
+    let mut anonymous = world.identity.anonymous().await?;
+    let first = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
+    assert!(first.linked_now);
+    assert_eq!(
+        first
+            .active_grant
+            .as_ref()
+            .map(|g| g.person_id.clone())
+            .unwrap_or_default(),
+        father
+    );
+
+    // The director ends the link; his Gosuslugi sessions end with it.
+    unlink_account(&mut world.admin_a, &father).await?;
+    assert!(!linked(&mut world.admin_a, &father).await?);
+    let refresh = first.tokens.map(|t| t.refresh_token).unwrap_or_default();
+    assert_eq!(
+        refresh_refused(&mut anonymous, refresh).await,
+        Some(Code::Unauthenticated)
+    );
+    provider.stop().await;
+    world.identity.stop().await
+}
