@@ -2,7 +2,8 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-DEVSTACK := target/debug/devstack
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+DEVSTACK := $(TARGET_DIR)/debug/devstack
 
 .DEFAULT_GOAL := help
 
@@ -49,4 +50,8 @@ fmt: ## format the code
 .PHONY: clean
 clean: ## remove build output and local server data
 	$(CARGO) clean
+	@# A checkout the postgres user may not enter keeps its cluster elsewhere
+	@# and names the place in relocated-to.
+	@cat .run/*/postgres/relocated-to 2>/dev/null | while read -r dir; do \
+		[ -f "$$dir/data/PG_VERSION" ] && rm -rf "$$dir"; done; true
 	rm -rf .run

@@ -108,6 +108,79 @@ fn pg_command(bin: &Path, tool: &str, as_postgres: bool) -> Command {
     }
 }
 
+async fn hand_to_postgres(dir: &Path) -> anyhow::Result<()> {
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(dir)
+        .status()
+        .await
+        .context("chown of the PostgreSQL folder")?;
+    if !status.success() {
+        bail!("cannot hand {} to the postgres user", dir.display());
+    }
+    Ok(())
+}
+
+/// Whether the `postgres` user can reach and write `dir`: a checkout in a
+/// private folder (root's home, anything `mktemp -d` made) has a parent
+/// that user may not enter, and initdb would stop at "Permission denied".
+async fn postgres_can_use(dir: &Path) -> bool {
+    Command::new("runuser")
+        .args(["-u", "postgres", "--", "test", "-w"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|status| status.success())
+}
+
+/// The file in a folder the `postgres` user cannot use that names where
+/// its cluster lives instead, so the same folder finds the same data on
+/// the next start (and `make clean` finds what to remove).
+pub const RELOCATED_TO: &str = "relocated-to";
+
+/// A folder for the cluster of `dir` that the `postgres` user owns: under
+/// that user's home (Debian's `/var/lib/postgresql`), or `/var/tmp`. Chosen
+/// once and remembered in `dir`.
+async fn relocate_for_postgres(dir: &Path) -> anyhow::Result<PathBuf> {
+    let note = dir.join(RELOCATED_TO);
+    if let Ok(recorded) = std::fs::read_to_string(&note) {
+        let recorded = PathBuf::from(recorded.trim());
+        if recorded.is_absolute() && postgres_can_use(&recorded).await {
+            return Ok(recorded);
+        }
+    }
+    let base = postgres_home()
+        .filter(|home| home.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"))
+        .join("asurso");
+    let home = base.join(uuid::Uuid::new_v4().simple().to_string());
+    std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
+    hand_to_postgres(&base).await?;
+    if !postgres_can_use(&home).await {
+        bail!(
+            "the postgres user can use neither {} nor {}: give it a folder it may enter",
+            dir.display(),
+            home.display()
+        );
+    }
+    std::fs::write(&note, format!("{}\n", home.display()))
+        .with_context(|| format!("writing {}", note.display()))?;
+    Ok(home)
+}
+
+/// The `postgres` user's home folder, from the password database.
+fn postgres_home() -> Option<PathBuf> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd
+        .lines()
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&"postgres"))
+        .and_then(|fields| fields.get(5).map(PathBuf::from))
+}
+
 /// A PostgreSQL server owned by this process or by `make`.
 #[derive(Debug)]
 pub struct PostgresServer {
@@ -124,16 +197,11 @@ impl PostgresServer {
         let bin = postgres_bin_dir()?;
         let as_postgres = running_as_root();
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let dir = dir.canonicalize()?;
+        let mut dir = dir.canonicalize()?;
         if as_postgres {
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .await
-                .context("chown of the PostgreSQL folder")?;
-            if !status.success() {
-                bail!("cannot hand {} to the postgres user", dir.display());
+            hand_to_postgres(&dir).await?;
+            if !postgres_can_use(&dir).await {
+                dir = relocate_for_postgres(&dir).await?;
             }
         }
         let data = dir.join("data");
@@ -215,9 +283,10 @@ impl PostgresServer {
         let dir = throwaway_dir("pg")?;
         let server = Self::start(&dir, free_port()?, false).await?;
         let stop = format!(
-            "{} -D {} stop -m immediate",
+            "{} -D {} stop -m immediate; rm -rf '{}'",
             server.pg_ctl_invocation(),
-            server.dir.join("data").display()
+            server.dir.join("data").display(),
+            dir.display()
         );
         spawn_watchdog(&stop, &server.dir)?;
         Ok(server)
@@ -353,6 +422,25 @@ impl NatsServer {
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill().await?;
         self.spawn().await
+    }
+}
+
+/// Removes a server folder made by [`PostgresServer::start`] or
+/// [`NatsServer::start`], with the cluster it was relocated to, if any.
+pub fn remove_server_dir(dir: &Path) -> std::io::Result<()> {
+    let relocated = dir.join("postgres").join(RELOCATED_TO);
+    for note in [dir.join(RELOCATED_TO), relocated] {
+        if let Ok(home) = std::fs::read_to_string(&note) {
+            let home = PathBuf::from(home.trim());
+            // Only what we made: an absolute folder with a cluster of ours.
+            if home.is_absolute() && home.join("data").join("PG_VERSION").exists() {
+                std::fs::remove_dir_all(&home)?;
+            }
+        }
+    }
+    match std::fs::remove_dir_all(dir) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+        _ => Ok(()),
     }
 }
 
