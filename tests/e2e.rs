@@ -6,9 +6,8 @@
 
 use std::time::Duration;
 
-use asurso_devstack::seed::{DEMO_PASSWORD, Demo};
-use asurso_e2e::System;
-use asurso_esia_dev::browser::{pick_person, redirect_target as location};
+use asurso_devstack::seed::Demo;
+use asurso_e2e::{System, browser_login, login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
 use tonic::Code;
 
@@ -25,68 +24,11 @@ fn school_day(date: time::Date) -> Option<CivilDate> {
     })
 }
 
-/// A password login through the gateway: the access token and its expiry.
-async fn login(system: &System, login: &str) -> anyhow::Result<(String, i64)> {
-    let answer = pb::auth_service_client::AuthServiceClient::new(system.gateway().await?)
-        .login(pb::LoginRequest {
-            login: login.into(),
-            password: DEMO_PASSWORD.into(),
-            grant_id: String::new(),
-        })
-        .await?
-        .into_inner();
-    let tokens = answer.tokens.ok_or_else(|| anyhow::anyhow!("no tokens"))?;
-    let expires = tokens.access_expires_at.map_or(0, |at| at.seconds);
-    Ok((tokens.access_token, expires))
-}
-
 fn family<'a>(demo: &'a Demo, oid: &str) -> anyhow::Result<&'a asurso_devstack::seed::Family> {
     demo.families
         .iter()
         .find(|family| family.oid == oid)
         .ok_or_else(|| anyhow::anyhow!("no demo family {oid}"))
-}
-
-/// Logs in through ESIA as a browser does, at the gateway: start, the
-/// provider's page, the callback; the session cookie's access token.
-async fn browser_login(system: &System, oid: &str) -> anyhow::Result<String> {
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
-        .timeout(Duration::from_secs(20))
-        .build()?;
-    let gateway = system.layout.gateway_url();
-    let started = browser
-        .get(format!("{gateway}/auth/esia/start"))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        started.status().is_redirection(),
-        "start: {}",
-        started.status()
-    );
-    let at_esia = location(&started)?;
-    let callback = pick_person(&browser, &at_esia, oid).await?;
-    anyhow::ensure!(
-        callback.as_str().starts_with(&gateway),
-        "ESIA sent the browser to {callback}"
-    );
-    let landed = browser.get(callback).send().await?;
-    anyhow::ensure!(
-        landed.status().is_redirection(),
-        "callback: {} {}",
-        landed.status(),
-        landed.text().await.unwrap_or_default()
-    );
-    landed
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|cookie| cookie.strip_prefix("asurso_access="))
-        .and_then(|rest| rest.split(';').next())
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no session cookie after the callback"))
 }
 
 #[tokio::test]

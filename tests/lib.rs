@@ -6,22 +6,32 @@
 use std::time::Duration;
 
 use asurso_devstack::{
-    Children, Infra, Layout, StopSignal,
+    Infra, Layout, StopSignal, Supervisor,
     seed::{self, Bearer},
 };
+use asurso_proto::identity as pb;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub struct System {
     pub layout: Layout,
     pub demo: seed::Demo,
     infra: Infra,
-    children: Children,
+    supervisor: Supervisor,
 }
 
 impl System {
     /// Starts everything on free ports, in a NATS namespace and databases
     /// of its own; identity's access tokens live `access_ttl` seconds.
     pub async fn start(access_ttl: u32) -> anyhow::Result<Self> {
+        Self::start_with(access_ttl, Vec::new()).await
+    }
+
+    /// As [`System::start`], with more settings for the processes
+    /// (`GATEWAY_LIMITS__SESSION_PER_SECOND`, …).
+    pub async fn start_with(
+        access_ttl: u32,
+        settings: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let infra = Infra::configured(
             asurso_testkit::postgres_url().await?,
             asurso_testkit::nats_url().await?,
@@ -37,12 +47,15 @@ impl System {
             "IDENTITY_TOKENS__ACCESS_TTL".to_owned(),
             access_ttl.to_string(),
         ));
+        layout.env.extend(settings);
         let stop = StopSignal::listen()?;
-        let mut children = asurso_devstack::start_services(&infra, &layout, &stop).await?;
+        let children = asurso_devstack::start_services(&infra, &layout, &stop).await?;
+        // As under `make run`: a process that dies is started again.
+        let supervisor = asurso_devstack::supervise(children);
         let demo = match seed::seed(&layout).await {
             Ok(demo) => demo,
             Err(error) => {
-                asurso_devstack::stop_children(&mut children).await;
+                supervisor.stop().await;
                 return Err(error);
             }
         };
@@ -50,8 +63,14 @@ impl System {
             layout,
             demo,
             infra,
-            children,
+            supervisor,
         })
+    }
+
+    /// The process id of one of the system's processes (`gradebook`, …),
+    /// while it runs.
+    pub async fn pid(&self, process: &'static str) -> Option<u32> {
+        self.supervisor.pid(process).await
     }
 
     /// A channel to the gateway: the only way in.
@@ -74,8 +93,65 @@ impl System {
     }
 
     /// Stops every process (SIGTERM, then a wait) and drops the databases.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        asurso_devstack::stop_children(&mut self.children).await;
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.supervisor.stop().await;
         self.infra.drop_databases(&self.layout).await
     }
+}
+
+/// A password login through the gateway: the access token and its expiry.
+pub async fn login(system: &System, login: &str) -> anyhow::Result<(String, i64)> {
+    let answer = pb::auth_service_client::AuthServiceClient::new(system.gateway().await?)
+        .login(pb::LoginRequest {
+            login: login.into(),
+            password: seed::DEMO_PASSWORD.into(),
+            grant_id: String::new(),
+        })
+        .await?
+        .into_inner();
+    let tokens = answer.tokens.ok_or_else(|| anyhow::anyhow!("no tokens"))?;
+    let expires = tokens.access_expires_at.map_or(0, |at| at.seconds);
+    Ok((tokens.access_token, expires))
+}
+
+/// Logs in through ESIA as a browser does, at the gateway: start, the
+/// provider's page, the callback; the session cookie's access token.
+pub async fn browser_login(system: &System, oid: &str) -> anyhow::Result<String> {
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .timeout(Duration::from_secs(20))
+        .build()?;
+    let gateway = system.layout.gateway_url();
+    let started = browser
+        .get(format!("{gateway}/auth/esia/start"))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        started.status().is_redirection(),
+        "start: {}",
+        started.status()
+    );
+    let at_esia = asurso_esia_dev::browser::redirect_target(&started)?;
+    let callback = asurso_esia_dev::browser::pick_person(&browser, &at_esia, oid).await?;
+    anyhow::ensure!(
+        callback.as_str().starts_with(&gateway),
+        "ESIA sent the browser to {callback}"
+    );
+    let landed = browser.get(callback).send().await?;
+    anyhow::ensure!(
+        landed.status().is_redirection(),
+        "callback: {} {}",
+        landed.status(),
+        landed.text().await.unwrap_or_default()
+    );
+    landed
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|cookie| cookie.strip_prefix("asurso_access="))
+        .and_then(|rest| rest.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no session cookie after the callback"))
 }

@@ -22,7 +22,10 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use asurso_testkit::{NatsServer, PostgresServer, servers::free_port};
+use asurso_testkit::{
+    NatsServer, PostgresServer,
+    servers::{free_port, remove_server_dir},
+};
 use sqlx::{Connection, PgConnection};
 use tokio::process::{Child, Command};
 use tonic_health::pb::{
@@ -87,6 +90,11 @@ impl Layout {
             metrics: false,
             env: Vec::new(),
         })
+    }
+
+    /// The database of `service` in this layout.
+    pub fn database(&self, service: &ServiceDef) -> String {
+        format!("{}_{}", self.database_prefix, service.name)
     }
 
     pub fn gateway_url(&self) -> String {
@@ -217,7 +225,7 @@ impl Infra {
     pub async fn drop_databases(&self, layout: &Layout) -> anyhow::Result<()> {
         let mut admin = PgConnection::connect(&self.postgres_url).await?;
         for service in layout.services().iter().filter(|s| s.database) {
-            let database = format!("{}_{}", layout.database_prefix, service.name);
+            let database = layout.database(service);
             // Made of our own prefix and a service name, never of input.
             sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
@@ -245,9 +253,7 @@ impl Infra {
 
 pub async fn run_tests(data: &Path, command: &[String]) -> anyhow::Result<ExitCode> {
     // Test servers are throw-away: start from nothing every time.
-    if data.exists() {
-        std::fs::remove_dir_all(data).with_context(|| format!("clearing {}", data.display()))?;
-    }
+    remove_server_dir(data).with_context(|| format!("clearing {}", data.display()))?;
     let infra = Infra::start(data, false, None).await?;
     eprintln!(
         "devstack: PostgreSQL at {}, NATS at {}",
@@ -261,7 +267,9 @@ pub async fn run_tests(data: &Path, command: &[String]) -> anyhow::Result<ExitCo
         .await
         .with_context(|| format!("running {}", command[0]));
     infra.stop().await;
-    let _ = std::fs::remove_dir_all(data);
+    if let Err(error) = remove_server_dir(data) {
+        eprintln!("devstack: removing {}: {error}", data.display());
+    }
     let status = status?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
@@ -301,24 +309,29 @@ impl StopSignal {
 }
 
 /// `devstack run`: everything on `make run`'s ports, the demo region
-/// seeded, until Ctrl-C.
+/// seeded, until Ctrl-C. A service that dies is started again (as
+/// Kubernetes would); nothing the seed meets stops the stack.
 pub async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
     let mut stop = StopSignal::listen()?;
     let layout = Layout::local();
     let infra = Infra::start(data, true, Some((55432, 54222))).await?;
-    let mut children = match start_services(&infra, &layout, &stop).await {
+    let children = match start_services(&infra, &layout, &stop).await {
         Ok(children) => children,
         Err(error) => {
             infra.stop().await;
             return Err(error);
         }
     };
+    let supervisor = supervise(children);
     let demo = match seed::seed(&layout).await {
-        Ok(demo) => demo,
+        Ok(demo) => Some(demo),
         Err(error) => {
-            stop_children(&mut children).await;
-            infra.stop().await;
-            return Err(error.context("seeding the demo region"));
+            // People's data stays as they left it, and the system stays up.
+            eprintln!(
+                "devstack: seeding the demo region did not finish: {error:#}\n\
+                 devstack: the stack runs on with the data as it is"
+            );
+            None
         }
     };
 
@@ -345,19 +358,249 @@ pub async fn run_stack(data: &Path) -> anyhow::Result<ExitCode> {
         layout.esia_address()
     );
     println!();
-    print!("{}", demo.describe(&layout));
+    if let Some(demo) = &demo {
+        print!("{}", demo.describe(&layout));
+    }
     println!("Press Ctrl-C to stop.");
 
-    wait_for_stop(&mut children, &mut stop).await;
+    stop.wait().await;
     println!("devstack: stopping");
-    stop_children(&mut children).await;
+    supervisor.stop().await;
     infra.stop().await;
     println!("devstack: stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-/// The services' processes, started.
-pub type Children = Vec<(&'static str, Child)>;
+/// How each process of a stack is started, the first time and again.
+#[derive(Clone)]
+struct Launcher {
+    bin_dir: PathBuf,
+    postgres_url: String,
+    nats_url: String,
+    layout: Layout,
+}
+
+impl Launcher {
+    /// The development ESIA: identity's local settings log in through it
+    /// (ESIA itself cannot be reached from a laptop).
+    fn esia(&self) -> Command {
+        let mut command = Command::new(self.bin_dir.join(ESIA_DEV));
+        command
+            .args(["--listen", &self.layout.esia_address()])
+            .args(["--redirect-uri", &self.layout.callback()])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    fn service(&self, service: &ServiceDef) -> Command {
+        let prefix = service.env_prefix;
+        let mut command = Command::new(self.bin_dir.join(service.name));
+        command
+            .env("ASURSO_ENVIRONMENT", "local")
+            .env(format!("{prefix}_NATS__URL"), &self.nats_url)
+            .env(format!("{prefix}_GRPC__PORT"), service.port.to_string())
+            .envs(service.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                self.layout
+                    .env
+                    .iter()
+                    .filter(|(k, _)| k.starts_with(prefix))
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        if service.database {
+            command.env(
+                format!("{prefix}_DATABASE__URL"),
+                with_database(&self.postgres_url, &self.layout.database(service)),
+            );
+        }
+        if self.layout.metrics {
+            command.env(
+                format!("{prefix}_TELEMETRY__METRICS_PORT"),
+                (service.port + 1000).to_string(),
+            );
+        }
+        command
+    }
+
+    /// The command of the process called `name`.
+    fn command(&self, name: &str) -> Option<Command> {
+        if name == ESIA_DEV {
+            return Some(self.esia());
+        }
+        self.layout
+            .services()
+            .iter()
+            .find(|service| service.name == name)
+            .map(|service| self.service(service))
+    }
+}
+
+const ESIA_DEV: &str = "esia-dev";
+
+/// The processes of a stack, started, in start order.
+pub struct Children {
+    launcher: Launcher,
+    processes: Vec<Supervised>,
+}
+
+struct Supervised {
+    name: &'static str,
+    child: Option<Child>,
+    started: Instant,
+    /// Restarts since it last ran for [`STEADY`]: the back-off grows with them.
+    restarts_in_a_row: u32,
+    restart_at: Option<Instant>,
+}
+
+/// A process that ran this long before dying starts again at once.
+const STEADY: Duration = Duration::from_secs(60);
+const FIRST_BACK_OFF: Duration = Duration::from_secs(1);
+const MAX_BACK_OFF: Duration = Duration::from_secs(30);
+
+impl Children {
+    fn push(&mut self, name: &'static str, child: Child) {
+        self.processes.push(Supervised {
+            name,
+            child: Some(child),
+            started: Instant::now(),
+            restarts_in_a_row: 0,
+            restart_at: None,
+        });
+    }
+
+    /// Notices processes that exited and starts them again when their
+    /// back-off has passed. Called every tick by [`supervise`].
+    fn tend(&mut self) {
+        let now = Instant::now();
+        for process in &mut self.processes {
+            if let Some(child) = process.child.as_mut() {
+                let Ok(Some(status)) = child.try_wait() else {
+                    continue;
+                };
+                if now.duration_since(process.started) >= STEADY {
+                    process.restarts_in_a_row = 0;
+                }
+                let back_off = FIRST_BACK_OFF
+                    .saturating_mul(1 << process.restarts_in_a_row.min(5))
+                    .min(MAX_BACK_OFF);
+                eprintln!(
+                    "devstack: {} exited ({status}); starting it again in {}s",
+                    process.name,
+                    back_off.as_secs()
+                );
+                process.child = None;
+                process.restart_at = Some(now + back_off);
+                process.restarts_in_a_row = process.restarts_in_a_row.saturating_add(1);
+            } else if process.restart_at.is_some_and(|at| at <= now) {
+                let spawned = self
+                    .launcher
+                    .command(process.name)
+                    .map(|mut command| command.spawn());
+                match spawned {
+                    Some(Ok(child)) => {
+                        eprintln!(
+                            "devstack: {} started again (pid {}, restart {} in a row)",
+                            process.name,
+                            child.id().unwrap_or_default(),
+                            process.restarts_in_a_row
+                        );
+                        process.child = Some(child);
+                        process.started = now;
+                        process.restart_at = None;
+                    }
+                    Some(Err(error)) => {
+                        eprintln!("devstack: starting {} again: {error}", process.name);
+                        process.restart_at = Some(now + MAX_BACK_OFF);
+                    }
+                    None => process.restart_at = None,
+                }
+            }
+        }
+    }
+
+    /// The process id of `name`, while it runs.
+    fn pid(&self, name: &str) -> Option<u32> {
+        self.processes
+            .iter()
+            .find(|process| process.name == name)
+            .and_then(|process| process.child.as_ref())
+            .and_then(Child::id)
+    }
+
+    /// SIGTERM to every process (last started first), then wait for each.
+    pub async fn stop(&mut self) {
+        while let Some(process) = self.processes.pop() {
+            let (name, Some(mut child)) = (process.name, process.child) else {
+                continue;
+            };
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status()
+                    .await;
+            }
+            match tokio::time::timeout(Duration::from_secs(20), child.wait()).await {
+                Ok(Ok(status)) => println!("devstack: {name} stopped ({status})"),
+                _ => {
+                    eprintln!("devstack: {name} did not stop in time, killing it");
+                    let _ = child.kill().await;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps a stack's processes running: one that exits is started again
+/// after a back-off (1 s, doubling to 30 s while it keeps dying).
+pub struct Supervisor {
+    requests: tokio::sync::mpsc::Sender<Request>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+enum Request {
+    Pid(&'static str, tokio::sync::oneshot::Sender<Option<u32>>),
+    Stop,
+}
+
+pub fn supervise(mut children: Children) -> Supervisor {
+    let (requests, mut inbox) = tokio::sync::mpsc::channel(8);
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => children.tend(),
+                request = inbox.recv() => match request {
+                    Some(Request::Pid(name, answer)) => {
+                        let _ = answer.send(children.pid(name));
+                    }
+                    Some(Request::Stop) | None => break,
+                },
+            }
+        }
+        children.stop().await;
+    });
+    Supervisor { requests, task }
+}
+
+impl Supervisor {
+    /// The process id of `name` now (`None` while it is down).
+    pub async fn pid(&self, name: &'static str) -> Option<u32> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.requests.send(Request::Pid(name, answer)).await.ok()?;
+        answered.await.ok().flatten()
+    }
+
+    /// Stops every process and waits until they have stopped.
+    pub async fn stop(self) {
+        let _ = self.requests.send(Request::Stop).await;
+        if let Err(error) = self.task.await {
+            eprintln!("devstack: the supervisor failed: {error}");
+        }
+    }
+}
 
 /// Starts the development ESIA and every service as processes of their
 /// own (binaries beside this one), each on its database, and waits until
@@ -367,33 +610,36 @@ pub async fn start_services(
     layout: &Layout,
     stop: &StopSignal,
 ) -> anyhow::Result<Children> {
-    let bin_dir = bin_dir()?;
-    let mut children = Vec::new();
-    // The development ESIA first: identity's local settings log in through
-    // it (ESIA itself cannot be reached from a laptop).
-    let esia_address = layout.esia_address();
-    let esia = Command::new(bin_dir.join("esia-dev"))
-        .args(["--listen", &esia_address])
-        .args(["--redirect-uri", &layout.callback()])
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
+    let launcher = Launcher {
+        bin_dir: bin_dir()?,
+        postgres_url: infra.postgres_url.clone(),
+        nats_url: infra.nats_url.clone(),
+        layout: layout.clone(),
+    };
+    let mut children = Children {
+        launcher: launcher.clone(),
+        processes: Vec::new(),
+    };
+    let esia = launcher
+        .esia()
         .spawn()
         .context("starting esia-dev (is it built? make build)")?;
-    children.push(("esia-dev", esia));
+    children.push(ESIA_DEV, esia);
+    let esia_address = layout.esia_address();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while tokio::net::TcpStream::connect(&esia_address).await.is_err() {
         if tokio::time::Instant::now() > deadline {
-            stop_children(&mut children).await;
+            children.stop().await;
             bail!("esia-dev did not start listening on {esia_address}");
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     for service in layout.services() {
-        let started = start_service(infra, layout, &service, &bin_dir, stop).await;
+        let started = start_service(infra, &launcher, &service, stop).await;
         match started {
-            Ok(child) => children.push((service.name, child)),
+            Ok(child) => children.push(service.name, child),
             Err(error) => {
-                stop_children(&mut children).await;
+                children.stop().await;
                 return Err(error);
             }
         }
@@ -417,42 +663,15 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
 
 async fn start_service(
     infra: &Infra,
-    layout: &Layout,
+    launcher: &Launcher,
     service: &ServiceDef,
-    bin_dir: &Path,
     stop: &StopSignal,
 ) -> anyhow::Result<Child> {
-    let prefix = service.env_prefix;
-    let mut command = Command::new(bin_dir.join(service.name));
-    command
-        .env("ASURSO_ENVIRONMENT", "local")
-        .env(format!("{prefix}_NATS__URL"), &infra.nats_url)
-        .env(format!("{prefix}_GRPC__PORT"), service.port.to_string())
-        .envs(service.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .envs(
-            layout
-                .env
-                .iter()
-                .filter(|(k, _)| k.starts_with(prefix))
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
     if service.database {
-        let database = format!("{}_{}", layout.database_prefix, service.name);
-        ensure_database(&infra.postgres_url, &database).await?;
-        command.env(
-            format!("{prefix}_DATABASE__URL"),
-            with_database(&infra.postgres_url, &database),
-        );
+        ensure_database(&infra.postgres_url, &launcher.layout.database(service)).await?;
     }
-    if layout.metrics {
-        command.env(
-            format!("{prefix}_TELEMETRY__METRICS_PORT"),
-            (service.port + 1000).to_string(),
-        );
-    }
-    let mut child = command
+    let mut child = launcher
+        .service(service)
         .spawn()
         .with_context(|| format!("starting {} (is it built? make build)", service.name))?;
     if let Err(error) = wait_until_serving(service, &mut child, stop).await {
@@ -461,7 +680,6 @@ async fn start_service(
     }
     Ok(child)
 }
-
 async fn ensure_database(admin_url: &str, database: &str) -> anyhow::Result<()> {
     let mut admin = PgConnection::connect(admin_url)
         .await
@@ -528,46 +746,5 @@ async fn wait_until_serving(
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Waits for Ctrl-C or SIGTERM, or for a service to exit on its own.
-pub async fn wait_for_stop(children: &mut [(&'static str, Child)], stop: &mut StopSignal) {
-    let any_exit = async {
-        if children.is_empty() {
-            std::future::pending::<()>().await;
-        }
-        loop {
-            for (name, child) in children.iter_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    eprintln!("devstack: {name} exited ({status})");
-                    return;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    };
-    tokio::select! {
-        () = stop.wait() => {}
-        () = any_exit => {}
-    }
-}
-
-/// SIGTERM to every service (last started first), then wait for each.
-pub async fn stop_children(children: &mut Vec<(&'static str, Child)>) {
-    while let Some((name, mut child)) = children.pop() {
-        if let Some(pid) = child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
-        match tokio::time::timeout(Duration::from_secs(20), child.wait()).await {
-            Ok(Ok(status)) => println!("devstack: {name} stopped ({status})"),
-            _ => {
-                eprintln!("devstack: {name} did not stop in time, killing it");
-                let _ = child.kill().await;
-            }
-        }
     }
 }

@@ -64,6 +64,9 @@ pub struct Demo {
     pub municipality_id: String,
     pub schools: Vec<School>,
     pub families: Vec<Family>,
+    /// What the seed found changed by people since an earlier seeding and
+    /// left as it was (a lesson someone gave to a subgroup, say).
+    pub conflicts: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +148,18 @@ impl Demo {
                     n => format!("{n} children"),
                 }
             ));
+        }
+        if !self.conflicts.is_empty() {
+            text.push_str(&format!(
+                "  left as people changed it since the last seeding ({}):\n",
+                self.conflicts.len()
+            ));
+            for conflict in self.conflicts.iter().take(10) {
+                text.push_str(&format!("    {conflict}\n"));
+            }
+            if self.conflicts.len() > 10 {
+                text.push_str(&format!("    … and {} more\n", self.conflicts.len() - 10));
+            }
         }
         text
     }
@@ -290,6 +305,26 @@ where
     }
 }
 
+/// Why a seeding write did not happen.
+enum Conflict {
+    /// The service refused it for what the data now is: people changed it
+    /// since the last seeding, and it stays as they left it.
+    Refused(Status),
+    /// Anything else (the service down, a bug): seeding stops.
+    Failed(Status),
+}
+
+fn refusal_is_conflict<T>(outcome: Result<T, Status>) -> Result<T, Conflict> {
+    outcome.map_err(|status| match status.code() {
+        Code::InvalidArgument
+        | Code::FailedPrecondition
+        | Code::AlreadyExists
+        | Code::NotFound
+        | Code::PermissionDenied => Conflict::Refused(status),
+        _ => Conflict::Failed(status),
+    })
+}
+
 /// Accepts "already there" as done.
 fn exists_is_fine<T>(outcome: Result<T, Status>) -> Result<(), Status> {
     match outcome {
@@ -419,8 +454,9 @@ pub async fn seed(layout: &Layout) -> anyhow::Result<Demo> {
         schools.push(school);
     }
     let families = seed_families(&channels, &schools).await?;
+    let mut conflicts = Vec::new();
     for school in &schools {
-        seed_journal(&channels, school, first_year, today)
+        seed_journal(&channels, school, first_year, today, &mut conflicts)
             .await
             .with_context(|| format!("homework and marks of {}", school.name))?;
     }
@@ -429,6 +465,7 @@ pub async fn seed(layout: &Layout) -> anyhow::Result<Demo> {
         municipality_id,
         schools,
         families,
+        conflicts,
     })
 }
 
@@ -833,12 +870,17 @@ async fn seed_families(channels: &Channels, schools: &[School]) -> anyhow::Resul
 }
 
 /// Homework on every lesson of the three weeks around today (or around the
-/// nearest school day of the year), marks on those already taught.
+/// nearest school day of the year), marks on those already taught. Only
+/// the whole-class lessons the demo timetable lays out: a lesson people
+/// gave to a subgroup is theirs. Where a service refuses what the seed
+/// would write (people changed the lesson since), the refusal goes into
+/// `conflicts` and the lesson is left as it is.
 async fn seed_journal(
     channels: &Channels,
     school: &School,
     first_year: i32,
     today: Date,
+    conflicts: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let (from, to) = journal_weeks(today)?;
     // Logged in again here rather than kept from their seeding: access
@@ -871,9 +913,22 @@ async fn seed_journal(
             let Some(day) = lesson.date.as_ref() else {
                 continue;
             };
+            if !lesson.subgroup_id.is_empty() {
+                continue;
+            }
             let lesson_date = date(day.year, u8::try_from(day.month)?, u8::try_from(day.day)?)?;
             let due = next_school_day(lesson_date);
-            let assignment = teacher
+            let describe = |status: Status| {
+                format!(
+                    "{} {} {}, period {}: {}",
+                    class.name,
+                    lesson.subject_name,
+                    lesson_date,
+                    lesson.period,
+                    status.message()
+                )
+            };
+            let created = teacher
                 .journal
                 .create_assignment(gb::CreateAssignmentRequest {
                     lesson_id: lesson.id.clone(),
@@ -889,11 +944,20 @@ async fn seed_journal(
                     ),
                     idempotency_key: format!("demo-homework-{}", lesson.id),
                 })
-                .await
-                .with_context(|| format!("homework for the lesson {}", lesson.id))?
-                .into_inner()
-                .assignment
-                .ok_or_else(|| anyhow!("no assignment in the answer"))?;
+                .await;
+            let assignment = match refusal_is_conflict(created) {
+                Ok(answer) => answer
+                    .into_inner()
+                    .assignment
+                    .ok_or_else(|| anyhow!("no assignment in the answer"))?,
+                Err(Conflict::Refused(status)) => {
+                    conflicts.push(describe(status));
+                    continue;
+                }
+                Err(Conflict::Failed(status)) => {
+                    return Err(anyhow!("homework for the lesson {}: {status}", lesson.id));
+                }
+            };
             if lesson_date > today {
                 continue;
             }
@@ -910,15 +974,21 @@ async fn seed_journal(
                     comment: String::new(),
                 })
                 .collect();
-            teacher
+            let posted = teacher
                 .journal
                 .set_marks(gb::SetMarksRequest {
                     assignment_id: assignment.id,
                     marks,
                     idempotency_key: format!("demo-marks-{}", lesson.id),
                 })
-                .await
-                .with_context(|| format!("marks for the lesson {}", lesson.id))?;
+                .await;
+            match refusal_is_conflict(posted) {
+                Ok(_) => {}
+                Err(Conflict::Refused(status)) => conflicts.push(describe(status)),
+                Err(Conflict::Failed(status)) => {
+                    return Err(anyhow!("marks for the lesson {}: {status}", lesson.id));
+                }
+            }
         }
     }
     Ok(())
