@@ -179,7 +179,10 @@ pub enum StudentReader {
 }
 
 /// Refuses unless the caller is the student, their guardian, or staff of a
-/// school the student is enrolled in who works with one of their classes.
+/// school the student is enrolled in who may manage it or works with the
+/// student there: their class teacher, or a teacher of theirs (of the
+/// whole class, or of a group they are in; a group's teacher does not read
+/// the other groups' students).
 pub async fn read_student(
     connection: &mut PgConnection,
     caller: &Caller,

@@ -1051,18 +1051,28 @@ impl JournalApi {
             None => in_class.clone(),
             Some(groups) => sheet.students(&mut transaction, Some(groups)).await?,
         };
-        // Nothing is written when an entry is outside the caller's groups:
-        // each such entry is named, as a student outside the class is.
-        outsiders(&entries, &reached, |student| {
-            if in_class.contains(&student) {
+        // Nothing is written when an entry is refused. A student outside the
+        // class is a mistake in the request; one of the class outside the
+        // caller's groups is not theirs to mark, and each such entry is
+        // named.
+        outsiders(&entries, &in_class, |student| {
+            format!("{student} was not in {} in that period", sheet.class.name)
+        })?;
+        let beyond_reach: Vec<String> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, (student, _))| !reached.contains(student))
+            .map(|(index, (student, _))| {
                 format!(
-                    "{student} is not in the groups of {} you teach this subject to",
+                    "marks[{index}].student_id: {student} is not in the groups of {} you teach \
+                     this subject to",
                     sheet.class.name
                 )
-            } else {
-                format!("{student} was not in {} in that period", sheet.class.name)
-            }
-        })?;
+            })
+            .collect();
+        if !beyond_reach.is_empty() {
+            return Err(GradebookError::denied(beyond_reach.join("; ")));
+        }
         let ids: Vec<Uuid> = entries.iter().map(|(student, _)| *student).collect();
         let existing = sheet
             .marks_set(&mut transaction, subject, &ids, true)

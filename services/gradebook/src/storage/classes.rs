@@ -304,8 +304,10 @@ pub async fn schools_of_student(
     .await
 }
 
-/// Whether the teacher is the class teacher of, or teaches, a class of
-/// `school` the student has been enrolled in.
+/// Whether the teacher works with the student in a class of `school` the
+/// student has been enrolled in: as its class teacher, or teaching the
+/// student there, to the whole class or to a group the student is in. A
+/// group's teacher does not work with the class's other groups' students.
 pub async fn works_with_student(
     connection: &mut PgConnection,
     teacher: Uuid,
@@ -315,7 +317,9 @@ pub async fn works_with_student(
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM enrolments e JOIN classes c ON c.id = e.class_id \
          WHERE e.student_id = $2 AND c.school_id = $3 AND (c.class_teacher_id = $1 OR EXISTS \
-             (SELECT 1 FROM teaching_load l WHERE l.class_id = c.id AND l.teacher_id = $1)))",
+             (SELECT 1 FROM teaching_load l WHERE l.class_id = c.id AND l.teacher_id = $1 \
+              AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+                  WHERE m.subgroup_id = l.subgroup_id AND m.student_id = e.student_id)))))",
     )
     .bind(teacher)
     .bind(student)

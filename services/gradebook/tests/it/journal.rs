@@ -1397,14 +1397,28 @@ async fn a_group_teacher_reads_and_marks_only_their_group_and_the_class_teacher_
         sorted([anna.as_str(), vera.as_str()])
     );
 
-    // A term mark for Boris among Anna's is refused, naming his entry, and
-    // neither is written.
+    // A term mark for Boris among Anna's is refused as not theirs to give,
+    // naming his entry, and neither is written.
     let refused = teacher_a
         .journal
         .set_term_marks(c.term_marks(&[(&anna, 5), (&boris, 3)]))
         .await
         .err()
         .ok_or_else(|| anyhow::anyhow!("group A's teacher set a term mark for group B"))?;
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    assert!(
+        refused.message().contains("marks[1].student_id")
+            && !refused.message().contains("marks[0]"),
+        "{refused:?}"
+    );
+    // A student not of the class at all is a mistake in the request.
+    let stranger = Uuid::new_v4().to_string();
+    let refused = teacher_a
+        .journal
+        .set_term_marks(c.term_marks(&[(&anna, 5), (&stranger, 3)]))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a term mark for a student of no class"))?;
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(violated_fields(&refused), ["marks[1].student_id"]);
     let whole_sheet = ct
@@ -1506,5 +1520,99 @@ async fn a_group_teacher_reads_and_marks_only_their_group_and_the_class_teacher_
         students_of(page.rows.iter().map(|row| &row.student_id)),
         everyone
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_teacher_reads_the_diary_and_report_of_their_groups_students_only()
+-> anyhow::Result<()> {
+    let mut c = SplitClass::new("split.diary").await?;
+    let (anna, boris) = (c.anna.clone(), c.boris.clone());
+    let group_a_lesson = c.lesson(Some("группа A"), (2026, 9, 8)).await?;
+    let group_b_lesson = c.lesson(Some("группа B"), (2026, 9, 8)).await?;
+    let teacher_a = &mut c.group_a_teacher.gb.clone();
+    let work_a = assign(
+        teacher_a,
+        &group_a_lesson,
+        "classwork",
+        None,
+        "Present Simple",
+    )
+    .await?;
+    set_marks(teacher_a, &work_a, vec![entry(anna.clone(), grade(5))], "").await?;
+    let teacher_b = &mut c.group_b_teacher.gb;
+    let work_b = assign(teacher_b, &group_b_lesson, "classwork", None, "Past Simple").await?;
+    set_marks(teacher_b, &work_b, vec![entry(boris.clone(), grade(3))], "").await?;
+
+    let week = |student: &str| gb::GetDiaryWeekRequest {
+        student_id: student.to_owned(),
+        date: day(2026, 9, 8),
+    };
+    let report = |student: &str| gb::GetStudentReportRequest {
+        student_id: student.to_owned(),
+        from_date: c.term1.start_date,
+        to_date: c.term1.end_date,
+    };
+
+    // Group A's teacher reads Anna's diary and report, with her mark.
+    let annas_week = teacher_a
+        .diary
+        .get_diary_week(week(&anna))
+        .await?
+        .into_inner();
+    let marks: Vec<_> = annas_week
+        .days
+        .iter()
+        .flat_map(|day| &day.lessons)
+        .flat_map(|lesson| &lesson.assignments)
+        .map(|assignment| (assignment.id.as_str(), assignment.mark))
+        .collect();
+    assert_eq!(marks, [(work_a.id.as_str(), grade(5))]);
+    let annas_report = teacher_a
+        .reports
+        .get_student_report(report(&anna))
+        .await?
+        .into_inner();
+    assert_eq!(annas_report.subjects.len(), 1);
+    assert_eq!(annas_report.subjects[0].marks.len(), 1);
+
+    // Boris is group B's: his diary, report, debts and timetable are not
+    // group A's teacher's to read, though they teach in his class.
+    assert_eq!(
+        code(teacher_a.diary.get_diary_week(week(&boris)).await),
+        Some(Code::PermissionDenied)
+    );
+    assert_eq!(
+        code(teacher_a.reports.get_student_report(report(&boris)).await),
+        Some(Code::PermissionDenied)
+    );
+    let overdue = gb::ListOverdueRequest {
+        student_id: boris.clone(),
+    };
+    assert_eq!(
+        code(teacher_a.diary.list_overdue(overdue).await),
+        Some(Code::PermissionDenied)
+    );
+    let timetable = timetable_of(
+        teacher_a,
+        Of::StudentId(boris.clone()),
+        (2026, 9, 7),
+        (2026, 9, 13),
+    )
+    .await;
+    assert_eq!(code(timetable), Some(Code::PermissionDenied));
+
+    // The class teacher, and the teacher of the whole class, read both.
+    for reader in [&mut c.class_teacher.gb, &mut c.whole_class_teacher.gb] {
+        for student in [&anna, &boris] {
+            reader.diary.get_diary_week(week(student)).await?;
+            let read = reader
+                .reports
+                .get_student_report(report(student))
+                .await?
+                .into_inner();
+            assert_eq!(read.subjects.len(), 1, "{student}: {read:?}");
+        }
+    }
     Ok(())
 }
