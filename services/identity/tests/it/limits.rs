@@ -117,3 +117,100 @@ async fn a_login_policy_from_year_minus_9999_is_refused_naming_the_year() -> any
     assert_eq!(kept.map(|date| date.year), Some(2030));
     world.identity.stop().await
 }
+
+/// Sends `body` (gRPC frames) to AuthService/Login as raw HTTP/2, with the
+/// content type given (or none), and returns the status answered.
+async fn raw_login(
+    address: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> anyhow::Result<tonic::Status> {
+    use http_body_util::BodyExt;
+    use tower::{Service, ServiceExt};
+    let mut channel = tonic::transport::Channel::from_shared(address.to_owned())?
+        .connect()
+        .await?;
+    let mut request = http::Request::builder()
+        .method(http::Method::POST)
+        .uri(format!("{address}/asurso.identity.v1.AuthService/Login"))
+        .header(http::header::TE, "trailers");
+    if let Some(content_type) = content_type {
+        request = request.header(http::header::CONTENT_TYPE, content_type);
+    }
+    let request = request.body(tonic::body::Body::new(http_body_util::Full::new(
+        bytes::Bytes::from(body),
+    )))?;
+    let response = channel.ready().await?.call(request).await?;
+    let (parts, body) = response.into_parts();
+    if let Some(status) = tonic::Status::from_header_map(&parts.headers) {
+        return Ok(status);
+    }
+    let trailers = body.collect().await?.trailers().cloned();
+    trailers
+        .as_ref()
+        .and_then(tonic::Status::from_header_map)
+        .ok_or_else(|| anyhow::anyhow!("no grpc-status in the answer"))
+}
+
+fn frame(message: &pb::LoginRequest) -> Vec<u8> {
+    use prost::Message;
+    let message = message.encode_to_vec();
+    let mut frame = vec![0];
+    frame.extend_from_slice(
+        &u32::try_from(message.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    frame.extend_from_slice(&message);
+    frame
+}
+
+#[tokio::test]
+async fn text_holding_nul_is_refused_naming_the_field_however_the_call_is_shaped()
+-> anyhow::Result<()> {
+    let world = World::new().await?;
+    let address = world.identity.address.clone();
+    let login = |login: &str| pb::LoginRequest {
+        login: login.into(),
+        password: "whatever-password".into(),
+        grant_id: String::new(),
+    };
+
+    // Through a client: refused before PostgreSQL (which takes no NUL in
+    // text and used to answer INTERNAL).
+    let refused = world
+        .identity
+        .anonymous()
+        .await?
+        .auth
+        .login(login("director\0"))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a login holding NUL was accepted"))?;
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    assert_eq!(violated_fields(&refused), ["login"]);
+
+    // tonic serves a call whatever its content type says, so the check
+    // does not go by it either.
+    for content_type in [None, Some("application/grpc-x"), Some("Application/grpc")] {
+        let status = raw_login(&address, content_type, frame(&login("director\0"))).await?;
+        assert_eq!(
+            status.code(),
+            Code::InvalidArgument,
+            "{content_type:?}: {status:?}"
+        );
+    }
+
+    // A clean first message cannot carry a second one past the check
+    // (tonic would read the first and drop the rest).
+    let mut two = frame(&login("nobody"));
+    two.extend(frame(&login("director\0")));
+    let status = raw_login(&address, Some("application/grpc"), two).await?;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+
+    // The same call, clean, reaches identity: an unknown login, refused as
+    // such.
+    let status = raw_login(&address, Some("application/grpc"), frame(&login("nobody"))).await?;
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    Ok(())
+}

@@ -6,8 +6,11 @@
 //! front of each service's handlers: the request is read against its
 //! method's contract and a string field holding NUL is refused with the
 //! field's path (`marks[2].comment`), before any handler or query runs.
-//! A request that does not decode goes on to tonic, which refuses it
-//! ([`super::MalformedRequestLayer`]).
+//! The method is found by the path alone (tonic serves a call whatever its
+//! content type says), every message of the body is read (tonic would
+//! decode the first and drop the rest, so a unary call carrying more than
+//! one is refused), and a message that does not decode goes on to tonic,
+//! which refuses it ([`super::MalformedRequestLayer`]).
 
 use std::{
     pin::Pin,
@@ -16,8 +19,8 @@ use std::{
 };
 
 use http_body_util::{BodyExt, Full, Limited};
-use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, Value};
-use tonic::{body::Body, server::NamedService};
+use prost_reflect::{DescriptorPool, DynamicMessage, MethodDescriptor, Value};
+use tonic::{Status, body::Body, server::NamedService};
 
 use crate::errors::{FieldViolation, invalid_argument};
 
@@ -25,10 +28,9 @@ use crate::errors::{FieldViolation, invalid_argument};
 static CONTRACTS: LazyLock<Option<DescriptorPool>> =
     LazyLock::new(|| DescriptorPool::decode(asurso_proto::FILE_DESCRIPTOR_SET).ok());
 
-/// The largest request read for the check: tonic's own limit on a decoded
-/// message, plus its frame header. A larger one goes on unread, and tonic
-/// refuses it.
-const MAX_CHECKED_BYTES: usize = 4 * 1024 * 1024 + 5;
+/// The largest request a service takes: tonic's own limit on a decoded
+/// message, plus its frame header.
+const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024 + 5;
 
 /// Wraps one service's handlers.
 #[derive(Debug, Clone)]
@@ -68,23 +70,26 @@ where
         // The service polled ready is the one that takes the call.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let Some(input) = input_of(&request) else {
+        let Some(method) = method_of(&request) else {
             return Box::pin(inner.call(request));
         };
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let bytes = match Limited::new(body, MAX_CHECKED_BYTES).collect().await {
+            let bytes = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
                 Ok(collected) => collected.to_bytes(),
-                // Too large, or the body broke off: tonic answers either
-                // from what is left.
+                Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                    return Ok(Status::resource_exhausted(format!(
+                        "request: larger than {} MiB",
+                        MAX_REQUEST_BYTES / (1024 * 1024)
+                    ))
+                    .into_http());
+                }
                 Err(_) => {
-                    return inner
-                        .call(http::Request::from_parts(parts, Body::empty()))
-                        .await;
+                    return Ok(Status::invalid_argument("request: the body broke off").into_http());
                 }
             };
-            if let Some(violation) = nul_in_frame(&bytes, &input) {
-                return Ok(invalid_argument(vec![violation]).into_http());
+            if let Some(refusal) = refusal(&bytes, &method) {
+                return Ok(refusal.into_http());
             }
             let request = http::Request::from_parts(parts, Body::new(Full::new(bytes)));
             inner.call(request).await
@@ -92,38 +97,45 @@ where
     }
 }
 
-/// The input message of a gRPC call to one of the contracts' methods.
-fn input_of(request: &http::Request<Body>) -> Option<MessageDescriptor> {
-    let grpc = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| {
-            value == "application/grpc" || value.starts_with("application/grpc+proto")
-        });
-    if !grpc {
-        return None;
-    }
+/// The contracts' method a call's path names.
+fn method_of(request: &http::Request<Body>) -> Option<MethodDescriptor> {
     let (service, method) = request.uri().path().strip_prefix('/')?.split_once('/')?;
-    let pool = CONTRACTS.as_ref()?;
-    let method = pool
+    CONTRACTS
+        .as_ref()?
         .get_service_by_name(service)?
         .methods()
-        .find(|candidate| candidate.name() == method)?;
-    Some(method.input())
+        .find(|candidate| candidate.name() == method)
 }
 
-/// The first string field holding NUL in the unary request `frame`: one
-/// uncompressed gRPC message. Anything else is for tonic to judge.
-fn nul_in_frame(frame: &[u8], input: &MessageDescriptor) -> Option<FieldViolation> {
-    let (&[flag, a, b, c, d], message) = frame.split_first_chunk::<5>()?;
-    let length = usize::try_from(u32::from_be_bytes([a, b, c, d])).ok()?;
-    if flag != 0 || message.len() != length {
-        return None;
+/// Why the request `body` (gRPC frames) is refused before its handler: a
+/// second message in a unary call, or a string holding NUL in any message.
+/// A frame that is cut short, compressed or does not decode is for tonic
+/// to judge.
+fn refusal(body: &[u8], method: &MethodDescriptor) -> Option<Status> {
+    let input = method.input();
+    let mut rest = body;
+    let mut messages = 0_usize;
+    while let Some((&[flag, a, b, c, d], after_header)) = rest.split_first_chunk::<5>() {
+        let length = usize::try_from(u32::from_be_bytes([a, b, c, d])).ok()?;
+        let (message, after) = after_header.split_at_checked(length)?;
+        messages += 1;
+        if messages > 1 && !method.is_client_streaming() {
+            return Some(Status::invalid_argument(
+                "request: a unary call carries exactly one message",
+            ));
+        }
+        if flag == 0
+            && let Ok(decoded) = DynamicMessage::decode(input.clone(), message)
+            && let Some(field) = nul_in_message(&decoded, "")
+        {
+            return Some(invalid_argument(vec![FieldViolation::new(
+                field,
+                "must not contain a NUL character (U+0000)",
+            )]));
+        }
+        rest = after;
     }
-    let decoded = DynamicMessage::decode(input.clone(), message).ok()?;
-    nul_in_message(&decoded, "")
-        .map(|field| FieldViolation::new(field, "must not contain a NUL character (U+0000)"))
+    None
 }
 
 fn nul_in_message(message: &DynamicMessage, prefix: &str) -> Option<String> {
@@ -162,6 +174,7 @@ fn nul_in_value(value: &Value, path: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use prost::Message;
+    use tonic::Code;
 
     use super::*;
 
@@ -172,34 +185,44 @@ mod tests {
         frame
     }
 
-    fn login_request() -> Option<MessageDescriptor> {
-        CONTRACTS
-            .as_ref()?
-            .get_message_by_name("asurso.identity.v1.LoginRequest")
+    fn method(service: &str, name: &str) -> MethodDescriptor {
+        let found = CONTRACTS
+            .as_ref()
+            .and_then(|pool| pool.get_service_by_name(service))
+            .and_then(|service| service.methods().find(|m| m.name() == name));
+        match found {
+            Some(method) => method,
+            None => panic!("the contracts have {service}/{name}"),
+        }
+    }
+
+    fn login() -> MethodDescriptor {
+        method("asurso.identity.v1.AuthService", "Login")
+    }
+
+    fn login_request(login: &str) -> Vec<u8> {
+        asurso_proto::identity::LoginRequest {
+            login: login.into(),
+            password: "secret".into(),
+            grant_id: String::new(),
+        }
+        .encode_to_vec()
+    }
+
+    fn refused_field(refusal: Option<Status>) -> Option<String> {
+        let status = refusal?;
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        Some(status.message().split(':').next()?.to_owned())
     }
 
     #[test]
     fn a_nul_in_a_string_is_named_by_its_field() {
-        let Some(input) = login_request() else {
-            panic!("the contracts have LoginRequest");
-        };
-        let request = asurso_proto::identity::LoginRequest {
-            login: "teacher\0".into(),
-            password: "secret".into(),
-            grant_id: String::new(),
-        };
-        let violation = nul_in_frame(&frame(&request.encode_to_vec()), &input);
-        assert_eq!(violation.map(|v| v.field), Some("login".to_owned()));
+        let refusal = refusal(&frame(&login_request("teacher\0")), &login());
+        assert_eq!(refused_field(refusal), Some("login".to_owned()));
     }
 
     #[test]
     fn a_nul_deep_in_a_list_is_named_with_its_index() {
-        let Some(input) = CONTRACTS
-            .as_ref()
-            .and_then(|pool| pool.get_message_by_name("asurso.gradebook.v1.SetMarksRequest"))
-        else {
-            panic!("the contracts have SetMarksRequest");
-        };
         let entry = |comment: &str| asurso_proto::gradebook::MarkEntry {
             student_id: "s".into(),
             value: None,
@@ -210,30 +233,39 @@ mod tests {
             marks: vec![entry("хорошо"), entry("bad\0comment")],
             idempotency_key: String::new(),
         };
-        let violation = nul_in_frame(&frame(&request.encode_to_vec()), &input);
-        assert_eq!(
-            violation.map(|v| v.field),
-            Some("marks[1].comment".to_owned())
+        let refusal = refusal(
+            &frame(&request.encode_to_vec()),
+            &method("asurso.gradebook.v1.JournalService", "SetMarks"),
+        );
+        assert_eq!(refused_field(refusal), Some("marks[1].comment".to_owned()));
+    }
+
+    #[test]
+    fn a_second_message_cannot_smuggle_past_the_check() {
+        // tonic decodes the first message of a unary call and drops the
+        // rest: a clean first message must not carry a second one in.
+        let mut body = frame(&login_request("teacher"));
+        body.extend(frame(&login_request("teacher\0")));
+        let status = refusal(&body, &login());
+        assert_eq!(status.map(|s| s.code()), Some(Code::InvalidArgument));
+        let mut body = frame(&login_request("teacher"));
+        body.extend(frame(&[]));
+        assert!(
+            refusal(&body, &login()).is_some(),
+            "an empty second frame too"
         );
     }
 
     #[test]
     fn clean_text_and_undecodable_frames_pass_on() {
-        let Some(input) = login_request() else {
-            panic!("the contracts have LoginRequest");
-        };
-        let request = asurso_proto::identity::LoginRequest {
-            login: "Учитель".into(),
-            password: "pass word".into(),
-            grant_id: String::new(),
-        };
-        assert!(nul_in_frame(&frame(&request.encode_to_vec()), &input).is_none());
+        let whole = frame(&login_request("Учитель"));
+        assert!(refusal(&whole, &login()).is_none());
         // Truncated, compressed, or not a frame at all: tonic's to refuse.
-        let whole = frame(&request.encode_to_vec());
-        assert!(nul_in_frame(&whole[..whole.len() - 2], &input).is_none());
-        let mut compressed = whole.clone();
+        assert!(refusal(&whole[..whole.len() - 2], &login()).is_none());
+        let mut compressed = frame(&login_request("teacher\0"));
         compressed[0] = 1;
-        assert!(nul_in_frame(&compressed, &input).is_none());
-        assert!(nul_in_frame(&[0, 0], &input).is_none());
+        assert!(refusal(&compressed, &login()).is_none());
+        assert!(refusal(&[0, 0], &login()).is_none());
+        assert!(refusal(&frame(&[0xff, 0xff]), &login()).is_none());
     }
 }
