@@ -2,6 +2,7 @@
 
 use std::{
     net::{SocketAddr, TcpListener, TcpStream},
+    os::unix::fs::DirBuilderExt,
     path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
@@ -154,11 +155,16 @@ async fn relocate_for_postgres(dir: &Path) -> anyhow::Result<PathBuf> {
     }
     let base = postgres_home()
         .filter(|home| home.is_dir())
-        .unwrap_or_else(|| PathBuf::from("/var/tmp"))
-        .join("asurso");
-    let home = base.join(uuid::Uuid::new_v4().simple().to_string());
-    std::fs::create_dir_all(&home).with_context(|| format!("creating {}", home.display()))?;
-    hand_to_postgres(&base).await?;
+        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
+    // A new folder of an unguessable name, made here (never one found
+    // already there: in /var/tmp anyone could have made it first), closed
+    // to everyone but its owner, then given to the postgres user.
+    let home = base.join(format!("asurso-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&home)
+        .with_context(|| format!("creating {}", home.display()))?;
+    hand_to_postgres(&home).await?;
     if !postgres_can_use(&home).await {
         bail!(
             "the postgres user can use neither {} nor {}: give it a folder it may enter",
