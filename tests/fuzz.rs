@@ -133,6 +133,13 @@ impl Vocabulary {
                 }
                 if random.chance(30) && bytes.len() >= 8 {
                     bytes[..8].copy_from_slice(b"\x89PNG\r\n\x1a\n");
+                } else if random.chance(30) {
+                    // Text a service parses out of bytes (a CSV import),
+                    // with what no column takes.
+                    bytes = "snils;last_name;first_name;email\n345-678-912 26;Ива\0нова;\u{7};a\0@b.ru\n\""
+                        .as_bytes()
+                        .to_vec();
+                    bytes.push(0xff);
                 }
                 Value::Bytes(bytes.into())
             }

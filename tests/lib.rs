@@ -53,6 +53,12 @@ impl System {
         // As under `make run`: a process that dies is started again.
         let supervisor = asurso_devstack::supervise(children);
         let demo = match seed::seed(&layout).await {
+            // A fresh region has nothing people changed: a conflict here is
+            // a service refusing the demo's own writes.
+            Ok(demo) if !demo.conflicts.is_empty() => {
+                supervisor.stop().await;
+                anyhow::bail!("seeding a fresh region met conflicts: {:?}", demo.conflicts);
+            }
             Ok(demo) => demo,
             Err(error) => {
                 supervisor.stop().await;

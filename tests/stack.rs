@@ -86,6 +86,11 @@ async fn people_s_changes_survive_seeding_and_a_dead_service_comes_back() -> any
     // Seeding again (every `make run` does) leaves their lesson alone.
     let again = asurso_devstack::seed::seed(&system.layout).await?;
     assert_eq!(again.schools.len(), system.demo.schools.len());
+    assert!(
+        again.conflicts.is_empty(),
+        "a lesson the seed does not own is no conflict: {:?}",
+        again.conflicts
+    );
     let mut journal = gb::journal_service_client::JournalServiceClient::new(as_director.clone());
     let on_their_lesson = journal
         .list_assignments(gb::ListAssignmentsRequest {
