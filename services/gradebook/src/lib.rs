@@ -24,17 +24,14 @@ use asurso_proto::gradebook as pb;
 use asurso_runtime::{
     Shutdown,
     auth::{IdentityKeys, Verifier},
-    db,
-    events::{EventBus, IdempotentConsumer, Relay, streams},
-    lifecycle::{Background, ServiceSettings},
-    server::GrpcServer,
-    settings::{
-        DatabaseSettings, EmbeddedConfig, GrpcSettings, NatsSettings, OutboxSettings,
-        TelemetrySettings,
-    },
+    events::{EventBus, StreamDef, streams},
+    service::{Foundation, Service},
+    settings::EmbeddedConfig,
 };
 use serde::Deserialize;
 use sqlx::{PgPool, migrate::Migrator};
+
+pub use asurso_runtime::service::StartError;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -47,15 +44,15 @@ pub const CONFIG: EmbeddedConfig = EmbeddedConfig {
     env_prefix: "GRADEBOOK",
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub grpc: GrpcSettings,
-    pub database: DatabaseSettings,
-    pub nats: NatsSettings,
-    pub outbox: OutboxSettings,
-    pub telemetry: TelemetrySettings,
-    pub identity: IdentitySettings,
+/// Its own stream, and identity's, which the directory reads (creating it
+/// here, with the same definition identity uses, lets either service start
+/// first).
+const STREAMS: [StreamDef; 2] = [streams::GRADEBOOK, streams::IDENTITY];
+
+asurso_runtime::service_settings! {
+    pub struct Settings {
+        pub identity: IdentitySettings,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,43 +64,19 @@ pub struct IdentitySettings {
     pub issuer: String,
 }
 
-impl ServiceSettings for Settings {
-    fn grpc(&self) -> &GrpcSettings {
-        &self.grpc
-    }
-
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.telemetry
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Db(#[from] db::DbError),
-    #[error(transparent)]
-    Bus(#[from] asurso_runtime::events::BusError),
-    #[error(transparent)]
-    Server(#[from] asurso_runtime::server::ServerError),
-    #[error("identity.address: {0}")]
-    IdentityAddress(String),
-}
+#[error("identity.address: {0}")]
+struct IdentityAddress(String);
 
 /// A built, bound, not yet serving gradebook.
 pub struct Application {
-    server: GrpcServer,
-    state: api::Shared,
-    relay: Relay,
-    bus: EventBus,
-    settings: Settings,
+    service: Service,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let pool = db::connect(&settings.database).await?;
-        db::migrate(&pool, &MIGRATOR).await?;
-        let bus = EventBus::connect(&settings.nats, "gradebook").await?;
-        Self::build_with(settings, pool, bus).await
+        let foundation = Foundation::connect("gradebook", &settings, &MIGRATOR, &STREAMS).await?;
+        Self::assemble(settings, foundation)
     }
 
     /// Builds on a pool and bus made elsewhere (tests).
@@ -112,24 +85,23 @@ impl Application {
         pool: PgPool,
         bus: EventBus,
     ) -> Result<Self, StartError> {
-        bus.ensure_stream(streams::GRADEBOOK).await?;
-        // The directory reads identity's stream; creating it here (the same
-        // definition identity uses) lets either service start first.
-        bus.ensure_stream(streams::IDENTITY).await?;
+        let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
+        Self::assemble(settings, foundation)
+    }
+
+    fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
         // Connected lazily: the gradebook starts (and serves what needs no
         // token) while identity is still starting.
         let channel = tonic::transport::Endpoint::from_shared(settings.identity.address.clone())
-            .map_err(|error| StartError::IdentityAddress(error.to_string()))?
+            .map_err(|error| StartError::service(IdentityAddress(error.to_string())))?
             .connect_lazy();
         let verifier = Verifier::new(IdentityKeys::new(channel), settings.identity.issuer.clone());
-        let relay = Relay::new(pool.clone(), bus.clone(), settings.outbox.clone());
         let state = Arc::new(api::State {
-            pool,
+            pool: foundation.pool.clone(),
             verifier,
-            relay: relay.waker(),
+            relay: foundation.relay_waker(),
         });
-        let server = GrpcServer::bind(&settings.grpc)
-            .await?
+        let service = foundation
             .add_service(pb::calendar_service_server::CalendarServiceServer::new(
                 api::calendar::CalendarApi(Arc::clone(&state)),
             ))
@@ -150,42 +122,26 @@ impl Application {
             ))
             .add_service(pb::report_service_server::ReportServiceServer::new(
                 api::reports::ReportApi(Arc::clone(&state)),
-            ));
-        Ok(Self {
-            server,
-            state,
-            relay,
-            bus,
-            settings,
-        })
+            ))
+            .consume(
+                events::directory::consumer_spec(),
+                events::directory::Directory,
+            )
+            .build();
+        Ok(Self { service })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.service.local_addr()
     }
 
     pub fn pool(&self) -> &PgPool {
-        &self.state.pool
+        self.service.pool()
     }
 
     /// Serves until `shutdown`, then drains calls, stops the directory
     /// consumer and flushes the outbox.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
-        let mut background = Background::new();
-        let directory = IdempotentConsumer::create(
-            self.state.pool.clone(),
-            self.bus.clone(),
-            events::directory::consumer_spec(),
-            events::directory::Directory,
-        )
-        .await?;
-        background.spawn(0, move |stop| directory.run(stop));
-        let relay = self.relay;
-        background.spawn(1, move |stop| relay.run(stop));
-        let grace = self.settings.grpc.shutdown_grace;
-        let served = self.server.serve(shutdown).await;
-        background.stop(grace).await;
-        served?;
-        Ok(())
+        self.service.run_until_stopped(shutdown).await
     }
 }

@@ -30,18 +30,15 @@ use asurso_proto::identity as pb;
 use asurso_runtime::{
     Shutdown,
     auth::Verifier,
-    db,
-    events::{EventBus, Relay},
-    lifecycle::Background,
-    server::GrpcServer,
-    settings::{
-        DatabaseSettings, EmbeddedConfig, GrpcSettings, NatsSettings, OutboxSettings,
-        TelemetrySettings,
-    },
+    events::{EventBus, StreamDef, streams},
+    service::{Foundation, Service},
+    settings::EmbeddedConfig,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
 use sqlx::{PgPool, migrate::Migrator};
+
+pub use asurso_runtime::service::StartError;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -54,22 +51,19 @@ pub const CONFIG: EmbeddedConfig = EmbeddedConfig {
     env_prefix: "IDENTITY",
 };
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Settings {
-    pub grpc: GrpcSettings,
-    pub database: DatabaseSettings,
-    pub nats: NatsSettings,
-    pub outbox: OutboxSettings,
-    pub telemetry: TelemetrySettings,
-    pub tokens: TokenSettings,
-    pub login: LoginSettings,
-    pub crypto: CryptoSettings,
-    #[serde(default)]
-    pub bootstrap: Option<bootstrap::BootstrapSettings>,
-    /// Logging in through ESIA (or another OpenID Provider); off when absent.
-    #[serde(default)]
-    pub federation: Option<federation::FederationSettings>,
+const STREAMS: [StreamDef; 1] = [streams::IDENTITY];
+
+asurso_runtime::service_settings! {
+    pub struct Settings {
+        pub tokens: TokenSettings,
+        pub login: LoginSettings,
+        pub crypto: CryptoSettings,
+        #[serde(default)]
+        pub bootstrap: Option<bootstrap::BootstrapSettings>,
+        /// Logging in through ESIA (or another OpenID Provider); off when absent.
+        #[serde(default)]
+        pub federation: Option<federation::FederationSettings>,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,54 +93,21 @@ pub struct CryptoSettings {
     pub master_key: SecretString,
 }
 
-impl asurso_runtime::lifecycle::ServiceSettings for Settings {
-    fn grpc(&self) -> &GrpcSettings {
-        &self.grpc
-    }
-
-    fn telemetry(&self) -> &TelemetrySettings {
-        &self.telemetry
-    }
-}
-
 fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let value = f64::deserialize(deserializer)?;
     Duration::try_from_secs_f64(value)
         .map_err(|_| serde::de::Error::custom(format!("{value} is not a duration in seconds")))
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Db(#[from] db::DbError),
-    #[error(transparent)]
-    Bus(#[from] asurso_runtime::events::BusError),
-    #[error(transparent)]
-    Server(#[from] asurso_runtime::server::ServerError),
-    #[error(transparent)]
-    Crypto(#[from] crypto::CryptoError),
-    #[error(transparent)]
-    Federation(#[from] federation::FederationError),
-    #[error("identity: {0}")]
-    Identity(#[from] domain::IdentityError),
-}
-
 /// A built, bound, not yet serving identity service.
 pub struct Application {
-    server: GrpcServer,
-    state: api::Shared,
-    relay: Relay,
-    bus: EventBus,
+    service: Service,
 }
 
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let pool = db::connect(&settings.database).await?;
-        db::migrate(&pool, &MIGRATOR).await?;
-        let bus = EventBus::connect(&settings.nats, "identity").await?;
-        bus.ensure_stream(asurso_runtime::events::streams::IDENTITY)
-            .await?;
-        Self::build_with(settings, pool, bus).await
+        let foundation = Foundation::connect("identity", &settings, &MIGRATOR, &STREAMS).await?;
+        Self::assemble(settings, foundation).await
     }
 
     /// Builds on a pool and bus made elsewhere (tests).
@@ -155,24 +116,34 @@ impl Application {
         pool: PgPool,
         bus: EventBus,
     ) -> Result<Self, StartError> {
-        let secrets = crypto::Secrets::from_master(&settings.crypto.master_key)?;
+        let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
+        Self::assemble(settings, foundation).await
+    }
+
+    async fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
+        let pool = foundation.pool.clone();
+        let secrets = crypto::Secrets::from_master(&settings.crypto.master_key)
+            .map_err(StartError::service)?;
         let tokens = Arc::new(tokens::TokenIssuer::new(
             pool.clone(),
             secrets.clone(),
             settings.tokens.issuer.clone(),
             settings.tokens.access_ttl,
         ));
-        tokens.ensure_key().await?;
+        tokens.ensure_key().await.map_err(StartError::service)?;
         if let Some(bootstrap) = &settings.bootstrap {
-            bootstrap::ensure_region(&pool, bootstrap).await?;
+            bootstrap::ensure_region(&pool, bootstrap)
+                .await
+                .map_err(StartError::service)?;
         }
-        let relay = Relay::new(pool.clone(), bus.clone(), settings.outbox.clone());
         let verifier = Verifier::new(
             tokens::OwnKeys(Arc::clone(&tokens)),
             settings.tokens.issuer.clone(),
         );
         let federation = match &settings.federation {
-            Some(federation) => Some(Arc::new(federation::Federation::new(federation.clone())?)),
+            Some(federation) => Some(Arc::new(
+                federation::Federation::new(federation.clone()).map_err(StartError::service)?,
+            )),
             None => None,
         };
         let state = Arc::new(api::State {
@@ -181,11 +152,10 @@ impl Application {
             tokens,
             verifier,
             settings: settings.clone(),
-            relay: relay.waker(),
+            relay: foundation.relay_waker(),
             federation,
         });
-        let server = GrpcServer::bind(&settings.grpc)
-            .await?
+        let mut foundation = foundation
             .add_service(pb::org_service_server::OrgServiceServer::new(
                 api::org::OrgApi(Arc::clone(&state)),
             ))
@@ -209,41 +179,28 @@ impl Application {
                     api::app_passwords::AppPasswordApi(Arc::clone(&state)),
                 ),
             );
+        for stream in audit_events::REPORTING_STREAMS {
+            foundation = foundation.consume(
+                audit_events::consumer_spec(stream),
+                audit_events::AuditRecorder,
+            );
+        }
         Ok(Self {
-            server,
-            state,
-            relay,
-            bus,
+            service: foundation.build(),
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.server.local_addr()
+        self.service.local_addr()
     }
 
     pub fn pool(&self) -> &PgPool {
-        &self.state.pool
+        self.service.pool()
     }
 
-    /// Serves until `shutdown`, then drains calls and flushes the outbox.
+    /// Serves until `shutdown`, then drains calls, stops the audit
+    /// consumers and flushes the outbox.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
-        let mut background = Background::new();
-        for stream in audit_events::REPORTING_STREAMS {
-            let consumer = asurso_runtime::events::IdempotentConsumer::create(
-                self.state.pool.clone(),
-                self.bus.clone(),
-                audit_events::consumer_spec(stream),
-                audit_events::AuditRecorder,
-            )
-            .await?;
-            background.spawn(0, move |stop| consumer.run(stop));
-        }
-        let relay = self.relay;
-        background.spawn(1, move |stop| relay.run(stop));
-        let grace = self.state.settings.grpc.shutdown_grace;
-        let served = self.server.serve(shutdown).await;
-        background.stop(grace).await;
-        served?;
-        Ok(())
+        self.service.run_until_stopped(shutdown).await
     }
 }

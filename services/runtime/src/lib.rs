@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod rights;
 pub mod server;
+pub mod service;
 pub mod settings;
 pub mod telemetry;
 

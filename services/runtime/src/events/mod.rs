@@ -21,7 +21,7 @@ pub use consumer::{
     ConsumerSpec, Disposition, EventHandler, HandleError, IdempotentConsumer, ReceivedEvent,
 };
 pub use outbox::{NewEvent, OutboxError, enqueue};
-pub use relay::{Relay, RelayStats};
+pub use relay::{Relay, RelayStats, RelayWaker};
 
 /// A JetStream stream and the subjects it captures, in logical (namespace
 /// free) form.
