@@ -1,0 +1,190 @@
+//! The demo's journal: homework and marks over three school weeks around
+//! today, and the calendar arithmetic that picks those weeks.
+
+use anyhow::anyhow;
+use asurso_proto::gradebook as gb;
+use time::{Date, Weekday};
+use tonic::{Code, Status};
+
+use super::{
+    DEMO_PASSWORD, School,
+    clients::{Channels, civil, date},
+};
+
+/// Homework on every lesson of the three weeks around today (or around the
+/// nearest school day of the year), marks on those already taught. Only
+/// the whole-class lessons the demo timetable lays out: a lesson people
+/// gave to a subgroup is theirs. Where a service refuses what the seed
+/// would write (people changed the lesson since), the refusal goes into
+/// `conflicts` and the lesson is left as it is.
+pub(super) async fn seed_journal(
+    channels: &Channels,
+    school: &School,
+    first_year: i32,
+    today: Date,
+    conflicts: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let (from, to) = journal_weeks(today)?;
+    // Logged in again here rather than kept from their seeding: access
+    // tokens may live only seconds (the end-to-end tests make them short).
+    let mut teachers = Vec::new();
+    for teacher in &school.teachers {
+        let token = channels.login(&teacher.login, DEMO_PASSWORD).await?;
+        teachers.push((teacher.person_id.clone(), channels.actor(&token)?));
+    }
+    for class in &school.classes {
+        let request = gb::GetTimetableRequest {
+            of: Some(gb::get_timetable_request::Of::ClassId(class.id.clone())),
+            from_date: civil(from),
+            to_date: civil(to),
+        };
+        let Some((_, reader)) = teachers.first_mut() else {
+            break;
+        };
+        let lessons = reader
+            .timetable
+            .get_timetable(request)
+            .await?
+            .into_inner()
+            .lessons;
+        for (index, lesson) in lessons.iter().enumerate() {
+            let Some((_, teacher)) = teachers.iter_mut().find(|(id, _)| *id == lesson.teacher_id)
+            else {
+                continue;
+            };
+            let Some(day) = lesson.date.as_ref() else {
+                continue;
+            };
+            if !lesson.subgroup_id.is_empty() {
+                continue;
+            }
+            let lesson_date = date(day.year, u8::try_from(day.month)?, u8::try_from(day.day)?)?;
+            let due = next_school_day(lesson_date);
+            let describe = |status: Status| {
+                format!(
+                    "{} {} {}, period {}: {}",
+                    class.name,
+                    lesson.subject_name,
+                    lesson_date,
+                    lesson.period,
+                    status.message()
+                )
+            };
+            let created = teacher
+                .journal
+                .create_assignment(gb::CreateAssignmentRequest {
+                    lesson_id: lesson.id.clone(),
+                    r#type: "homework".to_owned(),
+                    weight: 0,
+                    due_date: civil(due.min(date(first_year + 1, 5, 31)?)),
+                    title: format!("{}: упражнения", lesson.subject_name),
+                    text: format!(
+                        "§ {}, упражнения {}–{}",
+                        3 + index % 20,
+                        index % 9 + 1,
+                        index % 9 + 4
+                    ),
+                    idempotency_key: format!("demo-homework-{}", lesson.id),
+                })
+                .await;
+            let assignment = match refusal_is_conflict(created) {
+                Ok(answer) => answer
+                    .into_inner()
+                    .assignment
+                    .ok_or_else(|| anyhow!("no assignment in the answer"))?,
+                Err(Conflict::Refused(status)) => {
+                    conflicts.push(describe(status));
+                    continue;
+                }
+                Err(Conflict::Failed(status)) => {
+                    return Err(anyhow!("homework for the lesson {}: {status}", lesson.id));
+                }
+            };
+            if lesson_date > today {
+                continue;
+            }
+            // Two students answer at each lesson, in turn.
+            let marks = (0..2)
+                .filter_map(|k| class.students.get((index + k) % class.students.len()))
+                .enumerate()
+                .map(|(k, (student_id, _))| gb::MarkEntry {
+                    student_id: student_id.clone(),
+                    value: Some(gb::MarkValue {
+                        kind: gb::MarkKind::Grade.into(),
+                        grade: 3 + i32::try_from((index * 7 + k * 3) % 3).unwrap_or(0),
+                    }),
+                    comment: String::new(),
+                })
+                .collect();
+            let posted = teacher
+                .journal
+                .set_marks(gb::SetMarksRequest {
+                    assignment_id: assignment.id,
+                    marks,
+                    idempotency_key: format!("demo-marks-{}", lesson.id),
+                })
+                .await;
+            match refusal_is_conflict(posted) {
+                Ok(_) => {}
+                Err(Conflict::Refused(status)) => conflicts.push(describe(status)),
+                Err(Conflict::Failed(status)) => {
+                    return Err(anyhow!("marks for the lesson {}: {status}", lesson.id));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Why a seeding write did not happen.
+enum Conflict {
+    /// The service refused it for what the data now is: people changed it
+    /// since the last seeding, and it stays as they left it.
+    Refused(Status),
+    /// Anything else (the service down, a bug): seeding stops.
+    Failed(Status),
+}
+
+fn refusal_is_conflict<T>(outcome: Result<T, Status>) -> Result<T, Conflict> {
+    outcome.map_err(|status| match status.code() {
+        // Not PERMISSION_DENIED: the demo's teachers may always write in
+        // their lessons, and a refusal there is a defect to see.
+        Code::InvalidArgument | Code::FailedPrecondition | Code::AlreadyExists | Code::NotFound => {
+            Conflict::Refused(status)
+        }
+        _ => Conflict::Failed(status),
+    })
+}
+
+/// The school year the demo runs: the one under way, or from July the
+/// coming one. Its first calendar year.
+pub fn school_year_of(today: Date) -> i32 {
+    if u8::from(today.month()) >= 7 {
+        today.year()
+    } else {
+        today.year() - 1
+    }
+}
+
+/// The three school weeks the seed fills with homework and marks: this
+/// week and the two before, or the nearest ones inside the school year.
+pub fn journal_weeks(today: Date) -> anyhow::Result<(Date, Date)> {
+    let first_year = school_year_of(today);
+    let (opens, closes) = (date(first_year, 9, 15)?, date(first_year + 1, 5, 22)?);
+    let anchor = today.clamp(opens, closes);
+    let monday =
+        anchor - time::Duration::days(i64::from(anchor.weekday().number_days_from_monday()));
+    Ok((
+        monday - time::Duration::weeks(2),
+        monday + time::Duration::days(4),
+    ))
+}
+
+fn next_school_day(day: Date) -> Date {
+    let next = day + time::Duration::days(1);
+    match next.weekday() {
+        Weekday::Saturday => next + time::Duration::days(2),
+        Weekday::Sunday => next + time::Duration::days(1),
+        _ => next,
+    }
+}
