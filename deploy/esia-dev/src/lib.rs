@@ -194,6 +194,9 @@ pub enum TokenFault {
     /// The id_token without this claim (`sub`, `aud`, ...), still signed
     /// by the provider's key.
     IdTokenWithout(&'static str),
+    /// The id_token with this claim set to this text (of the wrong type
+    /// for a claim such as `trusted`), still signed by the provider's key.
+    IdTokenClaimText(&'static str, &'static str),
     /// HTTP 503 with an HTML page, as a failing front end answers.
     Unavailable,
 }
@@ -751,6 +754,11 @@ async fn token(
         (&fault, id_claims.as_object_mut())
     {
         map.remove(*claim);
+    }
+    if let (Some(TokenFault::IdTokenClaimText(claim, text)), Some(map)) =
+        (&fault, id_claims.as_object_mut())
+    {
+        map.insert((*claim).to_owned(), Value::String((*text).to_owned()));
     }
     tracing::info!(oid, "tokens issued");
     Json(json!({

@@ -92,17 +92,42 @@ pub async fn authorize_over_person(
     person: &PersonRow,
     field: &str,
 ) -> Result<(), IdentityError> {
-    for unit_id in storage::grants::units_reached(connection, person.id).await? {
-        let reached = unit(connection, unit_id, field).await?;
+    let units = storage::grants::units_reached(connection, person.id).await?;
+    authorize_at_each(
+        connection,
+        caller,
+        right,
+        &units,
+        field,
+        |reached, reason| {
+            format!(
+                "{field}: this person's access (their roles, and their children's \
+                 schools) reaches {}: {reason}",
+                reached.name
+            )
+        },
+    )
+    .await
+}
+
+/// Refuses unless the caller holds `right` at each of `units`; a refusal is
+/// worded by `why` (the unit out of reach, and the reason), since only the
+/// caller knows what that unit has to do with the request.
+pub async fn authorize_at_each(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    right: &str,
+    units: &[Uuid],
+    field: &str,
+    why: impl Fn(&OrgUnitRow, &str) -> String,
+) -> Result<(), IdentityError> {
+    for unit_id in units {
+        let reached = unit(connection, *unit_id, field).await?;
         authorize(connection, caller, right, &reached)
             .await
             .map_err(|error| match error {
                 IdentityError::PermissionDenied(reason) => {
-                    IdentityError::PermissionDenied(format!(
-                        "{field}: this person's access (their roles, and their children's \
-                         schools) reaches {}: {reason}",
-                        reached.name
-                    ))
+                    IdentityError::PermissionDenied(why(&reached, &reason))
                 }
                 other => other,
             })?;

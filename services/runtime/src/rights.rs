@@ -41,7 +41,14 @@ pub const DEFAULTS: &[RightDefault] = &[
         ],
         true,
     ),
-    RightDefault::new("guardians.manage", &[Role::SchoolAdmin], false),
+    // Municipal and regional admins too: a child who studies in two schools
+    // has guardians only someone over both may link (identity asks for the
+    // right wherever the child's access reaches).
+    RightDefault::new(
+        "guardians.manage",
+        &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
+        false,
+    ),
     RightDefault::new(
         "roles.grant",
         &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],

@@ -422,7 +422,9 @@ impl pb::auth_service_server::AuthService for AuthApi {
             .into());
         }
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
-        let person = storage::people::get(&mut transaction, person_id)
+        // Locked, as a guardian link locks the parent: a link made meanwhile
+        // is either seen by the check below or sees this login.
+        let person = storage::people::get_for_update(&mut transaction, person_id)
             .await
             .map_err(IdentityError::from)?
             .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;

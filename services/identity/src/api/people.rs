@@ -17,7 +17,7 @@ use crate::{
     domain::{
         IdentityError,
         error::FieldViolation,
-        person::{NewPerson, PersonInput},
+        person::{CONTROL_CHARACTER, NewPerson, PersonInput, holds_control},
         rights,
         snils::Snils,
     },
@@ -413,7 +413,7 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         }
 
         let rows = parse_csv(&request.csv)?;
-        let plan = plan_import(&self.0, &mut transaction, school.id, &rows).await?;
+        let plan = plan_import(&self.0, &mut transaction, &caller, school.id, &rows).await?;
         let mut by_snils: HashMap<Vec<u8>, Uuid> = HashMap::new();
         for row in &plan.people {
             let (person, _) = insert_person(
@@ -599,8 +599,10 @@ impl PeopleApi {
     }
 }
 
-/// Checks a guardian link request: both people exist with the right roles,
-/// and the caller manages guardians at the student's unit.
+/// Checks a guardian link request: both people exist with the right roles;
+/// the caller manages guardians wherever the student is registered or
+/// studies; and a link that would carry the parent's local login further
+/// is made only by someone who could have given that login anew.
 async fn guardian_pair(
     transaction: &mut PgConnection,
     caller: &Caller,
@@ -611,13 +613,38 @@ async fn guardian_pair(
     let student_row = storage::people::get(transaction, student)
         .await?
         .ok_or_else(|| IdentityError::NotFound(format!("student_id: no person {student}")))?;
-    if storage::people::get(transaction, parent).await?.is_none() {
+    // Locked, as CreateLocalAccount locks it: a login made meanwhile would
+    // be checked against the parent's reach before this link.
+    if storage::people::get_for_update(transaction, parent)
+        .await?
+        .is_none()
+    {
         return Err(IdentityError::NotFound(format!(
             "parent_id: no person {parent}"
         )));
     }
     let unit = access::unit(transaction, student_row.org_unit_id, "student_id").await?;
-    access::authorize(transaction, caller, "guardians.manage", &unit).await?;
+    // The link opens every school the student studies at to the parent,
+    // and an unlink may narrow the parent's reach down to one school, whose
+    // director could then give them a password: both are the business of
+    // each of those schools, not only of the one the student is registered
+    // at (a pupil keeps that unit when studying elsewhere).
+    let student_units = storage::grants::units_of_student(transaction, student).await?;
+    access::authorize_at_each(
+        transaction,
+        caller,
+        "guardians.manage",
+        &student_units,
+        "student_id",
+        |reached, reason| {
+            format!(
+                "student_id: the student is registered or studies at {}, and a guardian \
+                 link opens it to the parent: {reason}",
+                reached.name
+            )
+        },
+    )
+    .await?;
     // A link can always be removed, even after a role was revoked.
     if !linking {
         return Ok((unit, parent, student));
@@ -631,7 +658,53 @@ async fn guardian_pair(
             "is not a parent: grant the parent role first",
         ));
     }
+    ensure_login_stays_covered(transaction, caller, parent, &student_units).await?;
     Ok((unit, parent, student))
+}
+
+/// A parent's local login was given by someone whose authority covered the
+/// parent's reach at the time, and who may know the password. A link that
+/// widens the reach would carry that login into schools the giver had no
+/// say over, so it takes what giving the login anew takes: managing
+/// accounts wherever the login would then open. A link that opens nothing
+/// new, or a parent without a password (a Gosuslugi login is the parent's
+/// own), needs nothing more.
+async fn ensure_login_stays_covered(
+    transaction: &mut PgConnection,
+    caller: &Caller,
+    parent: Uuid,
+    student_units: &[Uuid],
+) -> Result<(), IdentityError> {
+    if !storage::accounts::exists(transaction, parent).await? {
+        return Ok(());
+    }
+    let mut reach = storage::grants::units_reached(transaction, parent).await?;
+    let widened: Vec<Uuid> = student_units
+        .iter()
+        .filter(|unit| !reach.contains(unit))
+        .copied()
+        .collect();
+    if widened.is_empty() {
+        return Ok(());
+    }
+    reach.extend(widened);
+    access::authorize_at_each(
+        transaction,
+        caller,
+        "accounts.manage",
+        &reach,
+        "parent_id",
+        |reached, reason| {
+            format!(
+                "parent_id: the parent has a local login (a password) that your authority \
+                 does not cover: with this child it would open everything the parent \
+                 reaches, {} included, and {reason}; the link takes someone who manages \
+                 accounts over all of it",
+                reached.name
+            )
+        },
+    )
+    .await
 }
 
 /// One CSV row, raw.
@@ -728,6 +801,30 @@ struct Plan {
     links: Vec<(Vec<u8>, ChildRef)>,
 }
 
+/// A school other than the importing one where the student also studies
+/// and the caller does not manage guardians, if there is one: a link made
+/// by the import opens it to the parent as LinkGuardian's would, and so
+/// takes what LinkGuardian takes there.
+async fn school_out_of_reach(
+    transaction: &mut PgConnection,
+    caller: &Caller,
+    student: Uuid,
+    school: Uuid,
+) -> Result<Option<String>, IdentityError> {
+    for unit_id in storage::grants::units_of_student(transaction, student).await? {
+        if unit_id == school {
+            continue;
+        }
+        let unit = access::unit(transaction, unit_id, "csv").await?;
+        match access::authorize(transaction, caller, "guardians.manage", &unit).await {
+            Ok(()) => {}
+            Err(IdentityError::PermissionDenied(_)) => return Ok(Some(unit.name)),
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(None)
+}
+
 fn parse_birth_date(text: &str) -> Option<(i32, i32, i32)> {
     let parts: Vec<&str> = text.split(['-', '.']).collect();
     let numbers: Vec<i32> = parts
@@ -746,6 +843,7 @@ fn parse_birth_date(text: &str) -> Option<(i32, i32, i32)> {
 async fn plan_import(
     state: &Shared,
     transaction: &mut PgConnection,
+    caller: &Caller,
     school: Uuid,
     rows: &[CsvRow],
 ) -> Result<Plan, IdentityError> {
@@ -758,6 +856,20 @@ async fn plan_import(
     for row in rows {
         let prefix = format!("row {}: ", row.line);
         let field = |name: &str| row.fields.get(name).map(String::as_str).unwrap_or("");
+        // The file is bytes, not checked on the way in as request strings
+        // are: each column is named here, and the row is not read further.
+        let unprintable: Vec<&str> = COLUMNS
+            .into_iter()
+            .filter(|column| holds_control(field(column)))
+            .collect();
+        if !unprintable.is_empty() {
+            problems.extend(
+                unprintable.into_iter().map(|column| {
+                    FieldViolation::new(format!("{prefix}{column}"), CONTROL_CHARACTER)
+                }),
+            );
+            continue;
+        }
         let role = match field("role").to_ascii_lowercase().as_str() {
             "student" => Some(pb::Role::Student),
             "parent" => Some(pb::Role::Parent),
@@ -877,7 +989,19 @@ async fn plan_import(
                         && storage::grants::has_role(transaction, existing.id, "student")
                             .await? =>
                 {
-                    links.push((parent_hash.clone(), ChildRef::Existing(existing.id)));
+                    match school_out_of_reach(transaction, caller, existing.id, school).await? {
+                        None => {
+                            links.push((parent_hash.clone(), ChildRef::Existing(existing.id)));
+                        }
+                        Some(elsewhere) => problems.push(FieldViolation::new(
+                            format!("row {line}: child_snils"),
+                            format!(
+                                "{} also studies at {elsewhere}, where you do not manage \
+                                 guardians: an admin over both schools links them",
+                                snils.masked()
+                            ),
+                        )),
+                    }
                 }
                 _ => problems.push(FieldViolation::new(
                     format!("row {line}: child_snils"),

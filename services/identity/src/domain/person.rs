@@ -10,6 +10,17 @@ use super::{
 pub const MAX_NAME: usize = 100;
 pub const MAX_CONTACT: usize = 200;
 
+/// Why text with a control character is refused. NUL cannot be stored at
+/// all (PostgreSQL text refuses it: the insert failed as INTERNAL), and the
+/// others have no place in a name or a contact and would travel on into
+/// every export, event and screen.
+pub const CONTROL_CHARACTER: &str = "holds a control character (such as NUL or a line break)";
+
+/// Whether the text holds a control character (Unicode category Cc).
+pub fn holds_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
 /// A person's data, every field checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPerson {
@@ -89,11 +100,15 @@ impl NewPerson {
             }
         };
         let email = input.email.trim();
-        if email.len() > MAX_CONTACT || (!email.is_empty() && !looks_like_email(email)) {
+        if holds_control(email) {
+            field("contacts.email", CONTROL_CHARACTER);
+        } else if email.len() > MAX_CONTACT || (!email.is_empty() && !looks_like_email(email)) {
             field("contacts.email", "is not an e-mail address");
         }
         let phone = input.phone.trim();
-        if phone.len() > MAX_CONTACT || (!phone.is_empty() && !looks_like_phone(phone)) {
+        if holds_control(phone) {
+            field("contacts.phone", CONTROL_CHARACTER);
+        } else if phone.len() > MAX_CONTACT || (!phone.is_empty() && !looks_like_phone(phone)) {
             field(
                 "contacts.phone",
                 "is not a phone number (digits, spaces, +, -, parentheses)",
@@ -130,6 +145,9 @@ fn name(text: &str, required: bool) -> Result<String, &'static str> {
             Ok(String::new())
         };
     }
+    if holds_control(text) {
+        return Err(CONTROL_CHARACTER);
+    }
     if text.chars().count() > MAX_NAME {
         return Err("is longer than 100 characters");
     }
@@ -154,6 +172,7 @@ fn looks_like_email(text: &str) -> bool {
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !text.contains(char::is_whitespace)
+                && !holds_control(text)
         }
         None => false,
     }
@@ -213,6 +232,43 @@ mod tests {
                 "row 3: snils",
                 "row 3: contacts.email"
             ]
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_field_by_name() {
+        for (text, expected) in [
+            ("a\0@b.c", "contacts.email"),
+            ("a\u{1}b@example.ru", "contacts.email"),
+            ("+7 900\0 000-00-00", "contacts.phone"),
+            ("Ива\0нова", "last_name"),
+            ("Мар\u{7f}ия", "first_name"),
+            ("Петр\u{85}овна", "middle_name"),
+        ] {
+            let mut bad = input();
+            match expected {
+                "contacts.email" => bad.email = text,
+                "contacts.phone" => bad.phone = text,
+                "last_name" => bad.last_name = text,
+                "first_name" => bad.first_name = text,
+                _ => bad.middle_name = text,
+            }
+            let problems = NewPerson::parse(&bad, "person.", date!(2026 - 11 - 22))
+                .err()
+                .unwrap_or_default();
+            assert_eq!(problems.len(), 1, "{text:?}: {problems:?}");
+            assert_eq!(problems[0].field, format!("person.{expected}"));
+            assert_eq!(problems[0].description, CONTROL_CHARACTER, "{text:?}");
+        }
+        // Spacing at the ends (a tab, a line break) is trimmed as before.
+        let spaced = PersonInput {
+            email: "\tmaria@example.ru\n",
+            ..input()
+        };
+        let person = NewPerson::parse(&spaced, "person.", date!(2026 - 11 - 22));
+        assert_eq!(
+            person.map(|p| p.email).ok().as_deref(),
+            Some("maria@example.ru")
         );
     }
 

@@ -543,8 +543,11 @@ impl Federation {
         oid: &str,
         token: &AccessToken,
     ) -> Result<EsiaPersonRecord, FederationError> {
-        let unavailable = |error: &dyn std::error::Error| {
-            tracing::warn!(error = %error_chain(error), "the person record could not be read");
+        let unavailable = |error: &(dyn std::error::Error + 'static)| {
+            // A record that does not parse would be quoted by its parser:
+            // the person's names and SNILS stay out of the log.
+            let error = json_failure_in(error).unwrap_or_else(|| error_chain(error));
+            tracing::warn!(%error, "the person record could not be read");
             FederationError::Unavailable(
                 "the identity provider is not answering: try again later".to_owned(),
             )
@@ -583,6 +586,50 @@ fn unverifiable(reason: &str, what: &str) -> FederationError {
     FederationError::Rejected(UNVERIFIABLE.to_owned())
 }
 
+/// What may be logged of an answer that does not parse: where in it (the
+/// names of the fields down to the value) and what kind of mistake. Never
+/// the parser's own words, which quote the value they choked on: a piece of
+/// a token, or a claim from inside the id_token.
+fn parse_failure(path: &impl std::fmt::Display, error: &serde_json::Error) -> String {
+    let path = path.to_string();
+    // Field names are the provider's, and a map's keys are data: a path
+    // that is not plainly a path of names is not shown either.
+    let plain = path.len() <= 120
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-[]?".contains(c));
+    let kind = json_failure(error);
+    match path.as_str() {
+        // The top level, or as deep as flattened fields let the parser tell.
+        "." | "?" => format!("does not parse: {kind}"),
+        _ if plain => format!("does not parse at {path}: {kind}"),
+        _ => format!("does not parse at a field not shown: {kind}"),
+    }
+}
+
+/// The kind of a JSON parse error, and where in the text: never its message.
+fn json_failure(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Eof => "cut short",
+        serde_json::error::Category::Data => "a value of the wrong type, or one missing",
+        serde_json::error::Category::Io => "unreadable",
+    };
+    format!("{kind} (line {}, column {})", error.line(), error.column())
+}
+
+/// `json_failure` of the first JSON parse error in the chain, if any.
+fn json_failure_in(error: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(error);
+    while let Some(error) = next {
+        if let Some(json) = error.downcast_ref::<serde_json::Error>() {
+            return Some(format!("the answer does not parse: {}", json_failure(json)));
+        }
+        next = error.source();
+    }
+    None
+}
+
 /// Only a call that brought no answer is worth trying again later. An
 /// answer that does not parse (an id_token that is not a JWT or lacks
 /// `sub`, `iss`, `exp` or `iat`; a body that is not a token response) is
@@ -601,9 +648,10 @@ fn token_request_failed(error: TokenRequestError) -> FederationError {
             ))
         }
         RequestTokenError::Request(error) => not_answering(&error, "the token request"),
-        RequestTokenError::Parse(error, _body) => {
-            unverifiable(&error_chain(&error), "the token response")
-        }
+        RequestTokenError::Parse(error, _body) => unverifiable(
+            &parse_failure(error.path(), error.inner()),
+            "the token response",
+        ),
         RequestTokenError::Other(reason) => unverifiable(&reason, "the token response"),
     }
 }
@@ -613,7 +661,10 @@ fn user_info_failed(error: UserInfoError<ProviderCallError>) -> FederationError 
     match error {
         UserInfoError::ClaimsVerification(error) => rejected(error),
         UserInfoError::Request(error) => not_answering(&error, "the userinfo request"),
-        UserInfoError::Parse(error) => unverifiable(&error_chain(&error), "the userinfo response"),
+        UserInfoError::Parse(error) => unverifiable(
+            &parse_failure(error.path(), error.inner()),
+            "the userinfo response",
+        ),
         UserInfoError::Response(status, _body, reason) => {
             unverifiable(&format!("HTTP {status}: {reason}"), "the userinfo response")
         }
@@ -637,4 +688,49 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAGMENT: &str = "eyJwaWVjZSI6Im9mLWEtdG9rZW4ifQ";
+
+    /// The parser's own words for a subject whose `is_tru` is text: they
+    /// quote the text.
+    fn quoting_error() -> serde_json::Error {
+        let answer = format!(r#"{{"urn:esia:sbj:is_tru": "{FRAGMENT}"}}"#);
+        let error =
+            serde_json::from_str::<EsiaSubject>(&answer).expect_err("text is not a boolean");
+        assert!(error.to_string().contains(FRAGMENT), "{error}");
+        error
+    }
+
+    #[test]
+    fn a_parse_failure_is_described_by_where_and_what_kind_never_by_its_values() {
+        let error = quoting_error();
+        assert_eq!(
+            parse_failure(&"id_token", &error),
+            "does not parse at id_token: a value of the wrong type, or one missing (line 1, column 56)"
+        );
+        assert!(parse_failure(&".", &error).starts_with("does not parse: a value"));
+        // A map's key is data: a path that is not plainly names is not shown.
+        let described = parse_failure(&format!("claims.{FRAGMENT} 1"), &error);
+        assert!(!described.contains(FRAGMENT), "{described}");
+        assert!(described.contains("not shown"), "{described}");
+    }
+
+    #[test]
+    fn a_json_failure_anywhere_in_a_chain_is_described_without_its_values() {
+        /// As reqwest wraps a body that does not decode.
+        #[derive(Debug, thiserror::Error)]
+        #[error("error decoding response body")]
+        struct Decode(#[source] serde_json::Error);
+
+        let described = json_failure_in(&Decode(quoting_error())).unwrap_or_default();
+        assert!(described.contains("wrong type"), "{described}");
+        assert!(!described.contains(FRAGMENT), "{described}");
+        let unrelated = std::io::Error::other("connection reset");
+        assert_eq!(json_failure_in(&unrelated), None);
+    }
 }

@@ -38,6 +38,14 @@ pub async fn by_person_for_update(
     .await
 }
 
+/// Whether the person has a local login (a password), whatever its state.
+pub async fn exists(connection: &mut PgConnection, person: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE person_id = $1)")
+        .bind(person)
+        .fetch_one(connection)
+        .await
+}
+
 pub async fn insert(
     connection: &mut PgConnection,
     person: Uuid,

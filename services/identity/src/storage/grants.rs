@@ -119,3 +119,21 @@ pub async fn units_reached(
     .fetch_all(connection)
     .await
 }
+
+/// Every org unit a guardian of the student reaches through them, as
+/// `units_reached` counts a child: the student's own unit and every unit
+/// where they hold a standing student grant.
+pub async fn units_of_student(
+    connection: &mut PgConnection,
+    student: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT org_unit_id FROM people WHERE id = $1 \
+         UNION SELECT org_unit_id FROM grants \
+               WHERE person_id = $1 AND role = 'student' AND revoked_at IS NULL \
+         ORDER BY 1",
+    )
+    .bind(student)
+    .fetch_all(connection)
+    .await
+}

@@ -66,6 +66,22 @@ pub async fn get(
     .await
 }
 
+/// The person, their row locked until the transaction ends: what the
+/// person's access reaches and whether they have a local login are then
+/// decided one change at a time (a guardian link, a new login), never by
+/// two that each saw the other's state as before.
+pub async fn get_for_update(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<PersonRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM people WHERE id = $1 FOR NO KEY UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(connection)
+    .await
+}
+
 pub async fn find_by_snils_hash(
     connection: &mut PgConnection,
     hash: &[u8],

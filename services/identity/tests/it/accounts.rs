@@ -692,3 +692,249 @@ async fn a_director_corrects_the_snils_and_unlinks_gosuslugi_for_a_parent_whose_
     provider.stop().await;
     world.identity.stop().await
 }
+
+/// Whether `parent` is linked to `student`, as stored.
+async fn is_linked(world: &World, parent: &str, student: &str) -> anyhow::Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM guardians WHERE parent_id = $1 AND student_id = $2)",
+    )
+    .bind(Uuid::parse_str(parent)?)
+    .bind(Uuid::parse_str(student)?)
+    .fetch_one(&world.identity.db.pool)
+    .await?)
+}
+
+async fn unlink(admin: &mut Clients, parent: &str, student: &str) -> Result<(), tonic::Status> {
+    admin
+        .people
+        .unlink_guardian(pb::UnlinkGuardianRequest {
+            parent_id: parent.to_owned(),
+            student_id: student.to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+async fn try_link(admin: &mut Clients, parent: &str, student: &str) -> Result<(), tonic::Status> {
+    admin
+        .people
+        .link_guardian(pb::LinkGuardianRequest {
+            parent_id: parent.to_owned(),
+            student_id: student.to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// Asserts PERMISSION_DENIED whose message says each of `said`.
+#[track_caller]
+fn assert_denied(outcome: Result<(), tonic::Status>, said: &[&str]) {
+    match outcome {
+        Ok(()) => panic!("expected PERMISSION_DENIED saying {said:?}, but it was done"),
+        Err(status) => {
+            assert_eq!(
+                status.code(),
+                Code::PermissionDenied,
+                "{}",
+                status.message()
+            );
+            for text in said {
+                assert!(
+                    status.message().contains(text),
+                    "{:?} does not say {text:?}",
+                    status.message()
+                );
+            }
+        }
+    }
+}
+
+/// A municipal admin over both schools, whom the region lets manage
+/// guardians (by default only a school's admin does, in their school).
+async fn municipal_guardian_manager(world: &mut World, seed: u32) -> anyhow::Result<Clients> {
+    world
+        .admin
+        .access
+        .set_right(pb::SetRightRequest {
+            org_unit_id: world.region.to_string(),
+            setting: Some(pb::RightSetting {
+                role: pb::Role::MunicipalAdmin.into(),
+                right: "guardians.manage".to_owned(),
+                allowed: true,
+                adjustable: false,
+            }),
+        })
+        .await?;
+    let municipality = world.municipality;
+    let (municipal, _) = world
+        .user(
+            municipality,
+            pb::Role::MunicipalAdmin,
+            "municipal.admin",
+            seed,
+        )
+        .await?;
+    Ok(municipal)
+}
+
+#[tokio::test]
+async fn a_director_cannot_unlink_and_relink_a_parent_whose_child_also_studies_in_another_school()
+-> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let (school_a, school_b) = (world.school_a, world.school_b);
+    // Eva is registered at school A, her mother too, and linked there.
+    let mother = register(
+        &mut world.admin_a,
+        school_a,
+        pb::Role::Parent,
+        ("Матерева", "Анна"),
+        1741,
+    )
+    .await?;
+    let eva = world
+        .student("Матерева", "Ева", 1742)
+        .await?
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default();
+    link(&mut world.admin_a, &mother, &eva).await?;
+    // She goes on to study at school B, whose admin makes her its student;
+    // her record stays at school A.
+    world
+        .admin_b
+        .access
+        .grant_role(pb::GrantRoleRequest {
+            person_id: eva.clone(),
+            role: pb::Role::Student.into(),
+            org_unit_id: school_b.to_string(),
+        })
+        .await?;
+
+    // School A's director would unlink the mother, give her a password
+    // (her reach then only school A) and link her back: the unlink is
+    // refused, and so is the login it was for.
+    assert_denied(
+        unlink(&mut world.admin_a, &mother, &eva).await,
+        &["student_id", "Школа № 2"],
+    );
+    assert!(is_linked(&world, &mother, &eva).await?);
+    let refused = make_login(&mut world.admin_a, &mother, "mother")
+        .await
+        .err()
+        .map(|s| s.code());
+    assert_eq!(refused, Some(Code::PermissionDenied));
+    assert_eq!(stored_account(&world, &mother).await?, None);
+    // Nor may school B's director alone: the link is school A's business
+    // too.
+    assert_denied(
+        unlink(&mut world.admin_b, &mother, &eva).await,
+        &["student_id", "Школа № 1"],
+    );
+    assert!(is_linked(&world, &mother, &eva).await?);
+
+    // Had the link ended (a municipal admin over both schools ends it),
+    // the director may give the mother a login for school A; but not link
+    // her back to Eva with it.
+    let mut municipal = municipal_guardian_manager(&mut world, 1743).await?;
+    unlink(&mut municipal, &mother, &eva).await?;
+    assert!(!is_linked(&world, &mother, &eva).await?);
+    make_login(&mut world.admin_a, &mother, "mother").await?;
+    assert_denied(
+        try_link(&mut world.admin_a, &mother, &eva).await,
+        &["student_id", "Школа № 2"],
+    );
+    assert!(!is_linked(&world, &mother, &eva).await?);
+
+    // An admin over both schools links Eva's father, who has no login.
+    let father = register(
+        &mut world.admin_a,
+        school_a,
+        pb::Role::Parent,
+        ("Матерев", "Олег"),
+        1744,
+    )
+    .await?;
+    try_link(&mut municipal, &father, &eva).await?;
+    assert!(is_linked(&world, &father, &eva).await?);
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn a_parent_s_password_from_one_school_does_not_carry_into_another_through_a_new_child()
+-> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let (school_a, school_b) = (world.school_a, world.school_b);
+    // A mother registered at school A, whose son studies there: school A's
+    // director gives her a password and links her son (her login opens
+    // nothing beyond school A).
+    let mother = register(
+        &mut world.admin_a,
+        school_a,
+        pb::Role::Parent,
+        ("Матерева", "Анна"),
+        1751,
+    )
+    .await?;
+    let son = world
+        .student("Матерев", "Илья", 1752)
+        .await?
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default();
+    let temporary = make_login(&mut world.admin_a, &mother, "mother").await?;
+    settle(&world, "mother", temporary).await?;
+    try_link(&mut world.admin_a, &mother, &son).await?;
+    assert!(is_linked(&world, &mother, &son).await?);
+
+    // Her daughter is a pupil of school B. School B's director would link
+    // them, and the password school A's director gave would open school B:
+    // refused, saying why, and nothing is linked.
+    let daughter = register(
+        &mut world.admin_b,
+        school_b,
+        pb::Role::Student,
+        ("Матерева", "Ева"),
+        1753,
+    )
+    .await?;
+    assert_denied(
+        try_link(&mut world.admin_b, &mother, &daughter).await,
+        &["parent_id", "local login", "Школа № 1"],
+    );
+    assert!(!is_linked(&world, &mother, &daughter).await?);
+    // Nor may school A's director, who has no say over school B's pupils.
+    assert_denied(
+        try_link(&mut world.admin_a, &mother, &daughter).await,
+        &["student_id", "Школа № 2"],
+    );
+    assert!(!is_linked(&world, &mother, &daughter).await?);
+    // Her own password works as before.
+    world
+        .identity
+        .login("mother", &password_of("mother"))
+        .await?;
+
+    // An admin over both schools, who could give her the login anew, links
+    // them; her login now shows both children.
+    let mut municipal = municipal_guardian_manager(&mut world, 1754).await?;
+    try_link(&mut municipal, &mother, &daughter).await?;
+    let login = world
+        .identity
+        .login("mother", &password_of("mother"))
+        .await?;
+    let children = world
+        .identity
+        .clients(Some(&crate::support::access_token(&login)))
+        .await?
+        .people
+        .list_children(pb::ListChildrenRequest::default())
+        .await?
+        .into_inner()
+        .children;
+    let mut ids: Vec<String> = children.into_iter().map(|child| child.id).collect();
+    let mut expected = vec![son, daughter];
+    ids.sort();
+    expected.sort();
+    assert_eq!(ids, expected);
+    world.identity.stop().await
+}

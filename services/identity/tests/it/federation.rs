@@ -12,7 +12,7 @@ use tonic::Code;
 use crate::{
     esia_support::*,
     events::{count, published},
-    support::{Service, World, eventually},
+    support::{Service, World, clients, eventually, identity_binary},
 };
 
 async fn linked(world: &mut World, person: &str) -> anyhow::Result<bool> {
@@ -397,6 +397,52 @@ async fn a_malformed_provider_answer_is_refused_and_only_a_failing_provider_is_u
     let login = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
     assert!(login.linked_now);
     assert!(linked(&mut world, &parent).await?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_token_answer_that_does_not_parse_is_logged_without_the_values_it_holds()
+-> anyhow::Result<()> {
+    let provider = dev_esia(Duration::from_secs(60)).await?;
+    // The real binary, its log read as an operator would read it.
+    let (issuer, seed) = (provider.issuer(), client_seed_base64());
+    let (process, _database) = identity_binary(&[
+        ("IDENTITY_FEDERATION__ISSUER_URL", &issuer),
+        ("IDENTITY_FEDERATION__CLIENT_ID", CLIENT_ID),
+        ("IDENTITY_FEDERATION__REDIRECT_URI", REDIRECT_URI),
+        ("IDENTITY_FEDERATION__SIGNER__SEED", &seed),
+    ])
+    .await?;
+    let mut anonymous = clients(&process.address, None).await?;
+
+    // The id_token carries, where a yes or no belongs, text the parser
+    // would quote back: a piece of a token, as far as the log could tell.
+    const FRAGMENT: &str = "eyJwaWVjZSI6Im9mLWEtdG9rZW4ifQ";
+    provider.break_next_token_answer(TokenFault::IdTokenClaimText("trusted", FRAGMENT));
+    assert_refused(
+        esia_login(&mut anonymous, CONFIRMED_PARENT.0).await,
+        Code::Unauthenticated,
+        "could not be verified: start the login again",
+    );
+    // A proper answer gets past the token exchange (no one is registered
+    // with that SNILS here, so it stops there).
+    assert_refused(
+        esia_login(&mut anonymous, CONFIRMED_PARENT.0).await,
+        Code::NotFound,
+        "",
+    );
+
+    let log = process.stop().await?;
+    assert!(
+        log.contains("the token response could not be read")
+            && log.contains("a value of the wrong type"),
+        "the log says which answer, and what kind of mistake: {log}"
+    );
+    assert!(
+        !log.contains(FRAGMENT),
+        "a value from the answer reached the log: {log}"
+    );
+    provider.stop().await;
     Ok(())
 }
 

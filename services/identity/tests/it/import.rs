@@ -135,3 +135,178 @@ async fn an_import_is_refused_outside_ones_school_and_for_malformed_files() -> a
     }
     world.identity.stop().await
 }
+
+/// The fields a refusal names (google.rpc.BadRequest), with their
+/// descriptions.
+fn violations(status: &tonic::Status) -> Vec<(String, String)> {
+    status
+        .get_details_bad_request()
+        .map(|details| {
+            details
+                .field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_file_with_control_characters_imports_nothing_and_names_the_row_and_column()
+-> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let school = world.school_a;
+    let before = people_in(&world, school).await?;
+    // The file is bytes: nothing on the way in looks inside it. A NUL in a
+    // name, one in an e-mail address, and a bell in a parent's list of
+    // children.
+    let rows = [
+        format!("student,Орл\0ова,Вера,,2014-05-01,{},,,", snils(511)),
+        format!(
+            "parent,Орлова,Ирина,,1985-03-03,{},irina\0@example.ru,,{}",
+            snils(512),
+            snils(511)
+        ),
+        format!(
+            "parent,Орлов,Павел,,1984-04-04,{},,,{}\u{7}",
+            snils(513),
+            snils(511)
+        ),
+    ];
+    let status = world
+        .admin_a
+        .people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: school.to_string(),
+            csv: csv(&rows),
+            idempotency_key: String::new(),
+        })
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a file with NUL was accepted"))?;
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    let found = violations(&status);
+    let fields: Vec<&str> = found.iter().map(|(field, _)| field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["row 2: last_name", "row 3: email", "row 4: child_snils"],
+        "{}",
+        status.message()
+    );
+    assert!(
+        found
+            .iter()
+            .all(|(_, description)| description.contains("control character")),
+        "{found:?}"
+    );
+    assert_eq!(
+        people_in(&world, school).await?,
+        before,
+        "nothing was imported"
+    );
+
+    // Mended, the same people import, and the parents are linked.
+    let mended = [
+        format!("student,Орлова,Вера,,2014-05-01,{},,,", snils(511)),
+        format!(
+            "parent,Орлова,Ирина,,1985-03-03,{},irina@example.ru,,{}",
+            snils(512),
+            snils(511)
+        ),
+        format!(
+            "parent,Орлов,Павел,,1984-04-04,{},,,{}",
+            snils(513),
+            snils(511)
+        ),
+    ];
+    let imported = world
+        .admin_a
+        .people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: school.to_string(),
+            csv: csv(&mended),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(imported.people_imported, 3);
+    assert_eq!(imported.guardian_links, 2);
+    assert_eq!(people_in(&world, school).await?, before + 3);
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn an_import_links_no_parent_to_a_pupil_who_also_studies_in_another_school()
+-> anyhow::Result<()> {
+    let mut world = World::new().await?;
+    let school = world.school_a;
+    // Eva is registered at school A and studies at school B too; Ilya only
+    // at school A.
+    let eva = world
+        .student("Орлова", "Ева", 521)
+        .await?
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default();
+    world.student("Орлов", "Илья", 522).await?;
+    world
+        .admin_b
+        .access
+        .grant_role(pb::GrantRoleRequest {
+            person_id: eva,
+            role: pb::Role::Student.into(),
+            org_unit_id: world.school_b.to_string(),
+        })
+        .await?;
+    let before = people_in(&world, school).await?;
+
+    // School A's director would import a parent for Eva, opening school B
+    // to whoever logs in as that parent: refused, naming the row, and no
+    // one is imported.
+    let rows = [format!(
+        "parent,Орлова,Ирина,,1985-03-03,{},,,{}",
+        snils(523),
+        snils(521)
+    )];
+    let status = world
+        .admin_a
+        .people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: school.to_string(),
+            csv: csv(&rows),
+            idempotency_key: String::new(),
+        })
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("linked a parent into another school"))?;
+    assert_eq!(status.code(), Code::InvalidArgument, "{}", status.message());
+    let found = violations(&status);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "row 2: child_snils");
+    assert!(found[0].1.contains("Школа № 2"), "{found:?}");
+    assert_eq!(
+        people_in(&world, school).await?,
+        before,
+        "nothing was imported"
+    );
+
+    // A parent of a pupil of this school alone is imported and linked.
+    let rows = [format!(
+        "parent,Орлова,Ирина,,1985-03-03,{},,,{}",
+        snils(523),
+        snils(522)
+    )];
+    let imported = world
+        .admin_a
+        .people
+        .import_people(pb::ImportPeopleRequest {
+            school_id: school.to_string(),
+            csv: csv(&rows),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner();
+    assert_eq!(imported.people_imported, 1);
+    assert_eq!(imported.guardian_links, 1);
+    world.identity.stop().await
+}
