@@ -302,7 +302,7 @@ async fn measure(
     concurrency: u64,
 ) -> anyhow::Result<Run> {
     let weeks = Arc::new(weeks());
-    let bearer = Bearer(Some(format!("Bearer {token}").parse()?));
+    let bearer = Bearer::new(token)?;
     let mut callers = Vec::new();
     let start = Instant::now();
     let warmup = Duration::from_secs(2);

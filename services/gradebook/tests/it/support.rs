@@ -85,7 +85,7 @@ impl Gradebook {
         let channel = Channel::from_shared(self.address.clone())?
             .connect()
             .await?;
-        let bearer = Bearer(Some(format!("Bearer {token}").parse()?));
+        let bearer = Bearer::new(token)?;
         Ok(Gb {
             calendar: gb::calendar_service_client::CalendarServiceClient::with_interceptor(
                 channel.clone(),

@@ -1,0 +1,121 @@
+//! The journal a teacher keeps: assignments with attachments
+//! (`assignments`), marks with their history (`marks`), term and final
+//! marks (`term_marks`). Here each call is only authenticated and handed
+//! to its handler, whose error becomes the gRPC status.
+
+mod assignments;
+mod marks;
+mod term_marks;
+
+use asurso_proto::gradebook as pb;
+use tonic::{Request, Response, Status};
+
+use super::Shared;
+
+pub use assignments::{assignment_type, attachment_info, attachments_by_assignment};
+pub use marks::{mark_value, stored_value};
+
+pub struct JournalApi(pub Shared);
+
+#[tonic::async_trait]
+impl pb::journal_service_server::JournalService for JournalApi {
+    async fn list_assignment_types(
+        &self,
+        request: Request<pb::ListAssignmentTypesRequest>,
+    ) -> Result<Response<pb::ListAssignmentTypesResponse>, Status> {
+        self.0.caller(&request).await?;
+        Ok(Response::new(
+            assignments::list_assignment_types(&self.0).await?,
+        ))
+    }
+
+    async fn create_assignment(
+        &self,
+        request: Request<pb::CreateAssignmentRequest>,
+    ) -> Result<Response<pb::CreateAssignmentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            assignments::create_assignment(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn change_assignment(
+        &self,
+        request: Request<pb::ChangeAssignmentRequest>,
+    ) -> Result<Response<pb::ChangeAssignmentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            assignments::change_assignment(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_assignments(
+        &self,
+        request: Request<pb::ListAssignmentsRequest>,
+    ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            assignments::list_assignments(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn add_attachment(
+        &self,
+        request: Request<pb::AddAttachmentRequest>,
+    ) -> Result<Response<pb::AddAttachmentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            assignments::add_attachment(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_attachment(
+        &self,
+        request: Request<pb::GetAttachmentRequest>,
+    ) -> Result<Response<pb::GetAttachmentResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            assignments::get_attachment(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn set_marks(
+        &self,
+        request: Request<pb::SetMarksRequest>,
+    ) -> Result<Response<pb::SetMarksResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            marks::set_marks(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_mark_history(
+        &self,
+        request: Request<pb::GetMarkHistoryRequest>,
+    ) -> Result<Response<pb::GetMarkHistoryResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            marks::get_mark_history(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_term_mark_sheet(
+        &self,
+        request: Request<pb::GetTermMarkSheetRequest>,
+    ) -> Result<Response<pb::GetTermMarkSheetResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            term_marks::get_term_mark_sheet(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+
+    async fn set_term_marks(
+        &self,
+        request: Request<pb::SetTermMarksRequest>,
+    ) -> Result<Response<pb::SetTermMarksResponse>, Status> {
+        let caller = self.0.caller(&request).await?;
+        Ok(Response::new(
+            term_marks::set_term_marks(&self.0, &caller, request.into_inner()).await?,
+        ))
+    }
+}
