@@ -307,3 +307,37 @@ fn caller_of(claims: &AccessClaims) -> Result<Caller, AuthError> {
         org_unit_id: uuid("org", &claims.org)?,
     })
 }
+
+/// The client side: adds `authorization: Bearer <token>` to every call of
+/// a client (none for an anonymous one). One interceptor for every tool,
+/// test and service that calls another with a person's token.
+#[derive(Debug, Clone, Default)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Bearer {
+    /// Carries `token`; refused when it cannot be a header value.
+    pub fn new(token: &str) -> Result<Self, tonic::metadata::errors::InvalidMetadataValue> {
+        Ok(Self(Some(format!("Bearer {token}").parse()?)))
+    }
+
+    /// Carries `token` when there is one.
+    pub fn optional(
+        token: Option<&str>,
+    ) -> Result<Self, tonic::metadata::errors::InvalidMetadataValue> {
+        token.map_or_else(|| Ok(Self::default()), Self::new)
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}

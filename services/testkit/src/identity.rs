@@ -12,31 +12,13 @@ use asurso_runtime::{
     events::{EventBus, streams},
     settings::NatsSettings,
 };
-use tonic::{
-    Request, Status,
-    metadata::MetadataValue,
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
-};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use uuid::Uuid;
 
 pub const ADMIN_LOGIN: &str = "region.admin";
 pub const ADMIN_PASSWORD: &str = "region-admin-password";
 
-/// Adds `authorization: Bearer <token>`.
-#[derive(Clone)]
-pub struct Bearer(pub Option<MetadataValue<tonic::metadata::Ascii>>);
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(value) = &self.0 {
-            request
-                .metadata_mut()
-                .insert("authorization", value.clone());
-        }
-        Ok(request)
-    }
-}
+pub use asurso_runtime::auth::Bearer;
 
 pub type Authed = InterceptedService<Channel, Bearer>;
 
@@ -152,10 +134,7 @@ pub fn access_token(login: &pb::LoginResponse) -> String {
 
 pub async fn clients(address: &str, token: Option<&str>) -> anyhow::Result<Clients> {
     let channel = Channel::from_shared(address.to_owned())?.connect().await?;
-    let bearer = Bearer(match token {
-        Some(token) => Some(format!("Bearer {token}").parse()?),
-        None => None,
-    });
+    let bearer = Bearer::optional(token)?;
     Ok(Clients {
         org: pb::org_service_client::OrgServiceClient::with_interceptor(
             channel.clone(),

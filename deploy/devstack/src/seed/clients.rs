@@ -8,34 +8,12 @@ use std::{future::Future, time::Duration};
 use anyhow::{Context, anyhow};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
 use time::{Date, Month};
-use tonic::{
-    Code, Status,
-    metadata::{Ascii, MetadataValue},
-    service::{Interceptor, interceptor::InterceptedService},
-    transport::Channel,
-};
+use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 
 use super::DEMO_PASSWORD;
 use crate::Layout;
 
-/// Adds `authorization: Bearer <token>`.
-#[derive(Clone)]
-pub struct Bearer(MetadataValue<Ascii>);
-
-impl Bearer {
-    pub fn new(token: &str) -> anyhow::Result<Self> {
-        Ok(Self(format!("Bearer {token}").parse()?))
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
-        request
-            .metadata_mut()
-            .insert("authorization", self.0.clone());
-        Ok(request)
-    }
-}
+pub use asurso_runtime::auth::Bearer;
 
 type Authed = InterceptedService<Channel, Bearer>;
 

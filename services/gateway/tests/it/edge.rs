@@ -350,7 +350,7 @@ async fn a_refusal_naming_hundreds_of_rows_reaches_a_client_with_an_8_kib_header
         .http2_max_header_list_size(8 * 1024)
         .connect()
         .await?;
-    let bearer = Bearer(Some(format!("Bearer {token}").parse()?));
+    let bearer = Bearer::new(&token)?;
     let mut people = pb::people_service_client::PeopleServiceClient::new(InterceptedService::new(
         channel, bearer,
     ));

@@ -140,10 +140,7 @@ impl Stack {
         &self,
         token: Option<&str>,
     ) -> anyhow::Result<InterceptedService<Channel, Bearer>> {
-        let bearer = Bearer(match token {
-            Some(token) => Some(format!("Bearer {token}").parse()?),
-            None => None,
-        });
+        let bearer = Bearer::optional(token)?;
         Ok(InterceptedService::new(self.channel().await?, bearer))
     }
 
