@@ -192,7 +192,7 @@ pub(super) async fn schedule_lesson(
     let (class, school) = access::class(&mut transaction, class_id, "class_id").await?;
     access::authorize(&mut transaction, caller, access::MANAGE, &school).await?;
     // After any layout of the year in progress (it reads the lessons).
-
+    storage::calendar::lock(&mut transaction, class.school_year_id).await?;
     let (year, _) = year_and_school(&mut transaction, class.school_year_id, "class_id").await?;
     let bells = storage::timetable::bells(&mut transaction, year.year.id).await?;
     check_when(
