@@ -127,6 +127,97 @@ pub fn opaque_internal(reference: Uuid) -> Status {
     Status::internal(format!("internal error (reference {reference})"))
 }
 
+/// What went wrong, by kind: the one error of every service's domain,
+/// storage and handlers, with one mapping to a gRPC status ([`From`] for
+/// [`Status`]). A service names its own error as this type; constraint
+/// names and other SQL are turned into a kind in its storage, never in its
+/// domain.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is wrong; each field says how.
+    #[error("{}", describe(.0))]
+    Invalid(Vec<FieldViolation>),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The request is well formed but clashes with what is recorded: a
+    /// teacher already busy, a student already in a class.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Something the call depends on (an identity provider) is down: try
+    /// again later.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Our fault: logged with its chain, answered with a reference only.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self::Invalid(vec![FieldViolation::new(field, description)])
+    }
+
+    pub fn denied(reason: impl Into<String>) -> Self {
+        Self::PermissionDenied(reason.into())
+    }
+
+    /// `field: no <what>`.
+    pub fn not_found(field: &str, what: impl std::fmt::Display) -> Self {
+        Self::NotFound(format!("{field}: no {what}"))
+    }
+
+    pub fn internal(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(source))
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(error: ServiceError) -> Self {
+        match error {
+            ServiceError::Invalid(violations) => invalid_argument(violations),
+            ServiceError::AlreadyExists(message) => Status::already_exists(message),
+            ServiceError::NotFound(message) => Status::not_found(message),
+            ServiceError::PermissionDenied(message) => Status::permission_denied(message),
+            ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
+            ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::Internal(source) => internal(source.as_ref()),
+        }
+    }
+}
+
+/// A query that failed is ours to look into. Where a constraint stands for
+/// a rule the caller can break (two lessons at once), the storage function
+/// that hits it says so instead.
+impl From<sqlx::Error> for ServiceError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::events::OutboxError> for ServiceError {
+    fn from(error: crate::events::OutboxError) -> Self {
+        Self::internal(error)
+    }
+}
+
+impl From<crate::idempotency::IdempotencyError> for ServiceError {
+    fn from(error: crate::idempotency::IdempotencyError) -> Self {
+        match error {
+            crate::idempotency::IdempotencyError::KeyTooLong => {
+                Self::invalid("idempotency_key", error.to_string())
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,7 +27,6 @@ use std::sync::Arc;
 use asurso_proto::common::{CivilDate, TimeOfDay};
 use asurso_runtime::{
     auth::{Caller, IdentityKeys, Verifier},
-    errors,
     events::relay::RelayWaker,
     idempotency::{self, Claim},
 };
@@ -69,20 +68,6 @@ impl State {
         transaction.commit().await?;
         self.relay.wake();
         Ok(())
-    }
-}
-
-impl From<GradebookError> for Status {
-    fn from(error: GradebookError) -> Self {
-        match error {
-            GradebookError::Invalid(violations) => errors::invalid_argument(violations),
-            GradebookError::AlreadyExists(message) => Status::already_exists(message),
-            GradebookError::NotFound(message) => Status::not_found(message),
-            GradebookError::PermissionDenied(message) => Status::permission_denied(message),
-            GradebookError::Unauthenticated(message) => Status::unauthenticated(message),
-            GradebookError::FailedPrecondition(message) => Status::failed_precondition(message),
-            GradebookError::Internal(source) => errors::internal(source.as_ref()),
-        }
     }
 }
 

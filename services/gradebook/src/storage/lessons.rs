@@ -5,6 +5,27 @@ use sqlx::PgConnection;
 use time::{Date, Time};
 use uuid::Uuid;
 
+use crate::domain::GradebookError;
+
+/// The schema's last word on double booking, when two changes race past
+/// the checks made before writing: the unique indexes of the first
+/// migration, read back as the rule they stand for.
+fn busy_or_internal(error: sqlx::Error) -> GradebookError {
+    let constraint = error
+        .as_database_error()
+        .filter(|e| e.is_unique_violation())
+        .and_then(|e| e.constraint().map(str::to_owned));
+    match constraint.as_deref() {
+        Some("lessons_teacher_busy") => GradebookError::FailedPrecondition(
+            "teacher_id: the teacher has another lesson then (changed a moment ago)".to_owned(),
+        ),
+        Some("lessons_group_busy") => GradebookError::FailedPrecondition(
+            "the class has another lesson then (changed a moment ago)".to_owned(),
+        ),
+        _ => GradebookError::internal(error),
+    }
+}
+
 /// A lesson to record.
 #[derive(Debug, Clone)]
 pub struct NewLesson {
@@ -252,7 +273,7 @@ pub async fn first_teacher_clash(
 pub async fn insert_many(
     connection: &mut PgConnection,
     lessons: &[NewLesson],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), GradebookError> {
     if lessons.is_empty() {
         return Ok(());
     }
@@ -288,6 +309,7 @@ pub async fn insert_many(
     .execute(connection)
     .await
     .map(|_| ())
+    .map_err(busy_or_internal)
 }
 
 /// The class (or a clashing group of it) has a scheduled lesson then.
@@ -335,7 +357,10 @@ pub async fn teacher_busy(
 }
 
 /// Writes a lesson's changed fields and marks it changed one by one.
-pub async fn update(connection: &mut PgConnection, lesson: &LessonRow) -> Result<(), sqlx::Error> {
+pub async fn update(
+    connection: &mut PgConnection,
+    lesson: &LessonRow,
+) -> Result<(), GradebookError> {
     sqlx::query(
         "UPDATE lessons SET date = $2, period = $3, teacher_id = $4, room = $5, status = $6, \
              cancel_reason = $7, moved_from_date = $8, moved_from_period = $9, changed = true, \
@@ -354,6 +379,7 @@ pub async fn update(connection: &mut PgConnection, lesson: &LessonRow) -> Result
     .execute(connection)
     .await
     .map(|_| ())
+    .map_err(busy_or_internal)
 }
 
 /// Cancels the year's scheduled lessons on days from `start` to `end`.

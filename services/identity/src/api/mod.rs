@@ -15,7 +15,6 @@ use std::sync::Arc;
 use asurso_proto::identity as pb;
 use asurso_runtime::{
     auth::{Caller, Verifier, parse_role},
-    errors,
     events::relay::RelayWaker,
 };
 use sqlx::PgPool;
@@ -48,21 +47,6 @@ impl State {
     /// The verified caller of a request.
     pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
         Ok(self.verifier.authenticate(request).await?)
-    }
-}
-
-impl From<IdentityError> for Status {
-    fn from(error: IdentityError) -> Self {
-        match error {
-            IdentityError::Invalid(violations) => errors::invalid_argument(violations),
-            IdentityError::AlreadyExists(message) => Status::already_exists(message),
-            IdentityError::NotFound(message) => Status::not_found(message),
-            IdentityError::PermissionDenied(message) => Status::permission_denied(message),
-            IdentityError::Unauthenticated(message) => Status::unauthenticated(message),
-            IdentityError::FailedPrecondition(message) => Status::failed_precondition(message),
-            IdentityError::Unavailable(message) => Status::unavailable(message),
-            IdentityError::Internal(source) => errors::internal(source.as_ref()),
-        }
     }
 }
 
