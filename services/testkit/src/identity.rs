@@ -357,6 +357,18 @@ pub async fn identity_login(
         refused.is_some_and(|e| e.contains("temporary password")),
         "a temporary password logged in"
     );
+    replace_temporary_password(identity, login, temporary).await?;
+    let login = identity.login(login, &password_of(login)).await?;
+    Ok((access_token(&login), Uuid::parse_str(&person_id)?))
+}
+
+/// Replaces the temporary password an admin handed out for `login` with the
+/// one `password_of` gives, as its holder does before logging in.
+pub async fn replace_temporary_password(
+    identity: &impl Service,
+    login: &str,
+    temporary: String,
+) -> anyhow::Result<()> {
     identity
         .clients(None)
         .await?
@@ -367,8 +379,7 @@ pub async fn identity_login(
             login: login.to_owned(),
         })
         .await?;
-    let login = identity.login(login, &password_of(login)).await?;
-    Ok((access_token(&login), Uuid::parse_str(&person_id)?))
+    Ok(())
 }
 
 /// The password test users end up with.

@@ -13,33 +13,31 @@ use uuid::Uuid;
 
 use crate::{
     esia_support::{CONFIRMED_PARENT, dev_esia, esia_login, esia_world, refresh_refused},
-    support::{Clients, Service as _, World, identity_login, password_of, person, snils},
+    support::{
+        Clients, Identity, Service as _, World, grant_role, parents_with_passwords, password_of,
+        person, pupil, register_at, replace_temporary_password, snils,
+    },
 };
 
-/// Registers someone at `school` through `admin`; their id.
+/// Registers someone at `school` through `admin`, born as `correct` keeps
+/// them; their id.
 async fn register(
     admin: &mut Clients,
     school: Uuid,
     role: pb::Role,
     name: (&str, &str),
-    seed: u32,
+    snils: &str,
 ) -> anyhow::Result<String> {
-    Ok(admin
-        .people
-        .register_person(pb::RegisterPersonRequest {
-            org_unit_id: school.to_string(),
-            person: Some(person(name.0, name.1, &snils(seed), (1986, 6, 6))),
-            role: role.into(),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner()
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default())
+    register_at(
+        admin,
+        school,
+        role,
+        person(name.0, name.1, snils, (1986, 6, 6)),
+    )
+    .await
 }
 
-async fn link(admin: &mut Clients, parent: &str, student: &str) -> anyhow::Result<()> {
+async fn link(admin: &mut Clients, parent: &str, student: &str) -> Result<(), tonic::Status> {
     admin
         .people
         .link_guardian(pb::LinkGuardianRequest {
@@ -48,6 +46,108 @@ async fn link(admin: &mut Clients, parent: &str, student: &str) -> anyhow::Resul
         })
         .await?;
     Ok(())
+}
+
+async fn unlink(admin: &mut Clients, parent: &str, student: &str) -> Result<(), tonic::Status> {
+    admin
+        .people
+        .unlink_guardian(pb::UnlinkGuardianRequest {
+            parent_id: parent.to_owned(),
+            student_id: student.to_owned(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// A mother registered at school A with `mother_snils`, her son a pupil
+/// there and her daughter a pupil of school B (SNILS from `children_seed`
+/// on); no one linked yet.
+struct Family {
+    mother: String,
+    son: String,
+    daughter: String,
+}
+
+/// A mother registered at school A with `snils`; her id.
+async fn mother_at_a(world: &mut World, snils: &str) -> anyhow::Result<String> {
+    let school_a = world.school_a;
+    register(
+        &mut world.admin_a,
+        school_a,
+        pb::Role::Parent,
+        ("Матерева", "Анна"),
+        snils,
+    )
+    .await
+}
+
+async fn family(
+    world: &mut World,
+    mother_snils: &str,
+    children_seed: u32,
+) -> anyhow::Result<Family> {
+    let school_b = world.school_b;
+    let mother = mother_at_a(world, mother_snils).await?;
+    let son = pupil(world, "Матерев", "Илья", children_seed).await?;
+    let daughter = register(
+        &mut world.admin_b,
+        school_b,
+        pb::Role::Student,
+        ("Матерева", "Ева"),
+        &snils(children_seed + 1),
+    )
+    .await?;
+    Ok(Family {
+        mother,
+        son,
+        daughter,
+    })
+}
+
+/// The family, the mother linked to both children, each by the admin of the
+/// child's school.
+async fn mother_of_two_schools(
+    world: &mut World,
+    mother_snils: &str,
+    children_seed: u32,
+) -> anyhow::Result<Family> {
+    let family = family(world, mother_snils, children_seed).await?;
+    link(&mut world.admin_a, &family.mother, &family.son).await?;
+    link(&mut world.admin_b, &family.mother, &family.daughter).await?;
+    Ok(family)
+}
+
+/// A father registered at school A (SNILS from `seed`) whose two children
+/// are pupils there, linked by its admin; his id.
+async fn father_of_two_here(world: &mut World, seed: u32) -> anyhow::Result<String> {
+    let school = world.school_a;
+    let father = register(
+        &mut world.admin_a,
+        school,
+        pb::Role::Parent,
+        ("Отцов", "Пётр"),
+        &snils(seed),
+    )
+    .await?;
+    for (first, seed) in [("Олег", seed + 1), ("Ольга", seed + 2)] {
+        let child = pupil(world, "Отцов", first, seed).await?;
+        link(&mut world.admin_a, &father, &child).await?;
+    }
+    Ok(father)
+}
+
+/// A municipal admin over both schools, logged in.
+async fn municipal_admin(world: &mut World, seed: u32) -> anyhow::Result<Clients> {
+    let municipality = world.municipality;
+    let (municipal, _) = world
+        .user(
+            municipality,
+            pb::Role::MunicipalAdmin,
+            "municipal.admin",
+            seed,
+        )
+        .await?;
+    Ok(municipal)
 }
 
 /// The temporary password `admin` gets for the person's login, or why not.
@@ -67,20 +167,17 @@ async fn make_login(
         .temporary_password)
 }
 
-/// Replaces a temporary password with the one `password_of` gives.
-async fn settle(world: &World, login: &str, temporary: String) -> anyhow::Result<()> {
-    world
-        .identity
-        .anonymous()
-        .await?
-        .auth
-        .change_password(pb::ChangePasswordRequest {
-            current_password: temporary,
-            new_password: password_of(login),
-            login: login.to_owned(),
-        })
-        .await?;
-    Ok(())
+/// `admin` gives the person a login; its holder replaces the temporary
+/// password and logs in.
+async fn give_login(
+    identity: &Identity,
+    admin: &mut Clients,
+    person: &str,
+    login: &str,
+) -> anyhow::Result<pb::LoginResponse> {
+    let temporary = make_login(admin, person, login).await?;
+    replace_temporary_password(identity, login, temporary).await?;
+    identity.login(login, &password_of(login)).await
 }
 
 /// The person's stored login: (password hash, must change it).
@@ -124,33 +221,11 @@ fn roles(login: &pb::LoginResponse) -> Vec<i32> {
 async fn a_director_cannot_take_over_a_parent_whose_child_studies_in_another_school()
 -> anyhow::Result<()> {
     let mut world = World::new().await?;
-    let (school_a, school_b) = (world.school_a, world.school_b);
     // A mother registered at school A: her son studies there, her daughter
     // in school B (whose admin linked her).
-    let mother = register(
-        &mut world.admin_a,
-        school_a,
-        pb::Role::Parent,
-        ("Матерева", "Анна"),
-        1701,
-    )
-    .await?;
-    let son = world
-        .student("Матерев", "Илья", 1702)
-        .await?
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default();
-    let daughter = register(
-        &mut world.admin_b,
-        school_b,
-        pb::Role::Student,
-        ("Матерева", "Ева"),
-        1703,
-    )
-    .await?;
-    link(&mut world.admin_a, &mother, &son).await?;
-    link(&mut world.admin_b, &mother, &daughter).await?;
+    let Family {
+        mother, daughter, ..
+    } = mother_of_two_schools(&mut world, &snils(1701), 1702).await?;
 
     // School A's director would read school B's diary with her login.
     let refused = make_login(&mut world.admin_a, &mother, "mother.takeover")
@@ -168,20 +243,8 @@ async fn a_director_cannot_take_over_a_parent_whose_child_studies_in_another_sch
     assert_eq!(stored_account(&world, &mother).await?, None);
 
     // A municipal admin, over both schools, gives her the login.
-    let (mut municipal, _) = world
-        .user(
-            world.municipality,
-            pb::Role::MunicipalAdmin,
-            "municipal.admin",
-            1704,
-        )
-        .await?;
-    let temporary = make_login(&mut municipal, &mother, "mother").await?;
-    settle(&world, "mother", temporary).await?;
-    let session = world
-        .identity
-        .login("mother", &password_of("mother"))
-        .await?;
+    let mut municipal = municipal_admin(&mut world, 1704).await?;
+    let session = give_login(&world.identity, &mut municipal, &mother, "mother").await?;
     let stored = stored_account(&world, &mother).await?;
 
     // Nor may school A's director reset it: her password and her session
@@ -209,14 +272,7 @@ async fn a_director_cannot_take_over_a_parent_whose_child_studies_in_another_sch
 
     // Once the daughter is no longer hers, school A's director manages the
     // login again: the reach is what stands now.
-    world
-        .admin_b
-        .people
-        .unlink_guardian(pb::UnlinkGuardianRequest {
-            parent_id: mother.clone(),
-            student_id: daughter,
-        })
-        .await?;
+    unlink(&mut world.admin_b, &mother, &daughter).await?;
     make_login(&mut world.admin_a, &mother, "mother").await?;
     world.identity.stop().await
 }
@@ -225,29 +281,8 @@ async fn a_director_cannot_take_over_a_parent_whose_child_studies_in_another_sch
 async fn a_director_gives_a_login_to_a_parent_whose_children_all_study_in_the_school()
 -> anyhow::Result<()> {
     let mut world = World::new().await?;
-    let father = register(
-        &mut world.admin_a,
-        world.school_a,
-        pb::Role::Parent,
-        ("Отцов", "Пётр"),
-        1711,
-    )
-    .await?;
-    for (first, seed) in [("Олег", 1712), ("Ольга", 1713)] {
-        let child = world
-            .student("Отцов", first, seed)
-            .await?
-            .person
-            .map(|p| p.id)
-            .unwrap_or_default();
-        link(&mut world.admin_a, &father, &child).await?;
-    }
-    let temporary = make_login(&mut world.admin_a, &father, "father").await?;
-    settle(&world, "father", temporary).await?;
-    let login = world
-        .identity
-        .login("father", &password_of("father"))
-        .await?;
+    let father = father_of_two_here(&mut world, 1711).await?;
+    let login = give_login(&world.identity, &mut world.admin_a, &father, "father").await?;
     assert_eq!(roles(&login), vec![i32::from(pb::Role::Parent)]);
 
     // A forgotten password: the director resets it; the old one is over.
@@ -258,7 +293,7 @@ async fn a_director_gives_a_login_to_a_parent_whose_children_all_study_in_the_sc
         .await
         .err();
     assert!(old.is_some(), "the old password still logged in");
-    settle(&world, "father", temporary).await?;
+    replace_temporary_password(&world.identity, "father", temporary).await?;
     world
         .identity
         .login("father", &password_of("father"))
@@ -273,46 +308,20 @@ async fn no_admin_makes_or_resets_a_password_for_a_role_the_region_keeps_for_esi
     let school = world.school_a;
     // Before any policy: a parent with a password, a teacher who is also a
     // parent, a parent without a login yet, and two pupils.
-    let (_, veteran) = identity_login(
-        &world.identity,
-        &mut world.admin_a,
-        school,
-        pb::Role::Parent,
-        "parent.before",
-        1801,
-    )
-    .await?;
-    let veteran = veteran.to_string();
-    let (_, teacher) = world
-        .user(school, pb::Role::Teacher, "teacher.parent", 1802)
-        .await?;
-    world
-        .admin_a
-        .access
-        .grant_role(pb::GrantRoleRequest {
-            person_id: teacher.to_string(),
-            role: pb::Role::Parent.into(),
-            org_unit_id: school.to_string(),
-        })
-        .await?;
+    let before =
+        parents_with_passwords(&mut world, "parent.before", "teacher.parent", 1801).await?;
+    let (veteran, teacher) = (before.parent.to_string(), before.teacher);
     let newcomer = register(
         &mut world.admin_a,
         school,
         pb::Role::Parent,
         ("Новикова", "Вера"),
-        1803,
+        &snils(1803),
     )
     .await?;
     let mut pupils = Vec::new();
     for (first, seed) in [("Саша", 1804), ("Маша", 1805)] {
-        pupils.push(
-            world
-                .student("Ученикова", first, seed)
-                .await?
-                .person
-                .map(|p| p.id)
-                .unwrap_or_default(),
-        );
+        pupils.push(pupil(&mut world, "Ученикова", first, seed).await?);
     }
 
     // From today parents of the region log in only through ESIA.
@@ -359,12 +368,13 @@ async fn no_admin_makes_or_resets_a_password_for_a_role_the_region_keeps_for_esi
 
     // Staff keep theirs: the teacher's password is reset, and it opens the
     // teacher role only.
-    let temporary = make_login(&mut world.admin_a, &teacher.to_string(), "teacher.parent").await?;
-    settle(&world, "teacher.parent", temporary).await?;
-    let login = world
-        .identity
-        .login("teacher.parent", &password_of("teacher.parent"))
-        .await?;
+    let login = give_login(
+        &world.identity,
+        &mut world.admin_a,
+        &teacher.to_string(),
+        "teacher.parent",
+    )
+    .await?;
     assert_eq!(roles(&login), vec![i32::from(pb::Role::Teacher)]);
 
     // Pupils get passwords until the region keeps students to ESIA too.
@@ -384,56 +394,19 @@ async fn no_admin_makes_or_resets_a_password_for_a_role_the_region_keeps_for_esi
     set_policy(&mut world, today.next_day(), false).await?;
     make_login(&mut world.admin_a, &newcomer, "newcomer").await?;
     set_policy(&mut world, None, false).await?;
-    let temporary = make_login(&mut world.admin_a, &veteran, "parent.before").await?;
-    settle(&world, "parent.before", temporary).await?;
-    let login = world
-        .identity
-        .login("parent.before", &password_of("parent.before"))
-        .await?;
+    let login = give_login(
+        &world.identity,
+        &mut world.admin_a,
+        &veteran,
+        "parent.before",
+    )
+    .await?;
     assert_eq!(roles(&login), vec![i32::from(pb::Role::Parent)]);
     world.identity.stop().await
 }
 
-/// A mother registered at school A with `snils`, whose son studies there
-/// and whose daughter studies in school B (whose admin linked her); her id
-/// and the daughter's.
-async fn mother_of_two_schools(world: &mut World, snils: &str) -> anyhow::Result<(String, String)> {
-    let mother = world
-        .admin_a
-        .people
-        .register_person(pb::RegisterPersonRequest {
-            org_unit_id: world.school_a.to_string(),
-            person: Some(person("Матерева", "Анна", snils, (1986, 6, 6))),
-            role: pb::Role::Parent.into(),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner()
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default();
-    let son = world
-        .student("Матерев", "Илья", 1702)
-        .await?
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default();
-    let school_b = world.school_b;
-    let daughter = register(
-        &mut world.admin_b,
-        school_b,
-        pb::Role::Student,
-        ("Матерева", "Ева"),
-        1703,
-    )
-    .await?;
-    link(&mut world.admin_a, &mother, &son).await?;
-    link(&mut world.admin_b, &mother, &daughter).await?;
-    Ok((mother, daughter))
-}
-
 /// `admin` corrects the person's record: `name` and `snils`, born as
-/// `register` and `mother_of_two_schools` register people.
+/// `register` registers people.
 async fn correct(
     admin: &mut Clients,
     person_id: &str,
@@ -512,7 +485,7 @@ async fn a_director_cannot_point_a_parent_s_gosuslugi_login_at_an_account_of_the
     let provider = dev_esia(Duration::from_secs(60)).await?;
     let mut world = esia_world(&provider).await?;
     let registered = snils(1721);
-    let (mother, _) = mother_of_two_schools(&mut world, &registered).await?;
+    let Family { mother, .. } = mother_of_two_schools(&mut world, &registered, 1702).await?;
 
     // School A's director puts the SNILS of a Gosuslugi account they hold
     // on her record: refused, and her record keeps her own SNILS.
@@ -548,14 +521,7 @@ async fn a_director_cannot_point_a_parent_s_gosuslugi_login_at_an_account_of_the
 
     // A municipal admin, over both schools, may change it: the next first
     // login with that SNILS is hers.
-    let (mut municipal, _) = world
-        .user(
-            world.municipality,
-            pb::Role::MunicipalAdmin,
-            "municipal.admin",
-            1724,
-        )
-        .await?;
+    let mut municipal = municipal_admin(&mut world, 1724).await?;
     correct(
         &mut municipal,
         &mother,
@@ -595,7 +561,9 @@ async fn a_director_cannot_unlink_the_gosuslugi_account_of_a_parent_whose_child_
 -> anyhow::Result<()> {
     let provider = dev_esia(Duration::from_secs(60)).await?;
     let mut world = esia_world(&provider).await?;
-    let (mother, daughter) = mother_of_two_schools(&mut world, CONFIRMED_PARENT.1).await?;
+    let Family {
+        mother, daughter, ..
+    } = mother_of_two_schools(&mut world, CONFIRMED_PARENT.1, 1702).await?;
     let mut anonymous = world.identity.anonymous().await?;
     let session = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
     let refresh = || {
@@ -617,14 +585,7 @@ async fn a_director_cannot_unlink_the_gosuslugi_account_of_a_parent_whose_child_
 
     // Once the daughter is no longer hers, the director may: the reach is
     // what stands now, and her Gosuslugi sessions end with the link.
-    world
-        .admin_b
-        .people
-        .unlink_guardian(pb::UnlinkGuardianRequest {
-            parent_id: mother.clone(),
-            student_id: daughter,
-        })
-        .await?;
+    unlink(&mut world.admin_b, &mother, &daughter).await?;
     unlink_account(&mut world.admin_a, &mother).await?;
     assert!(!linked(&mut world.admin_a, &mother).await?);
     assert_eq!(
@@ -640,24 +601,7 @@ async fn a_director_corrects_the_snils_and_unlinks_gosuslugi_for_a_parent_whose_
 -> anyhow::Result<()> {
     let provider = dev_esia(Duration::from_secs(60)).await?;
     let mut world = esia_world(&provider).await?;
-    let school = world.school_a;
-    let father = register(
-        &mut world.admin_a,
-        school,
-        pb::Role::Parent,
-        ("Отцов", "Пётр"),
-        1731,
-    )
-    .await?;
-    for (first, seed) in [("Олег", 1732), ("Ольга", 1733)] {
-        let child = world
-            .student("Отцов", first, seed)
-            .await?
-            .person
-            .map(|p| p.id)
-            .unwrap_or_default();
-        link(&mut world.admin_a, &father, &child).await?;
-    }
+    let father = father_of_two_here(&mut world, 1731).await?;
 
     // The school typed his SNILS wrong; the director corrects it, and his
     // first Gosuslugi login links to him.
@@ -704,28 +648,6 @@ async fn is_linked(world: &World, parent: &str, student: &str) -> anyhow::Result
     .await?)
 }
 
-async fn unlink(admin: &mut Clients, parent: &str, student: &str) -> Result<(), tonic::Status> {
-    admin
-        .people
-        .unlink_guardian(pb::UnlinkGuardianRequest {
-            parent_id: parent.to_owned(),
-            student_id: student.to_owned(),
-        })
-        .await?;
-    Ok(())
-}
-
-async fn try_link(admin: &mut Clients, parent: &str, student: &str) -> Result<(), tonic::Status> {
-    admin
-        .people
-        .link_guardian(pb::LinkGuardianRequest {
-            parent_id: parent.to_owned(),
-            student_id: student.to_owned(),
-        })
-        .await?;
-    Ok(())
-}
-
 /// Asserts PERMISSION_DENIED whose message says each of `said`.
 #[track_caller]
 fn assert_denied(outcome: Result<(), tonic::Status>, said: &[&str]) {
@@ -765,16 +687,7 @@ async fn municipal_guardian_manager(world: &mut World, seed: u32) -> anyhow::Res
             }),
         })
         .await?;
-    let municipality = world.municipality;
-    let (municipal, _) = world
-        .user(
-            municipality,
-            pb::Role::MunicipalAdmin,
-            "municipal.admin",
-            seed,
-        )
-        .await?;
-    Ok(municipal)
+    municipal_admin(world, seed).await
 }
 
 #[tokio::test]
@@ -783,32 +696,12 @@ async fn a_director_cannot_unlink_and_relink_a_parent_whose_child_also_studies_i
     let mut world = World::new().await?;
     let (school_a, school_b) = (world.school_a, world.school_b);
     // Eva is registered at school A, her mother too, and linked there.
-    let mother = register(
-        &mut world.admin_a,
-        school_a,
-        pb::Role::Parent,
-        ("Матерева", "Анна"),
-        1741,
-    )
-    .await?;
-    let eva = world
-        .student("Матерева", "Ева", 1742)
-        .await?
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default();
+    let mother = mother_at_a(&mut world, &snils(1741)).await?;
+    let eva = pupil(&mut world, "Матерева", "Ева", 1742).await?;
     link(&mut world.admin_a, &mother, &eva).await?;
     // She goes on to study at school B, whose admin makes her its student;
     // her record stays at school A.
-    world
-        .admin_b
-        .access
-        .grant_role(pb::GrantRoleRequest {
-            person_id: eva.clone(),
-            role: pb::Role::Student.into(),
-            org_unit_id: school_b.to_string(),
-        })
-        .await?;
+    grant_role(&mut world.admin_b, &eva, pb::Role::Student, school_b).await?;
 
     // School A's director would unlink the mother, give her a password
     // (her reach then only school A) and link her back: the unlink is
@@ -840,7 +733,7 @@ async fn a_director_cannot_unlink_and_relink_a_parent_whose_child_also_studies_i
     assert!(!is_linked(&world, &mother, &eva).await?);
     make_login(&mut world.admin_a, &mother, "mother").await?;
     assert_denied(
-        try_link(&mut world.admin_a, &mother, &eva).await,
+        link(&mut world.admin_a, &mother, &eva).await,
         &["student_id", "Школа № 2"],
     );
     assert!(!is_linked(&world, &mother, &eva).await?);
@@ -851,10 +744,10 @@ async fn a_director_cannot_unlink_and_relink_a_parent_whose_child_also_studies_i
         school_a,
         pb::Role::Parent,
         ("Матерев", "Олег"),
-        1744,
+        &snils(1744),
     )
     .await?;
-    try_link(&mut municipal, &father, &eva).await?;
+    link(&mut municipal, &father, &eva).await?;
     assert!(is_linked(&world, &father, &eva).await?);
     world.identity.stop().await
 }
@@ -863,48 +756,30 @@ async fn a_director_cannot_unlink_and_relink_a_parent_whose_child_also_studies_i
 async fn a_parent_s_password_from_one_school_does_not_carry_into_another_through_a_new_child()
 -> anyhow::Result<()> {
     let mut world = World::new().await?;
-    let (school_a, school_b) = (world.school_a, world.school_b);
     // A mother registered at school A, whose son studies there: school A's
     // director gives her a password and links her son (her login opens
-    // nothing beyond school A).
-    let mother = register(
-        &mut world.admin_a,
-        school_a,
-        pb::Role::Parent,
-        ("Матерева", "Анна"),
-        1751,
-    )
-    .await?;
-    let son = world
-        .student("Матерев", "Илья", 1752)
-        .await?
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default();
+    // nothing beyond school A). Her daughter is a pupil of school B.
+    let Family {
+        mother,
+        son,
+        daughter,
+    } = family(&mut world, &snils(1751), 1752).await?;
     let temporary = make_login(&mut world.admin_a, &mother, "mother").await?;
-    settle(&world, "mother", temporary).await?;
-    try_link(&mut world.admin_a, &mother, &son).await?;
+    replace_temporary_password(&world.identity, "mother", temporary).await?;
+    link(&mut world.admin_a, &mother, &son).await?;
     assert!(is_linked(&world, &mother, &son).await?);
 
-    // Her daughter is a pupil of school B. School B's director would link
-    // them, and the password school A's director gave would open school B:
-    // refused, saying why, and nothing is linked.
-    let daughter = register(
-        &mut world.admin_b,
-        school_b,
-        pb::Role::Student,
-        ("Матерева", "Ева"),
-        1753,
-    )
-    .await?;
+    // School B's director would link her daughter to her, and the password
+    // school A's director gave would open school B: refused, saying why,
+    // and nothing is linked.
     assert_denied(
-        try_link(&mut world.admin_b, &mother, &daughter).await,
+        link(&mut world.admin_b, &mother, &daughter).await,
         &["parent_id", "local login", "Школа № 1"],
     );
     assert!(!is_linked(&world, &mother, &daughter).await?);
     // Nor may school A's director, who has no say over school B's pupils.
     assert_denied(
-        try_link(&mut world.admin_a, &mother, &daughter).await,
+        link(&mut world.admin_a, &mother, &daughter).await,
         &["student_id", "Школа № 2"],
     );
     assert!(!is_linked(&world, &mother, &daughter).await?);
@@ -917,7 +792,7 @@ async fn a_parent_s_password_from_one_school_does_not_carry_into_another_through
     // An admin over both schools, who could give her the login anew, links
     // them; her login now shows both children.
     let mut municipal = municipal_guardian_manager(&mut world, 1754).await?;
-    try_link(&mut municipal, &mother, &daughter).await?;
+    link(&mut municipal, &mother, &daughter).await?;
     let login = world
         .identity
         .login("mother", &password_of("mother"))

@@ -4,7 +4,7 @@ use asurso_proto::identity as pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::support::{World, snils};
+use crate::support::{Clients, World, grant_role, pupil, snils};
 
 fn csv(rows: &[String]) -> Vec<u8> {
     let mut text =
@@ -15,6 +15,20 @@ fn csv(rows: &[String]) -> Vec<u8> {
         text.push('\n');
     }
     text.into_bytes()
+}
+
+/// `admin` imports the file into `school`.
+async fn import(
+    admin: &mut Clients,
+    school: uuid::Uuid,
+    csv: Vec<u8>,
+) -> Result<pb::ImportPeopleResponse, tonic::Status> {
+    let request = pb::ImportPeopleRequest {
+        school_id: school.to_string(),
+        csv,
+        idempotency_key: String::new(),
+    };
+    Ok(admin.people.import_people(request).await?.into_inner())
 }
 
 async fn people_in(world: &World, school: uuid::Uuid) -> anyhow::Result<i64> {
@@ -42,14 +56,7 @@ async fn a_file_with_one_bad_row_imports_nothing_and_names_the_row() -> anyhow::
             snils(502)
         ),
     ];
-    let status = world
-        .admin_a
-        .people
-        .import_people(pb::ImportPeopleRequest {
-            school_id: school.to_string(),
-            csv: csv(&rows),
-            idempotency_key: String::new(),
-        })
+    let status = import(&mut world.admin_a, school, csv(&rows))
         .await
         .err()
         .ok_or_else(|| anyhow::anyhow!("a bad file was accepted"))?;
@@ -80,16 +87,7 @@ async fn a_file_with_one_bad_row_imports_nothing_and_names_the_row() -> anyhow::
     // Mended, the same file imports everyone and links the parent to both children.
     let mut mended = rows.clone();
     mended[2] = format!("student,Белов,Иван,,2013-12-01,{},,,", snils(504));
-    let imported = world
-        .admin_a
-        .people
-        .import_people(pb::ImportPeopleRequest {
-            school_id: school.to_string(),
-            csv: csv(&mended),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner();
+    let imported = import(&mut world.admin_a, school, csv(&mended)).await?;
     assert_eq!(imported.people_imported, 4);
     assert_eq!(imported.guardian_links, 2);
     assert_eq!(people_in(&world, school).await?, before + 4);
@@ -100,15 +98,7 @@ async fn a_file_with_one_bad_row_imports_nothing_and_names_the_row() -> anyhow::
 async fn an_import_is_refused_outside_ones_school_and_for_malformed_files() -> anyhow::Result<()> {
     let mut world = World::new().await?;
     let row = [format!("student,Орлова,Вера,,2014-05-01,{},,,", snils(601))];
-    let elsewhere = world
-        .admin_a
-        .people
-        .import_people(pb::ImportPeopleRequest {
-            school_id: world.school_b.to_string(),
-            csv: csv(&row),
-            idempotency_key: String::new(),
-        })
-        .await;
+    let elsewhere = import(&mut world.admin_a, world.school_b, csv(&row)).await;
     assert_eq!(
         elsewhere.err().map(|s| s.code()),
         Some(Code::PermissionDenied)
@@ -119,14 +109,7 @@ async fn an_import_is_refused_outside_ones_school_and_for_malformed_files() -> a
         (vec![0xff, 0xfe, 0x00], "UTF-8"),
         (csv(&[]), "no rows"),
     ] {
-        let status = world
-            .admin_a
-            .people
-            .import_people(pb::ImportPeopleRequest {
-                school_id: world.school_a.to_string(),
-                csv: bytes,
-                idempotency_key: String::new(),
-            })
+        let status = import(&mut world.admin_a, world.school_a, bytes)
             .await
             .err()
             .ok_or_else(|| anyhow::anyhow!("accepted a malformed file"))?;
@@ -173,14 +156,7 @@ async fn a_file_with_control_characters_imports_nothing_and_names_the_row_and_co
             snils(511)
         ),
     ];
-    let status = world
-        .admin_a
-        .people
-        .import_people(pb::ImportPeopleRequest {
-            school_id: school.to_string(),
-            csv: csv(&rows),
-            idempotency_key: String::new(),
-        })
+    let status = import(&mut world.admin_a, school, csv(&rows))
         .await
         .err()
         .ok_or_else(|| anyhow::anyhow!("a file with NUL was accepted"))?;
@@ -219,16 +195,7 @@ async fn a_file_with_control_characters_imports_nothing_and_names_the_row_and_co
             snils(511)
         ),
     ];
-    let imported = world
-        .admin_a
-        .people
-        .import_people(pb::ImportPeopleRequest {
-            school_id: school.to_string(),
-            csv: csv(&mended),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner();
+    let imported = import(&mut world.admin_a, school, csv(&mended)).await?;
     assert_eq!(imported.people_imported, 3);
     assert_eq!(imported.guardian_links, 2);
     assert_eq!(people_in(&world, school).await?, before + 3);
@@ -242,22 +209,10 @@ async fn an_import_links_no_parent_to_a_pupil_who_also_studies_in_another_school
     let school = world.school_a;
     // Eva is registered at school A and studies at school B too; Ilya only
     // at school A.
-    let eva = world
-        .student("Орлова", "Ева", 521)
-        .await?
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default();
+    let eva = pupil(&mut world, "Орлова", "Ева", 521).await?;
     world.student("Орлов", "Илья", 522).await?;
-    world
-        .admin_b
-        .access
-        .grant_role(pb::GrantRoleRequest {
-            person_id: eva,
-            role: pb::Role::Student.into(),
-            org_unit_id: world.school_b.to_string(),
-        })
-        .await?;
+    let school_b = world.school_b;
+    grant_role(&mut world.admin_b, &eva, pb::Role::Student, school_b).await?;
     let before = people_in(&world, school).await?;
 
     // School A's director would import a parent for Eva, opening school B
@@ -268,14 +223,7 @@ async fn an_import_links_no_parent_to_a_pupil_who_also_studies_in_another_school
         snils(523),
         snils(521)
     )];
-    let status = world
-        .admin_a
-        .people
-        .import_people(pb::ImportPeopleRequest {
-            school_id: school.to_string(),
-            csv: csv(&rows),
-            idempotency_key: String::new(),
-        })
+    let status = import(&mut world.admin_a, school, csv(&rows))
         .await
         .err()
         .ok_or_else(|| anyhow::anyhow!("linked a parent into another school"))?;
@@ -296,16 +244,7 @@ async fn an_import_links_no_parent_to_a_pupil_who_also_studies_in_another_school
         snils(523),
         snils(522)
     )];
-    let imported = world
-        .admin_a
-        .people
-        .import_people(pb::ImportPeopleRequest {
-            school_id: school.to_string(),
-            csv: csv(&rows),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner();
+    let imported = import(&mut world.admin_a, school, csv(&rows)).await?;
     assert_eq!(imported.people_imported, 1);
     assert_eq!(imported.guardian_links, 1);
     world.identity.stop().await

@@ -6,7 +6,7 @@ use asurso_proto::{common::CivilDate, identity as pb};
 use time::macros::datetime;
 use tonic::Code;
 
-use crate::support::World;
+use crate::support::{World, register_at};
 
 fn at(moment: time::OffsetDateTime) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp {
@@ -261,20 +261,13 @@ async fn an_e_mail_address_with_a_control_character_is_refused_naming_the_field(
 
     // With a plain address she is registered; a correction with a control
     // character is refused the same way, and her address stays.
-    let registered = world
-        .admin_a
-        .people
-        .register_person(pb::RegisterPersonRequest {
-            org_unit_id: world.school_a.to_string(),
-            person: Some(with_email("maria@example.ru")),
-            role: pb::Role::Student.into(),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner()
-        .person
-        .map(|p| p.id)
-        .unwrap_or_default();
+    let registered = register_at(
+        &mut world.admin_a,
+        world.school_a,
+        pb::Role::Student,
+        with_email("maria@example.ru"),
+    )
+    .await?;
     for email in ["a\0@b.c", "a\u{1}@b.c"] {
         let refused = world
             .admin_a

@@ -9,7 +9,7 @@ use tonic::Code;
 
 use crate::{
     esia_support::*,
-    support::{Service, identity_login, password_of},
+    support::{Service, parents_with_passwords, password_of},
 };
 
 fn md5_hex(text: &str) -> String {
@@ -47,34 +47,11 @@ async fn after_the_date_parents_need_esia_staff_keep_passwords_and_apps_use_app_
 -> anyhow::Result<()> {
     let provider = dev_esia(Duration::from_secs(60)).await?;
     let mut world = esia_world(&provider).await?;
-    let school = world.school_a;
     // A parent who had a local login before the policy, and a teacher who
     // is also a parent.
-    let (_, parent) = identity_login(
-        &world.identity,
-        &mut world.admin_a,
-        school,
-        pb::Role::Parent,
-        "parent.local",
-        501,
-    )
-    .await?;
-    let (_, teacher) = world
-        .user(school, pb::Role::Teacher, "teacher.parent", 502)
-        .await?;
-    let parent_grant = world
-        .admin_a
-        .access
-        .grant_role(pb::GrantRoleRequest {
-            person_id: teacher.to_string(),
-            role: pb::Role::Parent.into(),
-            org_unit_id: school.to_string(),
-        })
-        .await?
-        .into_inner()
-        .grant
-        .map(|grant| grant.id)
-        .unwrap_or_default();
+    let before_policy =
+        parents_with_passwords(&mut world, "parent.local", "teacher.parent", 501).await?;
+    let (parent, parent_grant) = (before_policy.parent, before_policy.teacher_as_parent);
     let before = world
         .identity
         .login("parent.local", &password_of("parent.local"))

@@ -6,10 +6,103 @@ use std::{
     time::{Duration, Instant},
 };
 
+use asurso_proto::identity as pb;
 use asurso_runtime::settings::NatsSettings;
 use asurso_testkit::TestDatabase;
 pub use asurso_testkit::{eventually, identity::*};
 use tonic::transport::Channel;
+use uuid::Uuid;
+
+/// `registrar` registers `person` at `unit` with `role`; their id.
+pub async fn register_at(
+    registrar: &mut Clients,
+    unit: Uuid,
+    role: pb::Role,
+    person: pb::PersonData,
+) -> anyhow::Result<String> {
+    let request = pb::RegisterPersonRequest {
+        org_unit_id: unit.to_string(),
+        person: Some(person),
+        role: role.into(),
+        idempotency_key: String::new(),
+    };
+    let registered = registrar.people.register_person(request).await?;
+    Ok(registered
+        .into_inner()
+        .person
+        .map(|p| p.id)
+        .unwrap_or_default())
+}
+
+/// School A's admin registers a pupil there (as `World::student`); their id.
+pub async fn pupil(
+    world: &mut World,
+    last: &str,
+    first: &str,
+    seed: u32,
+) -> anyhow::Result<String> {
+    let registered = world.student(last, first, seed).await?;
+    Ok(registered.person.map(|p| p.id).unwrap_or_default())
+}
+
+/// `admin` gives the person `role` at `unit`; the grant's id.
+pub async fn grant_role(
+    admin: &mut Clients,
+    person_id: &str,
+    role: pb::Role,
+    unit: Uuid,
+) -> anyhow::Result<String> {
+    let request = pb::GrantRoleRequest {
+        person_id: person_id.to_owned(),
+        role: role.into(),
+        org_unit_id: unit.to_string(),
+    };
+    let granted = admin.access.grant_role(request).await?;
+    Ok(granted.into_inner().grant.map(|g| g.id).unwrap_or_default())
+}
+
+/// At school A, before any login policy: a parent with a local login
+/// (`parent_login`) and a teacher with one (`teacher_login`) whom school A's
+/// admin also made a parent there.
+pub struct ParentsWithPasswords {
+    pub parent: Uuid,
+    pub teacher: Uuid,
+    /// The teacher's parent grant.
+    pub teacher_as_parent: String,
+}
+
+pub async fn parents_with_passwords(
+    world: &mut World,
+    parent_login: &str,
+    teacher_login: &str,
+    seed: u32,
+) -> anyhow::Result<ParentsWithPasswords> {
+    let school = world.school_a;
+    let (_, parent) = identity_login(
+        &world.identity,
+        &mut world.admin_a,
+        school,
+        pb::Role::Parent,
+        parent_login,
+        seed,
+    )
+    .await?;
+    let (_, teacher) = world
+        .user(school, pb::Role::Teacher, teacher_login, seed + 1)
+        .await?;
+    let teacher_as_parent = grant_role(
+        &mut world.admin_a,
+        &teacher.to_string(),
+        pb::Role::Parent,
+        school,
+    )
+    .await?;
+    Ok(ParentsWithPasswords {
+        parent,
+        teacher,
+        teacher_as_parent,
+    })
+}
 
 /// Identity's real binary on a fresh database and NATS namespace.
 pub async fn identity_binary(
