@@ -1,17 +1,22 @@
-//! May this caller do this here? Checked in the gradebook from the caller's
-//! verified token and the projection of identity: the grant is not known to
-//! be revoked, it covers the school (scope), and the rights matrix in force
-//! there gives the role the right. Reads of a class or a student also ask
-//! how the caller relates to them (teaches the class, is the student, is
-//! their guardian).
+//! May this caller do this here? The checks every service makes (the grant
+//! is not known to be revoked, it covers the school, the rights matrix in
+//! force there gives the role the right) are the directory's, re-exported
+//! here; what this module adds are the gradebook's own: how the caller
+//! relates to a class or a student (teaches the class or a group of it, is
+//! the student, is their guardian) and what that lets them read and write.
 
 use asurso_proto::identity::Role;
 use asurso_runtime::{
     auth::{Caller, role_name},
-    rights::{Matrix, cells_from_rows},
+    rights::{Right, right},
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
+
+use asurso_directory::access as directory;
+pub use asurso_directory::access::{
+    authorize, ensure_grant_stands, holds_role, is_student_of, matrix_at, read_school,
+};
 
 use crate::{
     domain::GradebookError,
@@ -23,23 +28,23 @@ use crate::{
 };
 
 /// The right to keep a school's calendar, classes, load and timetable.
-pub const MANAGE: &str = "timetable.manage";
+pub const MANAGE: Right = right::TIMETABLE_MANAGE;
 /// The right to keep the journal of the classes and subjects one teaches.
-pub const JOURNAL_WRITE: &str = "journal.write";
+pub const JOURNAL_WRITE: Right = right::JOURNAL_WRITE;
 /// The right to read a whole class's journal (its class teacher, the
 /// school's administration).
-pub const JOURNAL_READ_CLASS: &str = "journal.read_class";
+pub const JOURNAL_READ_CLASS: Right = right::JOURNAL_READ_CLASS;
 /// The right to read one's own or one's children's diary.
-pub const DIARY_READ: &str = "diary.read";
+pub const DIARY_READ: Right = right::DIARY_READ;
 /// The right to read a class's or a school's summaries.
-pub const REPORTS_SCHOOL: &str = "reports.school";
+pub const REPORTS_SCHOOL: Right = right::REPORTS_SCHOOL;
 /// The right to read summaries of the schools under a municipality or region.
-pub const REPORTS_AGGREGATE: &str = "reports.aggregate";
+pub const REPORTS_AGGREGATE: Right = right::REPORTS_AGGREGATE;
 
 /// Roles of a school's staff.
 pub const STAFF: [Role; 3] = [Role::SchoolAdmin, Role::Teacher, Role::ClassTeacher];
 /// Grants that make someone a teacher of a school.
-pub const TEACHER_ROLES: [&str; 2] = ["teacher", "class_teacher"];
+pub const TEACHER_ROLES: [Role; 2] = [Role::Teacher, Role::ClassTeacher];
 
 /// The school, or NOT_FOUND naming the field it came from.
 pub async fn school(
@@ -69,86 +74,13 @@ pub async fn class(
     Ok((class, school))
 }
 
-/// Refuses a caller whose grant identity has revoked: tokens outlive a
-/// revocation by at most their lifetime, this closes even that gap.
-pub async fn ensure_grant_stands(
-    connection: &mut PgConnection,
-    caller: &Caller,
-) -> Result<(), GradebookError> {
-    if storage::directory::grant_revoked(connection, caller.grant_id).await? {
-        return Err(GradebookError::Unauthenticated(
-            "the role this token acts in was revoked: log in again".to_owned(),
-        ));
-    }
-    Ok(())
-}
-
-/// The matrix in force at a school: defaults, its region's cells, its own.
-pub async fn matrix_at(
-    connection: &mut PgConnection,
-    school: &School,
-) -> Result<Matrix, GradebookError> {
-    let cells = cells_from_rows;
-    let region = match school.region_id {
-        Some(region) => cells(storage::directory::right_cells(connection, region).await?),
-        None => Vec::new(),
-    };
-    let own = cells(storage::directory::right_cells(connection, school.id).await?);
-    Ok(Matrix::effective(&region, &own))
-}
-
-/// Refuses unless the caller's grant covers the school and the matrix there
-/// gives the caller's role `right`.
-pub async fn authorize(
-    connection: &mut PgConnection,
-    caller: &Caller,
-    right: &str,
-    school: &School,
-) -> Result<(), GradebookError> {
-    if !school.is_within(caller.org_unit_id) {
-        return Err(GradebookError::denied(format!(
-            "your {} role covers another part of the org tree than {}",
-            role_name(caller.role),
-            school.name
-        )));
-    }
-    if !matrix_at(connection, school)
-        .await?
-        .allows(caller.role, right)
-    {
-        return Err(GradebookError::denied(format!(
-            "the {} role may not {right} in {}",
-            role_name(caller.role),
-            school.name
-        )));
-    }
-    Ok(())
-}
-
 /// Whether the caller may manage the school (without refusing).
 pub async fn may_manage(
     connection: &mut PgConnection,
     caller: &Caller,
     school: &School,
 ) -> Result<bool, GradebookError> {
-    Ok(school.is_within(caller.org_unit_id)
-        && matrix_at(connection, school)
-            .await?
-            .allows(caller.role, MANAGE))
-}
-
-/// Reading what a school publishes to everyone in it (its calendar, bell
-/// schedule, classes, subjects): any grant that covers the school.
-pub fn read_school(caller: &Caller, school: &School) -> Result<(), GradebookError> {
-    if school.is_within(caller.org_unit_id) {
-        Ok(())
-    } else {
-        Err(GradebookError::denied(format!(
-            "your {} role does not cover {}",
-            role_name(caller.role),
-            school.name
-        )))
-    }
+    directory::may(connection, caller, MANAGE, school).await
 }
 
 /// Staff of the school who work with the class: those who may manage the
@@ -190,9 +122,7 @@ pub async fn read_student(
 ) -> Result<StudentReader, GradebookError> {
     match caller.role {
         Role::Student if caller.person_id == student => return Ok(StudentReader::Family),
-        Role::Parent
-            if storage::directory::is_guardian(connection, caller.person_id, student).await? =>
-        {
+        Role::Parent if directory::is_guardian(connection, caller.person_id, student).await? => {
             return Ok(StudentReader::Family);
         }
         _ => {}
@@ -395,11 +325,7 @@ pub async fn reads_whole_class(
     class: &ClassRow,
     school: &School,
 ) -> Result<bool, GradebookError> {
-    if !school.is_within(caller.org_unit_id)
-        || !matrix_at(connection, school)
-            .await?
-            .allows(caller.role, JOURNAL_READ_CLASS)
-    {
+    if !directory::may(connection, caller, JOURNAL_READ_CLASS, school).await? {
         return Ok(false);
     }
     Ok(caller.role == Role::SchoolAdmin || class.class_teacher_id == Some(caller.person_id))
@@ -499,8 +425,10 @@ pub async fn read_aggregates(
             role_name(caller.role)
         )));
     }
-    let cells = cells_from_rows(storage::directory::right_cells(connection, region).await?);
-    if !Matrix::effective(&cells, &[]).allows(caller.role, REPORTS_AGGREGATE) {
+    if !directory::region_matrix(connection, region)
+        .await?
+        .allows(caller.role, REPORTS_AGGREGATE)
+    {
         return Err(GradebookError::denied(format!(
             "the {} role may not {REPORTS_AGGREGATE}",
             role_name(caller.role)

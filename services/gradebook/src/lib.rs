@@ -76,6 +76,7 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartError> {
         let foundation = Foundation::connect("gradebook", &settings, &MIGRATOR, &STREAMS).await?;
+        asurso_directory::migrate(&foundation.pool).await?;
         Self::assemble(settings, foundation)
     }
 
@@ -85,6 +86,9 @@ impl Application {
         pool: PgPool,
         bus: EventBus,
     ) -> Result<Self, StartError> {
+        // A test's database is cloned from a template of the gradebook's
+        // own migrations: the directory's are applied here, as in `build`.
+        asurso_directory::migrate(&pool).await?;
         let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
         Self::assemble(settings, foundation)
     }

@@ -15,23 +15,82 @@ use std::collections::BTreeMap;
 
 use asurso_proto::identity::Role;
 
+/// A right of the matrix, by its name in cells, events and tokens
+/// (`journal.write`). Only the constants of [`right`] exist: a service
+/// names a right it checks by one of them, never by a string of its own,
+/// so a misspelt right fails to compile instead of being refused forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Right(&'static str);
+
+impl Right {
+    pub const fn name(self) -> &'static str {
+        self.0
+    }
+
+    /// The right of this name, if the matrix has one.
+    pub fn parse(name: &str) -> Option<Self> {
+        DEFAULTS
+            .iter()
+            .map(|default| default.right)
+            .find(|right| right.0 == name)
+    }
+}
+
+impl AsRef<str> for Right {
+    fn as_ref(&self) -> &str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Right {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.0)
+    }
+}
+
+/// Every right there is; [`DEFAULTS`] gives each its default cells.
+pub mod right {
+    use super::Right;
+
+    pub const ORG_CREATE_MUNICIPALITY: Right = Right("org.create_municipality");
+    pub const ORG_CREATE_SCHOOL: Right = Right("org.create_school");
+    pub const PEOPLE_REGISTER: Right = Right("people.register");
+    pub const PEOPLE_IMPORT: Right = Right("people.import");
+    pub const PEOPLE_READ: Right = Right("people.read");
+    pub const GUARDIANS_MANAGE: Right = Right("guardians.manage");
+    pub const ROLES_GRANT: Right = Right("roles.grant");
+    pub const ACCOUNTS_MANAGE: Right = Right("accounts.manage");
+    pub const RIGHTS_MANAGE: Right = Right("rights.manage");
+    pub const AUDIT_READ: Right = Right("audit.read");
+    pub const KEYS_ROTATE: Right = Right("keys.rotate");
+    pub const LOGIN_POLICY_MANAGE: Right = Right("login_policy.manage");
+    pub const JOURNAL_WRITE: Right = Right("journal.write");
+    pub const JOURNAL_READ_CLASS: Right = Right("journal.read_class");
+    pub const DIARY_READ: Right = Right("diary.read");
+    pub const TIMETABLE_MANAGE: Right = Right("timetable.manage");
+    pub const REPORTS_SCHOOL: Right = Right("reports.school");
+    pub const REPORTS_AGGREGATE: Right = Right("reports.aggregate");
+    pub const MESSAGES_SEND: Right = Right("messages.send");
+    pub const ANNOUNCEMENTS_PUBLISH: Right = Right("announcements.publish");
+}
+
 /// Every right, with the roles that have it by default and whether schools
 /// may change it by default.
 pub const DEFAULTS: &[RightDefault] = &[
-    RightDefault::new("org.create_municipality", &[Role::RegionAdmin], false),
+    RightDefault::new(right::ORG_CREATE_MUNICIPALITY, &[Role::RegionAdmin], false),
     RightDefault::new(
-        "org.create_school",
+        right::ORG_CREATE_SCHOOL,
         &[Role::RegionAdmin, Role::MunicipalAdmin],
         false,
     ),
     RightDefault::new(
-        "people.register",
+        right::PEOPLE_REGISTER,
         &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
         false,
     ),
-    RightDefault::new("people.import", &[Role::SchoolAdmin], false),
+    RightDefault::new(right::PEOPLE_IMPORT, &[Role::SchoolAdmin], false),
     RightDefault::new(
-        "people.read",
+        right::PEOPLE_READ,
         &[
             Role::RegionAdmin,
             Role::MunicipalAdmin,
@@ -45,50 +104,54 @@ pub const DEFAULTS: &[RightDefault] = &[
     // has guardians only someone over both may link (identity asks for the
     // right wherever the child's access reaches).
     RightDefault::new(
-        "guardians.manage",
+        right::GUARDIANS_MANAGE,
         &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
         false,
     ),
     RightDefault::new(
-        "roles.grant",
+        right::ROLES_GRANT,
         &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
         false,
     ),
     RightDefault::new(
-        "accounts.manage",
+        right::ACCOUNTS_MANAGE,
         &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
         false,
     ),
     RightDefault::new(
-        "rights.manage",
+        right::RIGHTS_MANAGE,
         &[Role::RegionAdmin, Role::SchoolAdmin],
         false,
     ),
-    RightDefault::new("audit.read", &[Role::RegionAdmin], false),
-    RightDefault::new("keys.rotate", &[Role::RegionAdmin], false),
-    RightDefault::new("login_policy.manage", &[Role::RegionAdmin], false),
+    RightDefault::new(right::AUDIT_READ, &[Role::RegionAdmin], false),
+    RightDefault::new(right::KEYS_ROTATE, &[Role::RegionAdmin], false),
+    RightDefault::new(right::LOGIN_POLICY_MANAGE, &[Role::RegionAdmin], false),
     // Read by the other services through the gateway's table and their own
     // checks; kept here so one matrix describes the whole system.
-    RightDefault::new("journal.write", &[Role::Teacher, Role::ClassTeacher], false),
     RightDefault::new(
-        "journal.read_class",
+        right::JOURNAL_WRITE,
+        &[Role::Teacher, Role::ClassTeacher],
+        false,
+    ),
+    RightDefault::new(
+        right::JOURNAL_READ_CLASS,
         &[Role::ClassTeacher, Role::SchoolAdmin],
         true,
     ),
-    RightDefault::new("diary.read", &[Role::Student, Role::Parent], false),
-    RightDefault::new("timetable.manage", &[Role::SchoolAdmin], false),
+    RightDefault::new(right::DIARY_READ, &[Role::Student, Role::Parent], false),
+    RightDefault::new(right::TIMETABLE_MANAGE, &[Role::SchoolAdmin], false),
     RightDefault::new(
-        "reports.school",
+        right::REPORTS_SCHOOL,
         &[Role::SchoolAdmin, Role::ClassTeacher],
         true,
     ),
     RightDefault::new(
-        "reports.aggregate",
+        right::REPORTS_AGGREGATE,
         &[Role::RegionAdmin, Role::MunicipalAdmin],
         false,
     ),
     RightDefault::new(
-        "messages.send",
+        right::MESSAGES_SEND,
         &[
             Role::SchoolAdmin,
             Role::Teacher,
@@ -99,7 +162,7 @@ pub const DEFAULTS: &[RightDefault] = &[
         true,
     ),
     RightDefault::new(
-        "announcements.publish",
+        right::ANNOUNCEMENTS_PUBLISH,
         &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
         true,
     ),
@@ -118,15 +181,15 @@ pub const ROLES: [Role; 7] = [
 
 #[derive(Debug, Clone, Copy)]
 pub struct RightDefault {
-    pub name: &'static str,
+    pub right: Right,
     pub roles: &'static [Role],
     pub adjustable: bool,
 }
 
 impl RightDefault {
-    const fn new(name: &'static str, roles: &'static [Role], adjustable: bool) -> Self {
+    const fn new(right: Right, roles: &'static [Role], adjustable: bool) -> Self {
         Self {
-            name,
+            right,
             roles,
             adjustable,
         }
@@ -147,7 +210,7 @@ pub fn role_fits_unit(role: Role, kind: &str) -> bool {
 }
 
 pub fn is_known(right: &str) -> bool {
-    DEFAULTS.iter().any(|default| default.name == right)
+    Right::parse(right).is_some()
 }
 
 /// One cell as stored for an org unit.
@@ -185,7 +248,7 @@ impl Matrix {
         for default in DEFAULTS {
             for role in ROLES {
                 cells.insert(
-                    (role, default.name),
+                    (role, default.right.name()),
                     Cell {
                         allowed: default.roles.contains(&role),
                         adjustable: default.adjustable,
@@ -194,8 +257,8 @@ impl Matrix {
             }
         }
         for (role, name, cell) in region {
-            if let Some(known) = DEFAULTS.iter().find(|default| default.name == name) {
-                cells.insert((*role, known.name), *cell);
+            if let Some(known) = Right::parse(name) {
+                cells.insert((*role, known.name()), *cell);
             }
         }
         // A school changes cells of its own roles only, never the rights of
@@ -204,8 +267,8 @@ impl Matrix {
             .iter()
             .filter(|(role, _, _)| role_fits_unit(*role, "school"))
         {
-            if let Some(known) = DEFAULTS.iter().find(|default| default.name == name)
-                && let Some(current) = cells.get_mut(&(*role, known.name))
+            if let Some(known) = Right::parse(name)
+                && let Some(current) = cells.get_mut(&(*role, known.name()))
                 && current.adjustable
             {
                 current.allowed = cell.allowed;
@@ -214,13 +277,17 @@ impl Matrix {
         Self(cells)
     }
 
-    pub fn allows(&self, role: Role, right: &str) -> bool {
+    /// Whether the matrix gives `role` the right: a [`Right`] in services'
+    /// checks, a name where it comes as data (a request to change a cell).
+    pub fn allows(&self, role: Role, right: impl AsRef<str>) -> bool {
+        let right = right.as_ref();
         self.0
             .iter()
             .any(|((cell_role, name), cell)| *cell_role == role && *name == right && cell.allowed)
     }
 
-    pub fn cell(&self, role: Role, right: &str) -> Option<Cell> {
+    pub fn cell(&self, role: Role, right: impl AsRef<str>) -> Option<Cell> {
+        let right = right.as_ref();
         self.0
             .iter()
             .find(|((cell_role, name), _)| *cell_role == role && *name == right)
@@ -281,5 +348,23 @@ mod tests {
             &[(Role::Teacher, "people.read".into(), off)],
         );
         assert!(locked.allows(Role::Teacher, "people.read"));
+    }
+
+    #[test]
+    fn each_right_has_one_default_and_is_found_by_its_name() {
+        for (index, default) in DEFAULTS.iter().enumerate() {
+            let name = default.right.name();
+            assert_eq!(Right::parse(name), Some(default.right), "{name}");
+            assert!(
+                DEFAULTS[..index]
+                    .iter()
+                    .all(|earlier| earlier.right != default.right),
+                "{name} has two defaults"
+            );
+        }
+        assert_eq!(Right::parse("no.such.right"), None);
+        let matrix = Matrix::effective(&[], &[]);
+        assert!(matrix.allows(Role::Teacher, right::JOURNAL_WRITE));
+        assert!(!matrix.allows(Role::Parent, right::JOURNAL_WRITE));
     }
 }

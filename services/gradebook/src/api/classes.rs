@@ -66,7 +66,7 @@ async fn ensure_student_of(
     school: &School,
     field: &str,
 ) -> Result<(), GradebookError> {
-    if storage::directory::holds_role(connection, student, &["student"], school.id).await? {
+    if access::is_student_of(connection, student, school.id).await? {
         Ok(())
     } else {
         Err(GradebookError::invalid(
@@ -85,9 +85,7 @@ pub async fn ensure_teacher_of(
     school: &School,
     field: &str,
 ) -> Result<(), GradebookError> {
-    if storage::directory::holds_role(connection, teacher, &access::TEACHER_ROLES, school.id)
-        .await?
-    {
+    if access::holds_role(connection, teacher, &access::TEACHER_ROLES, school.id).await? {
         Ok(())
     } else {
         Err(GradebookError::invalid(

@@ -50,10 +50,7 @@ impl State {
     /// The verified caller of a request, whose grant identity has not
     /// revoked (as far as the gradebook has heard).
     pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
-        let caller = self.verifier.authenticate(request).await?;
-        let mut connection = self.pool.acquire().await.map_err(GradebookError::from)?;
-        crate::access::ensure_grant_stands(&mut connection, &caller).await?;
-        Ok(caller)
+        asurso_directory::access::caller(&self.verifier, &self.pool, request).await
     }
 
     pub async fn begin(&self) -> Result<Transaction<'static, Postgres>, GradebookError> {

@@ -1,0 +1,156 @@
+//! May this caller do this here? The checks every service makes, from the
+//! caller's verified token and the directory: the grant is not known to be
+//! revoked, it covers the school (scope), and the rights matrix in force
+//! there gives the role the right. How the caller relates to what they ask
+//! about (teaches the class, writes in the thread) is the service's own
+//! rule, built on these.
+
+use asurso_proto::identity::Role;
+use asurso_runtime::{
+    auth::{Caller, KeySource, Verifier, role_name},
+    errors::ServiceError,
+    rights::{Matrix, Right, cells_from_rows},
+};
+use sqlx::{PgConnection, PgPool};
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::storage;
+pub use crate::storage::School;
+
+/// The caller of a request: their token verified with identity's keys, and
+/// their grant not revoked as far as the directory has heard.
+pub async fn caller<S: KeySource, T>(
+    verifier: &Verifier<S>,
+    pool: &PgPool,
+    request: &tonic::Request<T>,
+) -> Result<Caller, Status> {
+    let caller = verifier.authenticate(request).await?;
+    let mut connection = pool.acquire().await.map_err(ServiceError::from)?;
+    ensure_grant_stands(&mut connection, &caller).await?;
+    Ok(caller)
+}
+
+/// Refuses a caller whose grant identity has revoked: tokens outlive a
+/// revocation by at most their lifetime, this closes even that gap.
+pub async fn ensure_grant_stands(
+    connection: &mut PgConnection,
+    caller: &Caller,
+) -> Result<(), ServiceError> {
+    if storage::grant_revoked(connection, caller.grant_id).await? {
+        return Err(ServiceError::Unauthenticated(
+            "the role this token acts in was revoked: log in again".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The matrix in force at a school: defaults, its region's cells, its own.
+pub async fn matrix_at(
+    connection: &mut PgConnection,
+    school: &School,
+) -> Result<Matrix, ServiceError> {
+    let cells = cells_from_rows;
+    let region = match school.region_id {
+        Some(region) => cells(storage::right_cells(connection, region).await?),
+        None => Vec::new(),
+    };
+    let own = cells(storage::right_cells(connection, school.id).await?);
+    Ok(Matrix::effective(&region, &own))
+}
+
+/// The matrix in force over a whole region: defaults and the region's
+/// cells, without any school's.
+pub async fn region_matrix(
+    connection: &mut PgConnection,
+    region: Uuid,
+) -> Result<Matrix, ServiceError> {
+    let cells = cells_from_rows(storage::right_cells(connection, region).await?);
+    Ok(Matrix::effective(&cells, &[]))
+}
+
+/// Refuses unless the caller's grant covers the school and the matrix there
+/// gives the caller's role `right`.
+pub async fn authorize(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    right: Right,
+    school: &School,
+) -> Result<(), ServiceError> {
+    if !school.is_within(caller.org_unit_id) {
+        return Err(ServiceError::denied(format!(
+            "your {} role covers another part of the org tree than {}",
+            role_name(caller.role),
+            school.name
+        )));
+    }
+    if !matrix_at(connection, school)
+        .await?
+        .allows(caller.role, right)
+    {
+        return Err(ServiceError::denied(format!(
+            "the {} role may not {right} in {}",
+            role_name(caller.role),
+            school.name
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the caller's grant covers the school and the matrix there gives
+/// their role `right` (without refusing).
+pub async fn may(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    right: Right,
+    school: &School,
+) -> Result<bool, ServiceError> {
+    Ok(school.is_within(caller.org_unit_id)
+        && matrix_at(connection, school)
+            .await?
+            .allows(caller.role, right))
+}
+
+/// Reading what a school publishes to everyone in it: any grant that covers
+/// the school.
+pub fn read_school(caller: &Caller, school: &School) -> Result<(), ServiceError> {
+    if school.is_within(caller.org_unit_id) {
+        Ok(())
+    } else {
+        Err(ServiceError::denied(format!(
+            "your {} role does not cover {}",
+            role_name(caller.role),
+            school.name
+        )))
+    }
+}
+
+/// Whether `parent` is a guardian of `student`.
+pub async fn is_guardian(
+    connection: &mut PgConnection,
+    parent: Uuid,
+    student: Uuid,
+) -> Result<bool, ServiceError> {
+    Ok(storage::is_guardian(connection, parent, student).await?)
+}
+
+/// Whether `person` holds one of `roles` at `school`, not revoked.
+pub async fn holds_role(
+    connection: &mut PgConnection,
+    person: Uuid,
+    roles: &[Role],
+    school: Uuid,
+) -> Result<bool, ServiceError> {
+    let names: Vec<&str> = roles.iter().map(|role| role_name(*role)).collect();
+    Ok(storage::holds_role(connection, person, &names, school).await?)
+}
+
+/// Whether `person` is a student of `school` (a student grant there, not
+/// revoked).
+pub async fn is_student_of(
+    connection: &mut PgConnection,
+    person: Uuid,
+    school: Uuid,
+) -> Result<bool, ServiceError> {
+    holds_role(connection, person, &[Role::Student], school).await
+}

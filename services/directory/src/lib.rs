@@ -1,0 +1,37 @@
+//! The directory: what a service knows of identity. Org units (schools and
+//! the municipality and region above them), people's names, role grants,
+//! guardian links and the rights matrix's cells, kept in the service's own
+//! database as a projection of identity's events ([`consumer`]), read
+//! through [`storage`], and the access checks every service makes on them
+//! ([`access`]): the caller's token verified, their grant not revoked, the
+//! grant covering the school, the matrix there giving the role the right.
+//!
+//! It must never call identity on a request (a service keeps answering
+//! while identity is down), never write to these tables other than from
+//! identity's events, and never hold a rule of one service (classes,
+//! journals, messages): those stay in the service, built on these checks.
+
+pub mod access;
+pub mod consumer;
+pub mod storage;
+
+use asurso_runtime::db::DbError;
+use sqlx::{PgPool, migrate::Migrator};
+
+pub use consumer::{Directory, consumer_spec};
+pub use storage::School;
+
+/// The directory's tables, with their own bookkeeping table: a service's
+/// `migrations/` and these never collide on a version number.
+pub fn migrator() -> Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.dangerous_set_table_name("_asurso_directory_migrations");
+    migrator
+}
+
+/// Creates the directory's tables where they do not exist yet. Run after
+/// the service's own migrations, before it serves or consumes.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    migrator().run(pool).await?;
+    Ok(())
+}
