@@ -7,7 +7,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::{IdentityError, rights::Matrix},
+    domain::{
+        IdentityError,
+        rights::{Matrix, Right},
+    },
     storage::{self, org::OrgUnitRow, people::PersonRow},
 };
 
@@ -57,7 +60,7 @@ pub async fn unit(
 pub async fn authorize(
     connection: &mut PgConnection,
     caller: &Caller,
-    right: &str,
+    right: Right,
     target: &OrgUnitRow,
 ) -> Result<(), IdentityError> {
     ensure_grant_active(connection, caller).await?;
@@ -88,7 +91,7 @@ pub async fn authorize(
 pub async fn authorize_over_person(
     connection: &mut PgConnection,
     caller: &Caller,
-    right: &str,
+    right: Right,
     person: &PersonRow,
     field: &str,
 ) -> Result<(), IdentityError> {
@@ -116,7 +119,7 @@ pub async fn authorize_over_person(
 pub async fn authorize_at_each(
     connection: &mut PgConnection,
     caller: &Caller,
-    right: &str,
+    right: Right,
     units: &[Uuid],
     field: &str,
     why: impl Fn(&OrgUnitRow, &str) -> String,

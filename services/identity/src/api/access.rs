@@ -7,7 +7,10 @@ use tonic::{Request, Response, Status};
 use super::{Shared, grant, role_field, uuid_field};
 use crate::{
     access,
-    domain::{IdentityError, rights},
+    domain::{
+        IdentityError,
+        rights::{self, Right, right},
+    },
     events::publish,
     storage,
 };
@@ -34,7 +37,7 @@ impl pb::access_service_server::AccessService for AccessApi {
             )
             .into());
         }
-        access::authorize(&mut transaction, &caller, "roles.grant", &unit).await?;
+        access::authorize(&mut transaction, &caller, right::ROLES_GRANT, &unit).await?;
         if storage::people::get(&mut transaction, person_id)
             .await
             .map_err(IdentityError::from)?
@@ -94,7 +97,7 @@ impl pb::access_service_server::AccessService for AccessApi {
                 IdentityError::NotFound(format!("grant_id: no active grant {grant_id}"))
             })?;
         let unit = access::unit(&mut transaction, row.org_unit_id, "grant_id").await?;
-        access::authorize(&mut transaction, &caller, "roles.grant", &unit).await?;
+        access::authorize(&mut transaction, &caller, right::ROLES_GRANT, &unit).await?;
         if storage::grants::revoke(&mut transaction, grant_id)
             .await
             .map_err(IdentityError::from)?
@@ -136,7 +139,7 @@ impl pb::access_service_server::AccessService for AccessApi {
                     IdentityError::NotFound(format!("person_id: no person {person_id}"))
                 })?;
             let unit = access::unit(&mut connection, person.org_unit_id, "person_id").await?;
-            access::authorize(&mut connection, &caller, "roles.grant", &unit).await?;
+            access::authorize(&mut connection, &caller, right::ROLES_GRANT, &unit).await?;
         }
         let grants = storage::grants::active_of(&mut connection, person_id)
             .await
@@ -178,16 +181,18 @@ impl pb::access_service_server::AccessService for AccessApi {
             .setting
             .ok_or_else(|| IdentityError::invalid("setting", "is required"))?;
         let role = role_field(setting.role, "setting.role")?;
-        if !rights::is_known(&setting.right) {
+        // The right comes as a name (from a request, into the rights table
+        // and the event); it is checked against the matrix's own rights here.
+        let Some(requested) = Right::parse(&setting.right) else {
             return Err(IdentityError::invalid(
                 "setting.right",
                 format!("{:?} is not a right", setting.right),
             )
             .into());
-        }
+        };
         let mut transaction = self.0.pool.begin().await.map_err(IdentityError::from)?;
         let unit = access::unit(&mut transaction, unit_id, "org_unit_id").await?;
-        access::authorize(&mut transaction, &caller, "rights.manage", &unit).await?;
+        access::authorize(&mut transaction, &caller, right::RIGHTS_MANAGE, &unit).await?;
         let cell = match unit.kind.as_str() {
             "region" => rights::Cell {
                 allowed: setting.allowed,
@@ -203,7 +208,7 @@ impl pb::access_service_server::AccessService for AccessApi {
                 }
                 let current = access::matrix_at(&mut transaction, &unit).await?;
                 let adjustable = current
-                    .cell(role, &setting.right)
+                    .cell(role, requested)
                     .is_some_and(|cell| cell.adjustable);
                 if !adjustable {
                     return Err(IdentityError::denied(format!(
@@ -230,7 +235,7 @@ impl pb::access_service_server::AccessService for AccessApi {
             &mut transaction,
             unit.id,
             role_name(role),
-            &setting.right,
+            requested.name(),
             cell,
             caller.person_id,
         )

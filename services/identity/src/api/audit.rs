@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Shared, page_size, timestamp, uuid_field};
 use crate::{
     access,
-    domain::IdentityError,
+    domain::{IdentityError, rights::right},
     storage::{
         self,
         audit::{AuditFilter, AuditRow},
@@ -91,7 +91,7 @@ impl pb::audit_service_server::AuditService for AuditApi {
             if unit.kind != "region" {
                 return Err(IdentityError::denied("the audit log is read by region admins").into());
             }
-            access::authorize(&mut connection, &caller, "audit.read", &unit).await?;
+            access::authorize(&mut connection, &caller, right::AUDIT_READ, &unit).await?;
         }
         let optional = |value: &str, field: &str| -> Result<Option<Uuid>, IdentityError> {
             if value.is_empty() {

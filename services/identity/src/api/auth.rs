@@ -9,7 +9,7 @@ use super::{Shared, grant, timestamp, uuid_field};
 use crate::{
     access,
     crypto::{random_token, sha256},
-    domain::IdentityError,
+    domain::{IdentityError, rights::right},
     passwords,
     storage::{self, grants::GrantRow},
 };
@@ -435,7 +435,7 @@ impl pb::auth_service_server::AuthService for AuthApi {
         access::authorize_over_person(
             &mut transaction,
             &caller,
-            "accounts.manage",
+            right::ACCOUNTS_MANAGE,
             &person,
             "person_id",
         )
@@ -516,7 +516,7 @@ impl pb::auth_service_server::AuthService for AuthApi {
         let caller = self.0.caller(&request).await?;
         let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
         let unit = access::unit(&mut connection, caller.org_unit_id, "token").await?;
-        access::authorize(&mut connection, &caller, "keys.rotate", &unit).await?;
+        access::authorize(&mut connection, &caller, right::KEYS_ROTATE, &unit).await?;
         drop(connection);
         let kid = self.0.tokens.rotate().await?;
         Ok(Response::new(pb::RotateSigningKeyResponse { kid }))

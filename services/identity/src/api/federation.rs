@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::{Shared, grant, timestamp, uuid_field};
 use crate::{
     access,
-    domain::{IdentityError, snils::Snils},
+    domain::{IdentityError, rights::right, snils::Snils},
     federation::{Federation, FederationError},
     storage::{
         self,
@@ -73,13 +73,13 @@ impl FederationApi {
             match authority {
                 Authority::OwnUnit => {
                     let unit = access::unit(connection, row.org_unit_id, "person_id").await?;
-                    access::authorize(connection, caller, "accounts.manage", &unit).await?;
+                    access::authorize(connection, caller, right::ACCOUNTS_MANAGE, &unit).await?;
                 }
                 Authority::EverywhereReached => {
                     access::authorize_over_person(
                         connection,
                         caller,
-                        "accounts.manage",
+                        right::ACCOUNTS_MANAGE,
                         &row,
                         "person_id",
                     )
@@ -494,7 +494,7 @@ impl pb::federation_service_server::FederationService for FederationApi {
         if unit.kind != "region" {
             return Err(IdentityError::invalid("policy.region_id", "is not a region").into());
         }
-        access::authorize(&mut transaction, &caller, "login_policy.manage", &unit).await?;
+        access::authorize(&mut transaction, &caller, right::LOGIN_POLICY_MANAGE, &unit).await?;
         let row = PolicyRow {
             esia_required_from: from,
             students_too: policy.students_too,

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{Shared, org_unit, page_size, uuid_field};
 use crate::{
     access,
-    domain::IdentityError,
+    domain::{IdentityError, rights::right},
     events::publish,
     storage::{self, org::OrgUnitRow},
 };
@@ -168,7 +168,13 @@ impl pb::org_service_server::OrgService for OrgApi {
         if region.kind != "region" {
             return Err(IdentityError::invalid("region_id", "is not a region").into());
         }
-        access::authorize(&mut connection, &caller, "org.create_municipality", &region).await?;
+        access::authorize(
+            &mut connection,
+            &caller,
+            right::ORG_CREATE_MUNICIPALITY,
+            &region,
+        )
+        .await?;
         drop(connection);
         let unit = self
             .create_child(
@@ -200,7 +206,13 @@ impl pb::org_service_server::OrgService for OrgApi {
             return Err(IdentityError::invalid("municipality_id", "is not a municipality").into());
         }
         let zone = time_zone(&request.time_zone, &municipality)?;
-        access::authorize(&mut connection, &caller, "org.create_school", &municipality).await?;
+        access::authorize(
+            &mut connection,
+            &caller,
+            right::ORG_CREATE_SCHOOL,
+            &municipality,
+        )
+        .await?;
         drop(connection);
         let unit = self
             .create_child(
