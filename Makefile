@@ -40,8 +40,9 @@ test: deps lint ## lint, then every test against real PostgreSQL and NATS (throw
 	fi
 
 .PHONY: bench
-bench: deps ## diary-week reads/s and p50/p99 on one generated school (directly and through the gateway), then on ten (optimised build; minutes)
+bench: deps ## diary-week reads/s and p50/p99 on one generated school, then on ten; then the gateway's cost as a ratio (optimised build; minutes)
 	$(CARGO) bench -p asurso-gradebook --bench diary_week
+	$(CARGO) bench -p asurso-gateway --bench through_gateway
 
 .PHONY: fmt
 fmt: ## format the code

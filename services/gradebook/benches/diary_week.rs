@@ -1,376 +1,21 @@
-//! `make bench`: diary-week reads per second and their latency, through
-//! the real gRPC API of a gradebook on real PostgreSQL and NATS, first on
-//! one realistically sized school, then on ten times the data.
-//!
-//! A school here is what a Russian secondary school holds by the end of a
-//! year: 33 classes (grades 1 to 11, three of each) of 25 students, 40
-//! teachers, 12 subjects, six lessons a day on every school day of four
-//! quarters (≈ 33,000 lessons), work in class on every lesson and homework
-//! on every second one (≈ 50,000 assignments), five marks per lesson in
-//! class and two per homework (≈ 200,000 marks). The data is written
-//! straight into the gradebook's tables (set-based SQL, deterministic
-//! ids); the reads go through the API as a parent's app would, with a
-//! token identity issued, for a random child of the parent and a random
-//! week of the year.
-//!
-//! On the one school the same reads are then made through the gateway (in
-//! this process, in front of the same gradebook and identity, its rate
-//! limits raised out of the way), so its overhead reads as a ratio.
+//! `make bench`, first half: diary-week reads per second and their latency,
+//! through the real gRPC API of a gradebook on real PostgreSQL and NATS,
+//! first on one realistically sized school, then on ten times the data,
+//! with the diary's query plans. Only the gradebook: what the gateway adds
+//! is measured by the gateway's own bench (`through_gateway`) on the same
+//! data, seeded and read by the same `asurso_gradebook::bench_support`.
 //!
 //! Settings (environment): BENCH_SECONDS (per run, default 15),
 //! BENCH_CONCURRENCY (callers at once, default 8), BENCH_SCALE (schools in
 //! the second run, default 10). PostgreSQL and NATS as the tests find them
 //! (DATABASE_URL, NATS_URL, or throw-away servers).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
+use asurso_gradebook::{
+    bench_support::{Bench, Parent, read_diary_weeks, setting},
+    storage::{diary, lessons},
 };
-
-use asurso_gradebook::{Application, CONFIG, MIGRATOR, Settings};
-use asurso_proto::{common::CivilDate, gradebook as gb, identity::Role};
-use asurso_runtime::{Shutdown, convert::civil_date, db, events::EventBus};
-use asurso_testkit::{
-    TestDatabase,
-    identity::{Bearer, World, identity_login},
-};
-use sqlx::{PgPool, Row};
-use tonic::transport::Channel;
+use sqlx::PgPool;
 use uuid::Uuid;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Deterministic ids: `md5(text)::uuid` in SQL, the same here.
-macro_rules! id {
-    ($($part:tt)*) => { concat!("md5(", $($part)*, ")::uuid") };
-}
-
-/// Statements that seed school number $1 (ids derived from it).
-const SEED: &[&str] = &[
-    concat!(
-        "INSERT INTO known_org_units (id, kind, parent_id, name) VALUES \
-         (",
-        id!("'region'"),
-        ", 'region', NULL, 'Регион'), \
-         (",
-        id!("'municipality'"),
-        ", 'municipality', ",
-        id!("'region'"),
-        ", 'Округ') \
-         ON CONFLICT DO NOTHING"
-    ),
-    concat!(
-        "INSERT INTO known_org_units (id, kind, parent_id, name) VALUES \
-         (",
-        id!("'school-' || $1"),
-        ", 'school', ",
-        id!("'municipality'"),
-        ", 'Школа № ' || $1)"
-    ),
-    concat!(
-        "INSERT INTO known_people (id, last_name, first_name) \
-         SELECT ",
-        id!("'student-' || $1 || '-' || c || '-' || s"),
-        ", 'Ученик' || s, 'Класс' || c \
-         FROM generate_series(0, 32) c, generate_series(0, 24) s \
-         UNION ALL SELECT ",
-        id!("'teacher-' || $1 || '-' || t"),
-        ", 'Учитель' || t, 'Имя' \
-         FROM generate_series(0, 39) t"
-    ),
-    concat!(
-        "INSERT INTO school_years (id, school_id, name, start_date, end_date, term_kind, days_per_week) \
-         VALUES (",
-        id!("'year-' || $1"),
-        ", ",
-        id!("'school-' || $1"),
-        ", '2026/2027', \
-         '2026-09-01', '2027-05-31', 'quarters', 5)"
-    ),
-    concat!(
-        "INSERT INTO terms (id, school_year_id, number, name, start_date, end_date) \
-         SELECT ",
-        id!("'term-' || $1 || '-' || n"),
-        ", ",
-        id!("'year-' || $1"),
-        ", n, n || ' четверть', s, e \
-         FROM (VALUES (1, date '2026-09-01', date '2026-10-23'), (2, date '2026-11-02', date '2026-12-29'), \
-                      (3, date '2027-01-11', date '2027-03-19'), (4, date '2027-03-29', date '2027-05-31')) t(n, s, e)"
-    ),
-    concat!(
-        "INSERT INTO bell_periods (school_year_id, number, start_time, end_time) \
-         SELECT ",
-        id!("'year-' || $1"),
-        ", p, time '08:00' + (p - 1) * interval '55 minutes', \
-                time '08:45' + (p - 1) * interval '55 minutes' FROM generate_series(1, 6) p"
-    ),
-    concat!(
-        "INSERT INTO subjects (id, school_id, name, short_name) \
-         SELECT ",
-        id!("'subject-' || $1 || '-' || j"),
-        ", ",
-        id!("'school-' || $1"),
-        ", 'Предмет ' || j, 'П' || j \
-         FROM generate_series(0, 11) j"
-    ),
-    concat!(
-        "INSERT INTO classes (id, school_id, school_year_id, name, grade) \
-         SELECT ",
-        id!("'class-' || $1 || '-' || c"),
-        ", ",
-        id!("'school-' || $1"),
-        ", ",
-        id!("'year-' || $1"),
-        ", \
-                (c / 3 + 1) || chr(1040 + c % 3), c / 3 + 1 FROM generate_series(0, 32) c"
-    ),
-    concat!(
-        "INSERT INTO enrolments (id, class_id, student_id, start_date) \
-         SELECT ",
-        id!("'enrolment-' || $1 || '-' || c || '-' || s"),
-        ", ",
-        id!("'class-' || $1 || '-' || c"),
-        ", \
-                ",
-        id!("'student-' || $1 || '-' || c || '-' || s"),
-        ", date '2026-09-01' \
-         FROM generate_series(0, 32) c, generate_series(0, 24) s"
-    ),
-    // Six lessons on every school day of the terms; a teacher is in one
-    // place at a time ((class + day + period) mod 40 differs per class).
-    concat!(
-        "INSERT INTO lessons (id, school_id, class_id, subject_id, date, period, teacher_id, \
-                              planned_teacher_id, room, source) \
-         SELECT ",
-        id!("'lesson-' || $1 || '-' || c || '-' || d || '-' || p"),
-        ", ",
-        id!("'school-' || $1"),
-        ", \
-                ",
-        id!("'class-' || $1 || '-' || c"),
-        ", ",
-        id!("'subject-' || $1 || '-' || ((c + extract(isodow FROM d)::int * 6 + p) % 12)"),
-        ", \
-                d, p, ",
-        id!("'teacher-' || $1 || '-' || ((c + extract(doy FROM d)::int + p) % 40)"),
-        ", \
-                ",
-        id!("'teacher-' || $1 || '-' || ((c + extract(doy FROM d)::int + p) % 40)"),
-        ", \
-                (100 + c)::text, 'timetable' \
-         FROM generate_series(0, 32) c, generate_series(1, 6) p, \
-              generate_series(date '2026-09-01', date '2027-05-31', interval '1 day') g(d) \
-         WHERE extract(isodow FROM d) < 6 AND EXISTS (SELECT 1 FROM terms t \
-               WHERE t.school_year_id = ",
-        id!("'year-' || $1"),
-        " AND d BETWEEN t.start_date AND t.end_date)"
-    ),
-    concat!(
-        "INSERT INTO assignments (id, lesson_id, class_id, type_code, weight, due_date, title, body, teacher_id) \
-         SELECT ",
-        id!("'cw-' || l.id"),
-        ", l.id, l.class_id, 'classwork', 1, l.date, 'Тема урока', '', l.teacher_id \
-         FROM lessons l WHERE l.school_id = ",
-        id!("'school-' || $1"),
-        " \
-         UNION ALL \
-         SELECT ",
-        id!("'hw-' || l.id"),
-        ", l.id, l.class_id, 'homework', 1, l.date + 2, 'Домашнее задание', \
-                'Параграф ' || l.period || ', упражнения 1-5', l.teacher_id \
-         FROM lessons l WHERE l.school_id = ",
-        id!("'school-' || $1"),
-        " AND (l.period + extract(doy FROM l.date)::int) % 2 = 0"
-    ),
-    // Five marks in class per lesson, two per homework (one in ten a debt).
-    concat!(
-        "INSERT INTO marks (id, assignment_id, student_id, kind, grade, teacher_id) \
-         SELECT gen_random_uuid(), a.id, \
-                ",
-        id!(
-            "'student-' || $1 || '-' || ((c.grade - 1) * 3 + ascii(right(c.name, 1)) - 1040) || '-' || ((extract(doy FROM l.date)::int * 7 + l.period * 3 + j * 5) % 25)"
-        ),
-        ", \
-                CASE WHEN a.type_code = 'homework' AND (extract(doy FROM l.date)::int + j) % 10 = 0 THEN 'debt' ELSE 'grade' END, \
-                CASE WHEN a.type_code = 'homework' AND (extract(doy FROM l.date)::int + j) % 10 = 0 THEN NULL \
-                     ELSE 2 + (extract(doy FROM l.date)::int + l.period + j) % 4 END, \
-                a.teacher_id \
-         FROM assignments a JOIN lessons l ON l.id = a.lesson_id JOIN classes c ON c.id = l.class_id, \
-              generate_series(0, 4) j \
-         WHERE l.school_id = ",
-        id!("'school-' || $1"),
-        " AND (a.type_code = 'classwork' OR j < 2)"
-    ),
-];
-
-async fn seed_school(pool: &PgPool, number: i32) -> anyhow::Result<()> {
-    let mut transaction = pool.begin().await?;
-    for statement in SEED {
-        let query = sqlx::query(*statement);
-        let query = if statement.contains("$1") {
-            query.bind(number.to_string())
-        } else {
-            query
-        };
-        query.execute(&mut *transaction).await?;
-    }
-    transaction.commit().await?;
-    Ok(())
-}
-
-async fn count(pool: &PgPool, table: &str) -> anyhow::Result<i64> {
-    Ok(
-        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
-            .fetch_one(pool)
-            .await?
-            .try_get(0)?,
-    )
-}
-
-/// A parent of every child of the first `schools` schools, logged in.
-async fn parent_of_all(
-    world: &mut World,
-    pool: &PgPool,
-    schools: i32,
-    seed: u32,
-) -> anyhow::Result<(String, Vec<Uuid>)> {
-    let (token, parent) = identity_login(
-        &world.identity,
-        &mut world.admin,
-        world.school_a,
-        Role::Parent,
-        &format!("bench.parent{seed}"),
-        seed,
-    )
-    .await?;
-    let children: Vec<Uuid> = sqlx::query_scalar(concat!(
-        "INSERT INTO guardians (parent_id, student_id) \
-         SELECT $1, ",
-        id!("'student-' || k || '-' || c || '-' || s"),
-        " \
-         FROM generate_series(0, $2 - 1) k, generate_series(0, 32) c, generate_series(0, 24) s \
-         RETURNING student_id"
-    ))
-    .bind(parent)
-    .bind(schools)
-    .fetch_all(pool)
-    .await?;
-    Ok((token, children))
-}
-
-/// A small, fast, seeded generator: the bench needs spread, not secrecy.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound as u64) as usize
-    }
-}
-
-/// Mondays of the school year.
-fn weeks() -> Vec<CivilDate> {
-    let mut weeks = Vec::new();
-    let mut day = time::macros::date!(2026 - 08 - 31);
-    while day < time::macros::date!(2027 - 05 - 31) {
-        weeks.push(civil_date(day));
-        day += time::Duration::weeks(1);
-    }
-    weeks
-}
-
-struct Run {
-    reads: usize,
-    errors: usize,
-    seconds: f64,
-    latencies: Vec<Duration>,
-    lessons_seen: usize,
-}
-
-async fn measure(
-    address: &str,
-    token: &str,
-    children: Arc<Vec<Uuid>>,
-    seconds: u64,
-    concurrency: u64,
-) -> anyhow::Result<Run> {
-    let weeks = Arc::new(weeks());
-    let bearer = Bearer::new(token)?;
-    let mut callers = Vec::new();
-    let start = Instant::now();
-    let warmup = Duration::from_secs(2);
-    let until = start + warmup + Duration::from_secs(seconds);
-    for caller in 0..concurrency {
-        let channel = Channel::from_shared(address.to_owned())?.connect().await?;
-        let mut client =
-            gb::diary_service_client::DiaryServiceClient::with_interceptor(channel, bearer.clone());
-        let (children, weeks) = (Arc::clone(&children), Arc::clone(&weeks));
-        callers.push(tokio::spawn(async move {
-            let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (caller + 1));
-            let mut latencies = Vec::new();
-            let (mut errors, mut lessons) = (0, 0);
-            loop {
-                let now = Instant::now();
-                if now >= until {
-                    break;
-                }
-                let request = gb::GetDiaryWeekRequest {
-                    student_id: children[random.below(children.len())].to_string(),
-                    date: Some(weeks[random.below(weeks.len())]),
-                };
-                let answer = client.get_diary_week(request).await;
-                let took = now.elapsed();
-                if now < start + warmup {
-                    continue;
-                }
-                match answer {
-                    Ok(week) => {
-                        lessons += week
-                            .into_inner()
-                            .days
-                            .iter()
-                            .map(|day| day.lessons.len())
-                            .sum::<usize>();
-                        latencies.push(took);
-                    }
-                    Err(_) => errors += 1,
-                }
-            }
-            (latencies, errors, lessons)
-        }));
-    }
-    let mut run = Run {
-        reads: 0,
-        errors: 0,
-        seconds: seconds as f64,
-        latencies: Vec::new(),
-        lessons_seen: 0,
-    };
-    for caller in callers {
-        let (latencies, errors, lessons) = caller.await?;
-        run.errors += errors;
-        run.lessons_seen += lessons;
-        run.latencies.extend(latencies);
-    }
-    run.reads = run.latencies.len();
-    run.latencies.sort();
-    Ok(run)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
 
 /// The diary's queries as the planner runs them, for one child and week.
 async fn explain(pool: &PgPool, student: Uuid) -> anyhow::Result<()> {
@@ -379,30 +24,20 @@ async fn explain(pool: &PgPool, student: Uuid) -> anyhow::Result<()> {
         time::macros::date!(2027 - 02 - 13),
     );
     let mut connection = pool.acquire().await?;
-    let lessons: Vec<Uuid> =
-        asurso_gradebook::storage::lessons::of_student(&mut connection, student, from, to)
-            .await?
-            .iter()
-            .map(|lesson| lesson.id)
-            .collect();
+    let of_week: Vec<Uuid> = lessons::of_student(&mut connection, student, from, to)
+        .await?
+        .iter()
+        .map(|lesson| lesson.id)
+        .collect();
     for (name, sql) in [
-        (
-            "lessons of the week",
-            asurso_gradebook::storage::lessons::OF_STUDENT,
-        ),
-        (
-            "their assignments and marks",
-            asurso_gradebook::storage::diary::OF_LESSONS,
-        ),
-        (
-            "work due in the week",
-            asurso_gradebook::storage::diary::DUE_BETWEEN,
-        ),
+        ("lessons of the week", lessons::OF_STUDENT),
+        ("their assignments and marks", diary::OF_LESSONS),
+        ("work due in the week", diary::DUE_BETWEEN),
     ] {
         let query = format!("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}");
         let query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(query)).bind(student);
         let query = if name == "their assignments and marks" {
-            query.bind(&lessons)
+            query.bind(&of_week)
         } else {
             query.bind(from).bind(to)
         };
@@ -415,148 +50,35 @@ async fn explain(pool: &PgPool, student: Uuid) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads through `address` and prints the figures; returns reads/s and p50.
-async fn run_reads(
-    way: &str,
-    address: &str,
-    token: &str,
-    children: Arc<Vec<Uuid>>,
-) -> anyhow::Result<(f64, f64)> {
-    let seconds = setting("BENCH_SECONDS", 15);
-    let concurrency = setting("BENCH_CONCURRENCY", 8);
-    let run = measure(address, token, children, seconds, concurrency).await?;
-    let (rate, p50) = (
-        run.reads as f64 / run.seconds,
-        percentile(&run.latencies, 0.50),
-    );
-    println!(
-        "  GetDiaryWeek {way}, {concurrency} callers, {seconds} s: {rate:.0} reads/s, p50 {p50:.2} ms, \
-         p99 {:.2} ms, max {:.2} ms ({} reads, {} errors, {:.1} lessons a week on average)",
-        percentile(&run.latencies, 0.99),
-        percentile(&run.latencies, 1.0),
-        run.reads,
-        run.errors,
-        run.lessons_seen as f64 / run.reads.max(1) as f64,
-    );
-    if run.errors > 0 {
-        anyhow::bail!("{} reads failed", run.errors);
-    }
-    Ok((rate, p50))
-}
-
-async fn report(
-    label: &str,
-    pool: &PgPool,
-    address: &str,
-    token: &str,
-    children: Vec<Uuid>,
-) -> anyhow::Result<()> {
-    sqlx::query("ANALYZE").execute(pool).await?;
-    println!(
-        "{label}: {} lessons, {} assignments, {} marks, {} students",
-        count(pool, "lessons").await?,
-        count(pool, "assignments").await?,
-        count(pool, "marks").await?,
-        count(pool, "enrolments").await?,
-    );
-    let sample = children.first().copied();
-    run_reads("directly", address, token, Arc::new(children)).await?;
-    if let Some(student) = sample {
-        explain(pool, student).await?;
+/// What the database holds, the direct reads, and the plans.
+async fn report(bench: &Bench, label: &str, parent: &Parent) -> anyhow::Result<()> {
+    bench.describe(label).await?;
+    read_diary_weeks("directly", &bench.address, parent).await?;
+    if let Some(student) = parent.children.first().copied() {
+        explain(&bench.db.pool, student).await?;
     }
     Ok(())
-}
-
-/// The gateway in this process in front of `gradebook` and identity; its
-/// address.
-async fn start_gateway(
-    world: &World,
-    gradebook: &str,
-    shutdown: &Shutdown,
-) -> anyhow::Result<(String, tokio::task::JoinHandle<()>)> {
-    let mut settings: asurso_gateway::Settings = asurso_gateway::CONFIG.load()?;
-    settings.grpc.port = 0;
-    settings
-        .upstreams
-        .insert("identity".into(), world.identity.address.clone());
-    settings
-        .upstreams
-        .insert("gradebook".into(), gradebook.to_owned());
-    // One parent reading as fast as the machine allows: not a client to
-    // throttle here.
-    settings.limits.session_per_second = 1_000_000;
-    settings.limits.session_burst = 1_000_000;
-    let gateway = asurso_gateway::Application::build(settings).await?;
-    let address = format!("http://{}", gateway.local_addr());
-    let serving = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if let Err(error) = gateway.run_until_stopped(shutdown).await {
-                eprintln!("gateway failed: {error}");
-            }
-        }
-    });
-    Ok((address, serving))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let scale = i32::try_from(setting("BENCH_SCALE", 10))?;
-    let mut world = World::new().await?;
-    let db = TestDatabase::create(&[&db::runtime_migrator(), &MIGRATOR]).await?;
-    let mut settings: Settings = CONFIG.load()?;
-    settings.database.url = db.url.clone().into();
-    settings.nats = world.identity.nats.clone();
-    settings.grpc.port = 0;
-    settings.identity.address = world.identity.address.clone();
-    let bus = EventBus::connect(&settings.nats, "gradebook-bench").await?;
-    let app = Application::build_with(settings, db.pool.clone(), bus).await?;
-    let address = format!("http://{}", app.local_addr());
-    let shutdown = Shutdown::new();
-    let serving = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    let mut bench = Bench::start().await?;
 
-    let started = Instant::now();
-    seed_school(&db.pool, 0).await?;
-    println!(
-        "seeded one school in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let (token, children) = parent_of_all(&mut world, &db.pool, 1, 1).await?;
-    report("one school", &db.pool, &address, &token, children.clone()).await?;
-    let (gateway, gateway_serving) = start_gateway(&world, &address, &shutdown).await?;
-    let children = Arc::new(children);
-    let (direct, direct_p50) =
-        run_reads("directly, again", &address, &token, Arc::clone(&children)).await?;
-    let (through, through_p50) =
-        run_reads("through the gateway", &gateway, &token, children).await?;
-    println!(
-        "  the gateway: {:.2}x the direct throughput, p50 +{:.2} ms",
-        through / direct,
-        through_p50 - direct_p50
-    );
+    let took = bench.seed(0..1).await?;
+    println!("seeded one school in {:.1} s", took.as_secs_f64());
+    let parent = bench.parent_of_all(1, 1).await?;
+    report(&bench, "one school", &parent).await?;
 
-    let started = Instant::now();
-    for number in 1..scale {
-        seed_school(&db.pool, number).await?;
-    }
+    let took = bench.seed(1..scale).await?;
     println!(
         "seeded {} more schools in {:.1} s",
         scale - 1,
-        started.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     // A fresh token (they live minutes) for a parent of children everywhere.
-    let (token, children) = parent_of_all(&mut world, &db.pool, scale, 2).await?;
-    report(
-        &format!("{scale} schools"),
-        &db.pool,
-        &address,
-        &token,
-        children,
-    )
-    .await?;
+    let parent = bench.parent_of_all(scale, 2).await?;
+    report(&bench, &format!("{scale} schools"), &parent).await?;
 
-    shutdown.trigger();
-    serving.await??;
-    gateway_serving.await?;
-    Ok(())
+    bench.stop().await
 }

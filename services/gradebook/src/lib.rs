@@ -14,6 +14,8 @@
 
 pub mod access;
 pub mod api;
+#[cfg(feature = "bench")]
+pub mod bench_support;
 pub mod domain;
 pub mod events;
 pub mod storage;
