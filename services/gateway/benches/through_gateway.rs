@@ -11,8 +11,8 @@
 
 use asurso_gateway::{Application, CONFIG, Settings};
 use asurso_gradebook::bench_support::{Bench, read_diary_weeks};
+use asurso_identity::harness::World;
 use asurso_runtime::Shutdown;
-use asurso_testkit::identity::World;
 use tokio::task::JoinHandle;
 
 /// The gateway in this process in front of `gradebook` and identity; its

@@ -30,12 +30,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use asurso_identity::harness::{World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity::Role};
 use asurso_runtime::{Shutdown, auth::Bearer, convert::civil_date, db, events::EventBus};
-use asurso_testkit::{
-    TestDatabase,
-    identity::{World, identity_login},
-};
+use asurso_testkit::TestDatabase;
 use sqlx::{PgPool, Row};
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;

@@ -19,6 +19,8 @@ pub mod crypto;
 pub mod domain;
 pub mod events;
 pub mod federation;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod passwords;
 pub mod policy;
 pub mod storage;

@@ -8,20 +8,22 @@
 //! - [`namespace`] gives each test its own stream and subject prefix on a
 //!   shared NATS server.
 //!
-//! - [`identity`] (feature `identity`) runs identity in the test's process
-//!   and logs people in, for every service whose tests need callers.
+//! - [`spawn`] runs any service's application in the test's process until
+//!   the test stops it. Each service offers its own harness on top (identity's
+//!   is `asurso_identity::harness`, feature `harness`): the kit depends on no
+//!   service.
 //!
 //! `DATABASE_URL` and `NATS_URL` name servers to use; when unset, the first
 //! test of a process starts its own and a watchdog removes them when the
 //! process ends. `make test` starts one pair for the whole run.
 
 pub mod database;
-#[cfg(feature = "identity")]
-pub mod identity;
 pub mod servers;
+pub mod spawned;
 
 pub use database::TestDatabase;
 pub use servers::{NatsServer, PostgresServer};
+pub use spawned::{Spawned, spawn};
 
 use tokio::sync::OnceCell;
 

@@ -1,7 +1,7 @@
 //! A person with a browser logs in through ESIA at the gateway.
 
+use asurso_identity::harness::person;
 use asurso_proto::identity as pb;
-use asurso_testkit::identity::person;
 use reqwest::StatusCode;
 
 use asurso_esia_dev::browser::{pick_person, redirect_target as location};

@@ -1,7 +1,7 @@
 //! What the gateway lets through and what it refuses.
 
+use asurso_identity::harness::{Bearer, identity_login, password_of};
 use asurso_proto::{gradebook as gb, identity as pb};
-use asurso_testkit::identity::{Bearer, identity_login, password_of};
 use tonic::{
     Code, codegen::http::uri::PathAndQuery, service::interceptor::InterceptedService,
     transport::Endpoint,

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use asurso_esia_dev::{ProviderSettings, RegisteredClient, RunningProvider};
 use asurso_gateway::{Application, CONFIG, Settings};
-use asurso_identity::federation::{FederationSettings, signer::SignerSettings};
-use asurso_runtime::{Shutdown, db, events::EventBus};
-use asurso_testkit::{
-    TestDatabase,
-    identity::{Bearer, World},
-    servers::free_port,
+use asurso_identity::{
+    federation::{FederationSettings, signer::SignerSettings},
+    harness::{Bearer, World},
 };
+use asurso_runtime::{Shutdown, db, events::EventBus};
+use asurso_testkit::{TestDatabase, servers::free_port};
 use base64::Engine as _;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 

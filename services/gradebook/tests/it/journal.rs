@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
+use asurso_identity::harness::Service as _;
 use asurso_proto::{
     gradebook::{self as gb, get_timetable_request::Of},
     identity::{self as pb, Role},
 };
-use asurso_testkit::identity::Service as _;
 use tonic::Code;
 use uuid::Uuid;
 

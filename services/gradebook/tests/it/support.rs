@@ -5,15 +5,13 @@
 use std::time::Duration;
 
 use asurso_gradebook::{Application, CONFIG, MIGRATOR, Settings};
+pub use asurso_identity::harness::{Bearer, World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
 use asurso_runtime::{
     Shutdown, db,
     events::{EventBus, streams},
 };
-pub use asurso_testkit::{
-    TestDatabase, eventually,
-    identity::{Bearer, World, identity_login},
-};
+pub use asurso_testkit::{TestDatabase, eventually};
 use async_nats::jetstream::consumer::pull;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;

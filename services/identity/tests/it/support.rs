@@ -1,15 +1,16 @@
 //! Identity as its own binary, beside the in-process harness every
-//! service's tests share (asurso_testkit::identity).
+//! service's tests share (asurso_identity::harness).
 
 use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
 
+pub use asurso_identity::harness::*;
 use asurso_proto::identity as pb;
 use asurso_runtime::settings::NatsSettings;
 use asurso_testkit::TestDatabase;
-pub use asurso_testkit::{eventually, identity::*};
+pub use asurso_testkit::eventually;
 use tonic::transport::Channel;
 use uuid::Uuid;
 

@@ -1,17 +1,20 @@
 //! Identity in this process on a database and NATS namespace of its own,
 //! clients that carry a token, and a small region to test in: what every
-//! service's tests need to log people in and act as them.
+//! service's tests need to log people in and act as them (feature
+//! `harness`; never part of the service's build). The servers, databases
+//! and namespaces come from the test kit; identity offers the rest itself,
+//! so the kit never depends on a service.
 
 use std::time::Duration;
 
-use crate::TestDatabase;
-use asurso_identity::{Application, CONFIG, Settings, bootstrap::BootstrapSettings};
+use crate::{Application, CONFIG, MIGRATOR, Settings, bootstrap::BootstrapSettings};
 use asurso_proto::{common::CivilDate, identity as pb};
 use asurso_runtime::{
-    Shutdown, db,
+    db,
     events::{EventBus, streams},
     settings::NatsSettings,
 };
+use asurso_testkit::{Spawned, TestDatabase};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use uuid::Uuid;
 
@@ -51,7 +54,7 @@ pub fn settings(database_url: &str, nats: &NatsSettings) -> anyhow::Result<Setti
 pub fn nats_settings(url: &str) -> NatsSettings {
     NatsSettings {
         url: url.to_owned(),
-        namespace: crate::namespace(),
+        namespace: asurso_testkit::namespace(),
         replicas: 1,
         duplicate_window: Duration::from_secs(120),
     }
@@ -64,8 +67,7 @@ pub struct Identity {
     /// The NATS server and namespace it publishes in: other services under
     /// test join it there.
     pub nats: NatsSettings,
-    shutdown: Shutdown,
-    serving: Option<tokio::task::JoinHandle<()>>,
+    serving: Spawned,
 }
 
 impl Identity {
@@ -75,32 +77,22 @@ impl Identity {
     }
 
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<Self> {
-        crate::init_tracing();
-        let db =
-            TestDatabase::create(&[&db::runtime_migrator(), &asurso_identity::MIGRATOR]).await?;
-        let nats = nats_settings(&crate::nats_url().await?);
+        asurso_testkit::init_tracing();
+        let db = identity_database().await?;
+        let nats = nats_settings(&asurso_testkit::nats_url().await?);
         let bus = EventBus::connect(&nats, "identity-tests").await?;
         bus.ensure_stream(streams::IDENTITY).await?;
         let mut settings = settings(&db.url, &nats)?;
         adjust(&mut settings);
         let app = Application::build_with(settings, db.pool.clone(), bus.clone()).await?;
         let address = format!("http://{}", app.local_addr());
-        let shutdown = Shutdown::new();
-        let serving = tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                if let Err(error) = app.run_until_stopped(shutdown).await {
-                    panic!("identity failed: {error}");
-                }
-            }
-        });
+        let serving = asurso_testkit::spawn("identity", |shutdown| app.run_until_stopped(shutdown));
         Ok(Self {
             address,
             db,
             bus,
             nats,
-            shutdown,
-            serving: Some(serving),
+            serving,
         })
     }
 
@@ -115,12 +107,8 @@ impl Identity {
         Ok((clients, login))
     }
 
-    pub async fn stop(mut self) -> anyhow::Result<()> {
-        self.shutdown.trigger();
-        if let Some(serving) = self.serving.take() {
-            serving.await?;
-        }
-        Ok(())
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.serving.stop().await
     }
 }
 
@@ -194,7 +182,7 @@ pub fn person(last: &str, first: &str, snils: &str, birth: (i32, i32, i32)) -> p
     }
 }
 
-pub use crate::snils;
+pub use asurso_testkit::snils;
 
 impl World {
     pub async fn new() -> anyhow::Result<Self> {
@@ -428,5 +416,5 @@ impl Service for Remote {
 
 /// A database with identity's migrations, of this test's own.
 pub async fn identity_database() -> anyhow::Result<TestDatabase> {
-    TestDatabase::create(&[&db::runtime_migrator(), &asurso_identity::MIGRATOR]).await
+    TestDatabase::create(&[&db::runtime_migrator(), &MIGRATOR]).await
 }
