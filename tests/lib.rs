@@ -38,10 +38,12 @@ impl System {
         );
         let name = asurso_testkit::namespace();
         let mut layout = Layout::free(&format!("e2e_{name}"))?;
-        for prefix in ["IDENTITY", "GRADEBOOK"] {
-            layout
-                .env
-                .push((format!("{prefix}_NATS__NAMESPACE"), name.clone()));
+        // Every service that speaks on the bus (those with a database).
+        for service in asurso_devstack::SERVICES.iter().filter(|s| s.database) {
+            layout.env.push((
+                format!("{}_NATS__NAMESPACE", service.env_prefix),
+                name.clone(),
+            ));
         }
         layout.env.push((
             "IDENTITY_TOKENS__ACCESS_TTL".to_owned(),

@@ -48,14 +48,93 @@ pub struct ServiceDef {
     pub env: Vec<(String, String)>,
 }
 
+/// One service of the stack: the row a new service adds to [`SERVICES`].
+pub struct ServiceSpec {
+    /// Binary name, also the database name suffix.
+    pub name: &'static str,
+    /// Prefix of its settings variables.
+    pub env_prefix: &'static str,
+    /// Its gRPC port under `make run` (its `config/local.toml` agrees).
+    pub port: u16,
+    /// Whether it keeps a database (the gateway keeps none).
+    pub database: bool,
+    /// Verifies tokens with identity's keys (`<PREFIX>_IDENTITY__ADDRESS`).
+    pub verifies_tokens: bool,
+    /// The gateway routes to it (`GATEWAY_UPSTREAMS__<NAME>`; the route
+    /// itself is in the gateway's settings).
+    pub behind_gateway: bool,
+    /// Settings only this service needs, from the layout.
+    pub extra: fn(&Layout) -> Vec<(String, String)>,
+}
+
+/// Every service, in start order: identity first (the others fetch its
+/// token keys), the gateway last (it routes to the others).
+pub const SERVICES: &[ServiceSpec] = &[
+    ServiceSpec {
+        name: "identity",
+        env_prefix: "IDENTITY",
+        port: 50051,
+        database: true,
+        verifies_tokens: false,
+        behind_gateway: true,
+        extra: |layout| {
+            vec![
+                (
+                    "IDENTITY_FEDERATION__ISSUER_URL".to_owned(),
+                    format!("http://{}/", layout.esia_address()),
+                ),
+                (
+                    "IDENTITY_FEDERATION__REDIRECT_URI".to_owned(),
+                    layout.callback(),
+                ),
+            ]
+        },
+    },
+    ServiceSpec {
+        name: "gradebook",
+        env_prefix: "GRADEBOOK",
+        port: 50052,
+        database: true,
+        verifies_tokens: true,
+        behind_gateway: true,
+        extra: |_| Vec::new(),
+    },
+    ServiceSpec {
+        name: GATEWAY,
+        env_prefix: "GATEWAY",
+        port: 8080,
+        database: false,
+        verifies_tokens: false,
+        behind_gateway: false,
+        extra: |layout| {
+            let mut env: Vec<(String, String)> = SERVICES
+                .iter()
+                .filter(|service| service.behind_gateway)
+                .map(|service| {
+                    (
+                        format!("GATEWAY_UPSTREAMS__{}", service.env_prefix),
+                        layout.url(service.name),
+                    )
+                })
+                .collect();
+            env.push(("GATEWAY_WEB__PUBLIC_URL".to_owned(), layout.gateway_url()));
+            env
+        },
+    },
+];
+
+const GATEWAY: &str = "gateway";
+const IDENTITY: &str = "identity";
+/// The development ESIA's port under `make run`.
+const ESIA_PORT: u16 = 50090;
+
 /// Where everything listens. The local settings of each service name the
 /// ports of [`Layout::local`]; other layouts (tests, several stacks on one
 /// machine) pass the differences as settings variables.
 #[derive(Debug, Clone)]
 pub struct Layout {
-    pub identity: u16,
-    pub gradebook: u16,
-    pub gateway: u16,
+    /// The port of each service of [`SERVICES`], by name.
+    ports: Vec<(&'static str, u16)>,
     pub esia: u16,
     /// Databases are `<prefix>_identity`, `<prefix>_gradebook`.
     pub database_prefix: String,
@@ -69,10 +148,8 @@ impl Layout {
     /// `make run`'s ports.
     pub fn local() -> Self {
         Self {
-            identity: 50051,
-            gradebook: 50052,
-            gateway: 8080,
-            esia: 50090,
+            ports: SERVICES.iter().map(|s| (s.name, s.port)).collect(),
+            esia: ESIA_PORT,
             database_prefix: "asurso".to_owned(),
             metrics: true,
             env: Vec::new(),
@@ -82,14 +159,28 @@ impl Layout {
     /// Free ports for a stack of its own (tests).
     pub fn free(database_prefix: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            identity: free_port()?,
-            gradebook: free_port()?,
-            gateway: free_port()?,
+            ports: SERVICES
+                .iter()
+                .map(|s| Ok((s.name, free_port()?)))
+                .collect::<anyhow::Result<_>>()?,
             esia: free_port()?,
             database_prefix: database_prefix.to_owned(),
             metrics: false,
             env: Vec::new(),
         })
+    }
+
+    /// The port of the service called `name` (0 for none of [`SERVICES`]).
+    pub fn port(&self, name: &str) -> u16 {
+        self.ports
+            .iter()
+            .find(|(service, _)| *service == name)
+            .map_or(0, |(_, port)| *port)
+    }
+
+    /// `http://127.0.0.1:<port>` of the service called `name`.
+    pub fn url(&self, name: &str) -> String {
+        format!("http://127.0.0.1:{}", self.port(name))
     }
 
     /// The database of `service` in this layout.
@@ -98,15 +189,15 @@ impl Layout {
     }
 
     pub fn gateway_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.gateway)
+        self.url(GATEWAY)
     }
 
     pub fn identity_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.identity)
+        self.url(IDENTITY)
     }
 
     pub fn gradebook_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.gradebook)
+        self.url("gradebook")
     }
 
     pub fn esia_address(&self) -> String {
@@ -117,43 +208,27 @@ impl Layout {
         format!("{}/auth/esia/callback", self.gateway_url())
     }
 
-    /// Every service, in start order: identity first (the others fetch its
-    /// token keys), the gateway last.
+    /// Every service of [`SERVICES`] as this layout runs it.
     pub fn services(&self) -> Vec<ServiceDef> {
-        let var = |name: &str, value: String| (name.to_owned(), value);
-        vec![
-            ServiceDef {
-                name: "identity",
-                env_prefix: "IDENTITY",
-                port: self.identity,
-                database: true,
-                env: vec![
-                    var(
-                        "IDENTITY_FEDERATION__ISSUER_URL",
-                        format!("http://{}/", self.esia_address()),
-                    ),
-                    var("IDENTITY_FEDERATION__REDIRECT_URI", self.callback()),
-                ],
-            },
-            ServiceDef {
-                name: "gradebook",
-                env_prefix: "GRADEBOOK",
-                port: self.gradebook,
-                database: true,
-                env: vec![var("GRADEBOOK_IDENTITY__ADDRESS", self.identity_url())],
-            },
-            ServiceDef {
-                name: "gateway",
-                env_prefix: "GATEWAY",
-                port: self.gateway,
-                database: false,
-                env: vec![
-                    var("GATEWAY_UPSTREAMS__IDENTITY", self.identity_url()),
-                    var("GATEWAY_UPSTREAMS__GRADEBOOK", self.gradebook_url()),
-                    var("GATEWAY_WEB__PUBLIC_URL", self.gateway_url()),
-                ],
-            },
-        ]
+        SERVICES
+            .iter()
+            .map(|spec| {
+                let mut env = (spec.extra)(self);
+                if spec.verifies_tokens {
+                    env.push((
+                        format!("{}_IDENTITY__ADDRESS", spec.env_prefix),
+                        self.identity_url(),
+                    ));
+                }
+                ServiceDef {
+                    name: spec.name,
+                    env_prefix: spec.env_prefix,
+                    port: self.port(spec.name),
+                    database: spec.database,
+                    env,
+                }
+            })
+            .collect()
     }
 }
 
