@@ -20,6 +20,7 @@
 pub mod database;
 pub mod servers;
 pub mod spawned;
+pub mod wire;
 
 pub use database::TestDatabase;
 pub use servers::{NatsServer, PostgresServer};

@@ -209,14 +209,7 @@ pub fn at(hours: i32, minutes: i32) -> Option<asurso_proto::common::TimeOfDay> {
     Some(asurso_proto::common::TimeOfDay { hours, minutes })
 }
 
-/// The fields a refusal names (google.rpc.BadRequest).
-pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_details_bad_request()
-        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
-}
+pub use asurso_testkit::wire::violated_fields;
 
 /// The 2026/2027 year in quarters, five days a week, with the autumn
 /// holidays and 4 November off, and six periods a day.

@@ -61,16 +61,7 @@ async fn a_file_with_one_bad_row_imports_nothing_and_names_the_row() -> anyhow::
         .err()
         .ok_or_else(|| anyhow::anyhow!("a bad file was accepted"))?;
     assert_eq!(status.code(), Code::InvalidArgument);
-    let fields: Vec<String> = status
-        .get_details_bad_request()
-        .map(|details| {
-            details
-                .field_violations
-                .into_iter()
-                .map(|v| v.field)
-                .collect()
-        })
-        .unwrap_or_default();
+    let fields = asurso_testkit::wire::violated_fields(&status);
     // Line 4 of the file (header is line 1): two problems, both named.
     assert_eq!(
         fields,

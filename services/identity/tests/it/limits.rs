@@ -3,6 +3,7 @@
 //! the field, never answered INTERNAL.
 
 use asurso_proto::{common::CivilDate, identity as pb};
+use asurso_testkit::wire::{frame, raw_call, violated_fields};
 use time::macros::datetime;
 use tonic::Code;
 
@@ -13,15 +14,6 @@ fn at(moment: time::OffsetDateTime) -> Option<prost_types::Timestamp> {
         seconds: moment.unix_timestamp(),
         nanos: 0,
     })
-}
-
-/// The fields a refusal names (google.rpc.BadRequest).
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    use tonic_types::StatusExt;
-    status
-        .get_details_bad_request()
-        .map(|bad| bad.field_violations.into_iter().map(|v| v.field).collect())
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -125,44 +117,18 @@ async fn raw_login(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> anyhow::Result<tonic::Status> {
-    use http_body_util::BodyExt;
-    use tower::{Service, ServiceExt};
-    let mut channel = tonic::transport::Channel::from_shared(address.to_owned())?
-        .connect()
-        .await?;
-    let mut request = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(format!("{address}/asurso.identity.v1.AuthService/Login"))
-        .header(http::header::TE, "trailers");
-    if let Some(content_type) = content_type {
-        request = request.header(http::header::CONTENT_TYPE, content_type);
-    }
-    let request = request.body(tonic::body::Body::new(http_body_util::Full::new(
-        bytes::Bytes::from(body),
-    )))?;
-    let response = channel.ready().await?.call(request).await?;
-    let (parts, body) = response.into_parts();
-    if let Some(status) = tonic::Status::from_header_map(&parts.headers) {
-        return Ok(status);
-    }
-    let trailers = body.collect().await?.trailers().cloned();
-    trailers
-        .as_ref()
-        .and_then(tonic::Status::from_header_map)
-        .ok_or_else(|| anyhow::anyhow!("no grpc-status in the answer"))
+    raw_call(
+        address,
+        "/asurso.identity.v1.AuthService/Login",
+        content_type,
+        body,
+    )
+    .await
 }
 
-fn frame(message: &pb::LoginRequest) -> Vec<u8> {
+fn login_frame(message: &pb::LoginRequest) -> Vec<u8> {
     use prost::Message;
-    let message = message.encode_to_vec();
-    let mut frame = vec![0];
-    frame.extend_from_slice(
-        &u32::try_from(message.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    frame.extend_from_slice(&message);
-    frame
+    frame(&message.encode_to_vec())
 }
 
 #[tokio::test]
@@ -193,7 +159,7 @@ async fn text_holding_nul_is_refused_naming_the_field_however_the_call_is_shaped
     // tonic serves a call whatever its content type says, so the check
     // does not go by it either.
     for content_type in [None, Some("application/grpc-x"), Some("Application/grpc")] {
-        let status = raw_login(&address, content_type, frame(&login("director\0"))).await?;
+        let status = raw_login(&address, content_type, login_frame(&login("director\0"))).await?;
         assert_eq!(
             status.code(),
             Code::InvalidArgument,
@@ -203,14 +169,19 @@ async fn text_holding_nul_is_refused_naming_the_field_however_the_call_is_shaped
 
     // A clean first message cannot carry a second one past the check
     // (tonic would read the first and drop the rest).
-    let mut two = frame(&login("nobody"));
-    two.extend(frame(&login("director\0")));
+    let mut two = login_frame(&login("nobody"));
+    two.extend(login_frame(&login("director\0")));
     let status = raw_login(&address, Some("application/grpc"), two).await?;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
 
     // The same call, clean, reaches identity: an unknown login, refused as
     // such.
-    let status = raw_login(&address, Some("application/grpc"), frame(&login("nobody"))).await?;
+    let status = raw_login(
+        &address,
+        Some("application/grpc"),
+        login_frame(&login("nobody")),
+    )
+    .await?;
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::{
 };
 
 use asurso_runtime::{Shutdown, server::GrpcServer, settings::GrpcSettings};
+use asurso_testkit::wire::{frame, raw_call};
 use futures::StreamExt;
-use http_body_util::BodyExt;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -18,7 +18,6 @@ use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
-use tower::{Service, ServiceExt};
 
 fn settings() -> GrpcSettings {
     GrpcSettings {
@@ -122,46 +121,6 @@ async fn fragile_call(
     Ok(answer.map(|_| ()))
 }
 
-/// Sends `body` (gRPC frames, well formed or not) to `path` and returns
-/// the status the server answered with.
-async fn raw_call(address: &str, path: &str, body: Vec<u8>) -> anyhow::Result<tonic::Status> {
-    let mut channel = channel(address).await?;
-    let request = http::Request::builder()
-        .method(http::Method::POST)
-        .uri(path)
-        .header(http::header::CONTENT_TYPE, "application/grpc")
-        .header(http::header::TE, "trailers")
-        .body(tonic::body::Body::new(http_body_util::Full::new(
-            bytes::Bytes::from(body),
-        )))?;
-    let response = channel.ready().await?.call(request).await?;
-    let (parts, body) = response.into_parts();
-    // An error before any message comes in the headers (trailers-only).
-    let status = match tonic::Status::from_header_map(&parts.headers) {
-        Some(status) => status,
-        None => {
-            let trailers = body.collect().await?.trailers().cloned();
-            trailers
-                .as_ref()
-                .and_then(tonic::Status::from_header_map)
-                .ok_or_else(|| anyhow::anyhow!("no grpc-status in the answer"))?
-        }
-    };
-    Ok(status)
-}
-
-/// One gRPC frame: uncompressed, its length, the message.
-fn frame(message: &[u8]) -> Vec<u8> {
-    let mut frame = vec![0];
-    frame.extend_from_slice(
-        &u32::try_from(message.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes(),
-    );
-    frame.extend_from_slice(message);
-    frame
-}
-
 /// Calls Sleeper.Sleep for `asked`, with an optional client deadline.
 async fn sleep_call(
     address: &str,
@@ -186,6 +145,9 @@ async fn sleep_call(
         .await;
     Ok(answer.map(|_| ()))
 }
+
+/// The content type of a gRPC call.
+const GRPC: Option<&str> = Some("application/grpc");
 
 async fn channel(address: &str) -> anyhow::Result<tonic::transport::Channel> {
     Ok(tonic::transport::Channel::from_shared(address.to_owned())?
@@ -420,7 +382,7 @@ async fn a_request_that_cannot_be_decoded_is_invalid_argument() -> anyhow::Resul
     let check = "/grpc.health.v1.Health/Check";
     // HealthCheckRequest.service (field 1, a string) holding bytes that
     // are not UTF-8.
-    let not_utf8 = raw_call(&address, check, frame(&[0x0a, 0x02, 0xff, 0xfe])).await?;
+    let not_utf8 = raw_call(&address, check, GRPC, frame(&[0x0a, 0x02, 0xff, 0xfe])).await?;
     assert_eq!(
         not_utf8.code(),
         tonic::Code::InvalidArgument,
@@ -429,7 +391,7 @@ async fn a_request_that_cannot_be_decoded_is_invalid_argument() -> anyhow::Resul
     assert!(not_utf8.message().contains("UTF-8"), "{not_utf8:?}");
 
     // The string says it has 5 bytes; the message ends after one.
-    let truncated_message = raw_call(&address, check, frame(&[0x0a, 0x05, b'a'])).await?;
+    let truncated_message = raw_call(&address, check, GRPC, frame(&[0x0a, 0x05, b'a'])).await?;
     assert_eq!(
         truncated_message.code(),
         tonic::Code::InvalidArgument,
@@ -437,7 +399,13 @@ async fn a_request_that_cannot_be_decoded_is_invalid_argument() -> anyhow::Resul
     );
 
     // The frame says 10 bytes follow; the body ends after 3.
-    let truncated_frame = raw_call(&address, check, vec![0, 0, 0, 0, 10, 0x0a, 0x01, b'a']).await?;
+    let truncated_frame = raw_call(
+        &address,
+        check,
+        GRPC,
+        vec![0, 0, 0, 0, 10, 0x0a, 0x01, b'a'],
+    )
+    .await?;
     assert_eq!(
         truncated_frame.code(),
         tonic::Code::InvalidArgument,
@@ -447,7 +415,7 @@ async fn a_request_that_cannot_be_decoded_is_invalid_argument() -> anyhow::Resul
     // A flag byte that is neither "plain" nor "compressed".
     let mut bad_flag = frame(&[]);
     bad_flag[0] = 7;
-    let bad_flag = raw_call(&address, check, bad_flag).await?;
+    let bad_flag = raw_call(&address, check, GRPC, bad_flag).await?;
     assert_eq!(
         bad_flag.code(),
         tonic::Code::InvalidArgument,
@@ -455,7 +423,7 @@ async fn a_request_that_cannot_be_decoded_is_invalid_argument() -> anyhow::Resul
     );
 
     // A well-formed request to the same method is answered as before.
-    let well_formed = raw_call(&address, check, frame(&[])).await?;
+    let well_formed = raw_call(&address, check, GRPC, frame(&[])).await?;
     assert_eq!(well_formed.code(), tonic::Code::Ok, "{well_formed:?}");
     shutdown.trigger();
     serving.await?;

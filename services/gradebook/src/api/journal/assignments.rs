@@ -133,6 +133,27 @@ async fn type_of(
 }
 
 /// The part of the journal a lesson is in: whose rights cover it.
+/// The assignment `id` (locked, so its changes come one after another),
+/// its lesson and school, once the caller may write in that lesson's
+/// journal.
+pub(super) async fn writable_assignment(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(AssignmentRow, LessonRow, School), GradebookError> {
+    let row = assignment_of(connection, id, true).await?;
+    let (lesson, school) = lesson_of(connection, row.lesson_id, "assignment_id").await?;
+    access::write_journal(
+        connection,
+        caller,
+        &school,
+        scope_of(&lesson),
+        Some(lesson.teacher_id),
+    )
+    .await?;
+    Ok((row, lesson, school))
+}
+
 pub(super) fn scope_of(lesson: &LessonRow) -> JournalScope {
     JournalScope {
         class_id: lesson.class_id,
@@ -286,16 +307,7 @@ pub(super) async fn change_assignment(
     let id = uuid_field(&request.assignment_id, "assignment_id")?;
     let due = optional_date(request.due_date.as_ref(), "due_date")?;
     let mut transaction = state.begin().await?;
-    let row = assignment_of(&mut transaction, id, true).await?;
-    let (lesson, school) = lesson_of(&mut transaction, row.lesson_id, "assignment_id").await?;
-    access::write_journal(
-        &mut transaction,
-        caller,
-        &school,
-        scope_of(&lesson),
-        Some(lesson.teacher_id),
-    )
-    .await?;
+    let (row, lesson, school) = writable_assignment(&mut transaction, caller, id).await?;
     let mut fields = AssignmentFields {
         type_code: row.type_code.clone(),
         weight: row.weight,
@@ -373,16 +385,7 @@ pub(super) async fn add_attachment(
     let content_type = request.content_type.trim().to_ascii_lowercase();
     let file_name = attachments::validate(&request.file_name, &content_type, &request.content)?;
     let mut transaction = state.begin().await?;
-    let row = assignment_of(&mut transaction, id, true).await?;
-    let (lesson, school) = lesson_of(&mut transaction, row.lesson_id, "assignment_id").await?;
-    access::write_journal(
-        &mut transaction,
-        caller,
-        &school,
-        scope_of(&lesson),
-        Some(lesson.teacher_id),
-    )
-    .await?;
+    writable_assignment(&mut transaction, caller, id).await?;
     if storage::journal::attachment_count(&mut transaction, id).await?
         >= attachments::MAX_PER_ASSIGNMENT
     {

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::assignments::{assignment_of, lesson_of, scope_of};
+use super::assignments::{assignment_of, writable_assignment};
 use crate::{
     access::{self, StudentReader},
     api::{State, civil_date, optional_text, remember, replay, timestamp, uuid_field},
@@ -287,16 +287,7 @@ pub(super) async fn set_marks(
     }
     // Locking the assignment makes mark changes of one assignment
     // happen one after another, so the history's "before" is true.
-    let row = assignment_of(&mut transaction, id, true).await?;
-    let (lesson, school) = lesson_of(&mut transaction, row.lesson_id, "assignment_id").await?;
-    access::write_journal(
-        &mut transaction,
-        caller,
-        &school,
-        scope_of(&lesson),
-        Some(lesson.teacher_id),
-    )
-    .await?;
+    let (_, lesson, school) = writable_assignment(&mut transaction, caller, id).await?;
     if lesson.status == "cancelled" {
         return Err(GradebookError::FailedPrecondition(
             "assignment_id: its lesson was cancelled: no marks for it".to_owned(),
