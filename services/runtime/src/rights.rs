@@ -209,10 +209,6 @@ pub fn role_fits_unit(role: Role, kind: &str) -> bool {
     )
 }
 
-pub fn is_known(right: &str) -> bool {
-    Right::parse(right).is_some()
-}
-
 /// One cell as stored for an org unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cell {
@@ -280,18 +276,12 @@ impl Matrix {
     /// Whether the matrix gives `role` the right: a [`Right`] in services'
     /// checks, a name where it comes as data (a request to change a cell).
     pub fn allows(&self, role: Role, right: impl AsRef<str>) -> bool {
-        let right = right.as_ref();
-        self.0
-            .iter()
-            .any(|((cell_role, name), cell)| *cell_role == role && *name == right && cell.allowed)
+        self.cell(role, right).is_some_and(|cell| cell.allowed)
     }
 
     pub fn cell(&self, role: Role, right: impl AsRef<str>) -> Option<Cell> {
-        let right = right.as_ref();
-        self.0
-            .iter()
-            .find(|((cell_role, name), _)| *cell_role == role && *name == right)
-            .map(|(_, cell)| *cell)
+        // A lookup, not a scan: every access check of every call asks.
+        self.0.get(&(role, right.as_ref())).copied()
     }
 
     pub fn cells(&self) -> impl Iterator<Item = (Role, &'static str, Cell)> + '_ {

@@ -8,7 +8,7 @@ use asurso_gradebook::{Application, CONFIG, MIGRATOR, Settings};
 pub use asurso_identity::harness::{Bearer, World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
 use asurso_runtime::{
-    Shutdown, db,
+    db,
     events::{EventBus, streams},
 };
 pub use asurso_testkit::{TestDatabase, eventually};
@@ -35,8 +35,7 @@ pub struct Gb {
 pub struct Gradebook {
     pub address: String,
     pub db: TestDatabase,
-    shutdown: Shutdown,
-    serving: Option<tokio::task::JoinHandle<()>>,
+    serving: asurso_testkit::Spawned,
 }
 
 impl Gradebook {
@@ -53,29 +52,18 @@ impl Gradebook {
         let bus = EventBus::connect(&settings.nats, "gradebook-tests").await?;
         let app = Application::build_with(settings, db.pool.clone(), bus).await?;
         let address = format!("http://{}", app.local_addr());
-        let shutdown = Shutdown::new();
-        let serving = tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                if let Err(error) = app.run_until_stopped(shutdown).await {
-                    panic!("gradebook failed: {error}");
-                }
-            }
-        });
+        let serving =
+            asurso_testkit::spawn("gradebook", |shutdown| app.run_until_stopped(shutdown));
         Ok(Self {
             address,
             db,
-            shutdown,
-            serving: Some(serving),
+            serving,
         })
     }
 
     /// Stops serving and consuming; returns the database to start again on.
-    pub async fn stop(mut self) -> anyhow::Result<TestDatabase> {
-        self.shutdown.trigger();
-        if let Some(serving) = self.serving.take() {
-            serving.await?;
-        }
+    pub async fn stop(self) -> anyhow::Result<TestDatabase> {
+        self.serving.stop().await?;
         Ok(self.db)
     }
 
