@@ -162,6 +162,18 @@ pub async fn right_cells(
         .await
 }
 
+/// Whether identity's events about `person` have reached this service: their
+/// record and at least one grant.
+pub async fn knows(pool: &sqlx::PgPool, person: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM known_grants WHERE person_id = $1) \
+         AND EXISTS (SELECT 1 FROM known_people WHERE id = $1)",
+    )
+    .bind(person)
+    .fetch_one(pool)
+    .await
+}
+
 /// Whether identity has told us the grant was revoked.
 pub async fn grant_revoked(
     connection: &mut PgConnection,

@@ -12,16 +12,11 @@
 use asurso_gateway::{Application, CONFIG, Settings};
 use asurso_gradebook::bench_support::{Bench, read_diary_weeks};
 use asurso_identity::harness::World;
-use asurso_runtime::Shutdown;
-use tokio::task::JoinHandle;
+use asurso_testkit::Spawned;
 
 /// The gateway in this process in front of `gradebook` and identity; its
 /// address.
-async fn start_gateway(
-    world: &World,
-    gradebook: &str,
-    shutdown: &Shutdown,
-) -> anyhow::Result<(String, JoinHandle<()>)> {
+async fn start_gateway(world: &World, gradebook: &str) -> anyhow::Result<(String, Spawned)> {
     let mut settings: Settings = CONFIG.load()?;
     settings.grpc.port = 0;
     settings
@@ -36,14 +31,7 @@ async fn start_gateway(
     settings.limits.session_burst = 1_000_000;
     let gateway = Application::build(settings).await?;
     let address = format!("http://{}", gateway.local_addr());
-    let serving = tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if let Err(error) = gateway.run_until_stopped(shutdown).await {
-                eprintln!("gateway failed: {error}");
-            }
-        }
-    });
+    let serving = asurso_testkit::spawn("gateway", |shutdown| gateway.run_until_stopped(shutdown));
     Ok((address, serving))
 }
 
@@ -54,10 +42,9 @@ async fn main() -> anyhow::Result<()> {
     println!("seeded one school in {:.1} s", took.as_secs_f64());
     let parent = bench.parent_of_all(1, 1).await?;
     bench.describe("one school").await?;
-    let (gateway, gateway_serving) =
-        start_gateway(&bench.world, &bench.address, &bench.shutdown).await?;
+    let (gateway, gateway_serving) = start_gateway(&bench.world, bench.address()).await?;
 
-    let direct = read_diary_weeks("directly", &bench.address, &parent).await?;
+    let direct = read_diary_weeks("directly", bench.address(), &parent).await?;
     let through = read_diary_weeks("through the gateway", &gateway, &parent).await?;
     println!(
         "  the gateway: {:.2}x the direct throughput, p50 +{:.2} ms",
@@ -65,7 +52,6 @@ async fn main() -> anyhow::Result<()> {
         through.p50_ms - direct.p50_ms
     );
 
-    bench.stop().await?;
-    gateway_serving.await?;
-    Ok(())
+    gateway_serving.stop().await?;
+    bench.stop().await
 }

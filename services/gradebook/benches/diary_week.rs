@@ -53,9 +53,9 @@ async fn explain(pool: &PgPool, student: Uuid) -> anyhow::Result<()> {
 /// What the database holds, the direct reads, and the plans.
 async fn report(bench: &Bench, label: &str, parent: &Parent) -> anyhow::Result<()> {
     bench.describe(label).await?;
-    read_diary_weeks("directly", &bench.address, parent).await?;
+    read_diary_weeks("directly", bench.address(), parent).await?;
     if let Some(student) = parent.children.first().copied() {
-        explain(&bench.db.pool, student).await?;
+        explain(bench.pool(), student).await?;
     }
     Ok(())
 }

@@ -32,14 +32,12 @@ use std::{
 
 use asurso_identity::harness::{World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity::Role};
-use asurso_runtime::{Shutdown, auth::Bearer, convert::civil_date, db, events::EventBus};
-use asurso_testkit::TestDatabase;
+use asurso_runtime::{auth::Bearer, convert::civil_date};
 use sqlx::{PgPool, Row};
-use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::{Application, CONFIG, MIGRATOR, Settings, StartError};
+use crate::harness::{Gradebook, gradebook_database};
 
 /// A whole-number setting from the environment, `default` when unset or
 /// unreadable.
@@ -245,45 +243,34 @@ pub struct Parent {
 }
 
 /// Identity, a database of the gradebook's own and a gradebook serving it,
-/// all in this process.
+/// all in this process (the gradebook's [`crate::harness`]).
 pub struct Bench {
     pub world: World,
-    pub db: TestDatabase,
-    /// The gradebook's gRPC address.
-    pub address: String,
-    /// Stops the gradebook, and whatever else the bench started with it.
-    pub shutdown: Shutdown,
-    serving: JoinHandle<Result<(), StartError>>,
+    pub gradebook: Gradebook,
 }
 
 impl Bench {
     pub async fn start() -> anyhow::Result<Self> {
         let world = World::new().await?;
-        let db = TestDatabase::create(&[&db::runtime_migrator(), &MIGRATOR]).await?;
-        let mut settings: Settings = CONFIG.load()?;
-        settings.database.url = db.url.clone().into();
-        settings.nats = world.identity.nats.clone();
-        settings.grpc.port = 0;
-        settings.identity.address = world.identity.address.clone();
-        let bus = EventBus::connect(&settings.nats, "gradebook-bench").await?;
-        let app = Application::build_with(settings, db.pool.clone(), bus).await?;
-        let address = format!("http://{}", app.local_addr());
-        let shutdown = Shutdown::new();
-        let serving = tokio::spawn(app.run_until_stopped(shutdown.clone()));
-        Ok(Self {
-            world,
-            db,
-            address,
-            shutdown,
-            serving,
-        })
+        let gradebook = Gradebook::start(&world, gradebook_database().await?).await?;
+        Ok(Self { world, gradebook })
+    }
+
+    /// The gradebook's gRPC address.
+    pub fn address(&self) -> &str {
+        &self.gradebook.address
+    }
+
+    /// The gradebook's database.
+    pub fn pool(&self) -> &PgPool {
+        &self.gradebook.db.pool
     }
 
     /// Seeds the schools numbered `numbers`; how long it took.
     pub async fn seed(&self, numbers: Range<i32>) -> anyhow::Result<Duration> {
         let started = Instant::now();
         for number in numbers {
-            seed_school(&self.db.pool, number).await?;
+            seed_school(self.pool(), number).await?;
         }
         Ok(started.elapsed())
     }
@@ -312,7 +299,7 @@ impl Bench {
         ))
         .bind(parent)
         .bind(schools)
-        .fetch_all(&self.db.pool)
+        .fetch_all(self.pool())
         .await?;
         Ok(Parent {
             token,
@@ -322,7 +309,7 @@ impl Bench {
 
     /// Fresh planner statistics, then what the database holds, under `label`.
     pub async fn describe(&self, label: &str) -> anyhow::Result<()> {
-        let pool = &self.db.pool;
+        let pool = self.pool();
         sqlx::query("ANALYZE").execute(pool).await?;
         println!(
             "{label}: {} lessons, {} assignments, {} marks, {} students",
@@ -334,12 +321,11 @@ impl Bench {
         Ok(())
     }
 
-    /// Stops the gradebook (and anything started on [`Bench::shutdown`]),
-    /// then identity, before their databases go: otherwise their outbox
-    /// relays warn about the missing databases on the way out.
+    /// Stops the gradebook, then identity, before their databases go:
+    /// otherwise their outbox relays warn about the missing databases on
+    /// the way out.
     pub async fn stop(self) -> anyhow::Result<()> {
-        self.shutdown.trigger();
-        self.serving.await??;
+        self.gradebook.stop().await?;
         self.world.identity.stop().await?;
         Ok(())
     }

@@ -18,6 +18,8 @@ pub mod api;
 pub mod bench_support;
 pub mod domain;
 pub mod events;
+#[cfg(feature = "harness")]
+pub mod harness;
 pub mod storage;
 
 use std::{net::SocketAddr, sync::Arc};

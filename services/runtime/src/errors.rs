@@ -207,17 +207,6 @@ impl From<crate::events::OutboxError> for ServiceError {
     }
 }
 
-impl From<crate::idempotency::IdempotencyError> for ServiceError {
-    fn from(error: crate::idempotency::IdempotencyError) -> Self {
-        match error {
-            crate::idempotency::IdempotencyError::KeyTooLong => {
-                Self::invalid("idempotency_key", error.to_string())
-            }
-            other => Self::internal(other),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

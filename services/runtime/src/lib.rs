@@ -12,6 +12,7 @@
 pub mod auth;
 pub mod convert;
 pub mod db;
+pub mod edge;
 pub mod errors;
 pub mod events;
 pub mod idempotency;

@@ -47,7 +47,13 @@ pub(super) async fn seed_journal(
             .await?
             .into_inner()
             .lessons;
-        for (index, lesson) in lessons.iter().enumerate() {
+        // Numbered among the demo's own lessons only, so what the seed
+        // writes for a lesson (sent again under the same idempotency key)
+        // does not change when people add a subgroup's lesson.
+        let whole_class = lessons
+            .iter()
+            .filter(|lesson| lesson.subgroup_id.is_empty());
+        for (index, lesson) in whole_class.enumerate() {
             let Some((_, teacher)) = teachers.iter_mut().find(|(id, _)| *id == lesson.teacher_id)
             else {
                 continue;
@@ -55,9 +61,6 @@ pub(super) async fn seed_journal(
             let Some(day) = lesson.date.as_ref() else {
                 continue;
             };
-            if !lesson.subgroup_id.is_empty() {
-                continue;
-            }
             let lesson_date = date(day.year, u8::try_from(day.month)?, u8::try_from(day.day)?)?;
             let due = next_school_day(lesson_date);
             let describe = |status: Status| {

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use asurso_esia_dev::{ProviderSettings, RegisteredClient, RunningProvider};
 use asurso_gateway::{Application, CONFIG, Settings};
+use asurso_gradebook::harness::{Gradebook, gradebook_database};
 use asurso_identity::{
     federation::{FederationSettings, signer::SignerSettings},
     harness::{Bearer, World},
 };
-use asurso_runtime::{Shutdown, db, events::EventBus};
-use asurso_testkit::{TestDatabase, servers::free_port};
+use asurso_runtime::Shutdown;
+use asurso_testkit::servers::free_port;
 use base64::Engine as _;
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
@@ -27,7 +28,7 @@ pub struct Stack {
     pub gateway: String,
     shutdown: Shutdown,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    _gradebook_db: TestDatabase,
+    gradebook: Gradebook,
 }
 
 impl Stack {
@@ -77,27 +78,8 @@ impl Stack {
         let shutdown = Shutdown::new();
         let mut tasks = Vec::new();
 
-        let gradebook_db =
-            TestDatabase::create(&[&db::runtime_migrator(), &asurso_gradebook::MIGRATOR]).await?;
-        let mut settings: asurso_gradebook::Settings = asurso_gradebook::CONFIG.load()?;
-        settings.database.url = gradebook_db.url.clone().into();
-        settings.nats = world.identity.nats.clone();
-        settings.grpc.port = 0;
-        settings.outbox.poll_interval = Duration::from_millis(20);
-        settings.identity.address = world.identity.address.clone();
-        let bus = EventBus::connect(&settings.nats, "gradebook-gateway-tests").await?;
-        let gradebook =
-            asurso_gradebook::Application::build_with(settings, gradebook_db.pool.clone(), bus)
-                .await?;
-        let gradebook_address = format!("http://{}", gradebook.local_addr());
-        tasks.push(tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                if let Err(error) = gradebook.run_until_stopped(shutdown).await {
-                    panic!("gradebook failed: {error}");
-                }
-            }
-        }));
+        let gradebook = Gradebook::start(&world, gradebook_database().await?).await?;
+        let gradebook_address = gradebook.address.clone();
 
         let mut settings: Settings = CONFIG.load()?;
         settings.grpc.port = port;
@@ -124,7 +106,7 @@ impl Stack {
             gateway,
             shutdown,
             tasks,
-            _gradebook_db: gradebook_db,
+            gradebook,
         })
     }
 
@@ -148,6 +130,7 @@ impl Stack {
         for task in self.tasks {
             task.await?;
         }
+        self.gradebook.stop().await?;
         self.world.identity.stop().await?;
         Ok(())
     }

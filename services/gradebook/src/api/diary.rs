@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use asurso_proto::gradebook as pb;
 use asurso_runtime::auth::Caller;
+use asurso_runtime::edge::Edge;
 use uuid::Uuid;
 
 use super::{
@@ -14,6 +15,7 @@ use super::{
     timetable::lesson_status,
     uuid_field,
 };
+use crate::api::State;
 use crate::{
     access::{self, StudentReader},
     domain::{GradebookError, calendar::diary_week_of},
@@ -81,96 +83,94 @@ pub async fn reader(
     }
 }
 
-impl DiaryApi {
-    async fn get_diary_week(
-        &self,
-        caller: &Caller,
-        request: pb::GetDiaryWeekRequest,
-    ) -> Result<pb::GetDiaryWeekResponse, GradebookError> {
-        let student = uuid_field(&request.student_id, "student_id")?;
-        let date = date_field(request.date.as_ref(), "date")?;
-        let week = diary_week_of(date).ok_or_else(|| {
-            GradebookError::invalid("date", "its week runs past the end of the calendar")
-        })?;
-        let (monday, saturday) = (week.start, week.end);
-        let mut transaction = self.0.begin().await?;
-        let only_school = reader(&mut transaction, caller, student, "diary").await?;
-        let in_scope = |school: Uuid| only_school.is_none_or(|only| only == school);
-        let lessons: Vec<LessonView> =
-            storage::lessons::of_student(&mut transaction, student, monday, saturday)
-                .await?
-                .into_iter()
-                .filter(|view| in_scope(view.school_id))
-                .collect();
-        let lesson_ids: Vec<Uuid> = lessons.iter().map(|view| view.id).collect();
-        let given = storage::diary::of_lessons(&mut transaction, student, &lesson_ids).await?;
-        let due: Vec<StudentAssignment> =
-            storage::diary::due_between(&mut transaction, student, monday, saturday)
-                .await?
-                .into_iter()
-                .filter(|row| in_scope(row.assignment.school_id))
-                .collect();
-        let ids: Vec<Uuid> = given
-            .iter()
-            .chain(&due)
-            .map(|row| row.assignment.id)
+async fn get_diary_week(
+    state: &State,
+    caller: &Caller,
+    request: pb::GetDiaryWeekRequest,
+) -> Result<pb::GetDiaryWeekResponse, GradebookError> {
+    let student = uuid_field(&request.student_id, "student_id")?;
+    let date = date_field(request.date.as_ref(), "date")?;
+    let week = diary_week_of(date).ok_or_else(|| {
+        GradebookError::invalid("date", "its week runs past the end of the calendar")
+    })?;
+    let (monday, saturday) = (week.start, week.end);
+    let mut transaction = state.begin().await?;
+    let only_school = reader(&mut transaction, caller, student, "diary").await?;
+    let in_scope = |school: Uuid| only_school.is_none_or(|only| only == school);
+    let lessons: Vec<LessonView> =
+        storage::lessons::of_student(&mut transaction, student, monday, saturday)
+            .await?
+            .into_iter()
+            .filter(|view| in_scope(view.school_id))
             .collect();
-        let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
-        self.0.commit(transaction).await?;
+    let lesson_ids: Vec<Uuid> = lessons.iter().map(|view| view.id).collect();
+    let given = storage::diary::of_lessons(&mut transaction, student, &lesson_ids).await?;
+    let due: Vec<StudentAssignment> =
+        storage::diary::due_between(&mut transaction, student, monday, saturday)
+            .await?
+            .into_iter()
+            .filter(|row| in_scope(row.assignment.school_id))
+            .collect();
+    let ids: Vec<Uuid> = given
+        .iter()
+        .chain(&due)
+        .map(|row| row.assignment.id)
+        .collect();
+    let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
+    state.commit(transaction).await?;
 
-        let mut by_lesson = HashMap::<Uuid, Vec<pb::DiaryAssignment>>::new();
-        for row in &given {
-            let converted = diary_assignment(row, &attachments);
-            by_lesson
-                .entry(row.assignment.lesson_id)
-                .or_default()
-                .push(converted);
-        }
-        let days = week
-            .iter()
-            .map(|date| pb::DiaryDay {
-                date: Some(civil_date(date)),
-                lessons: lessons
-                    .iter()
-                    .filter(|view| view.date == date)
-                    .map(|view| pb::DiaryLesson {
-                        assignments: by_lesson.remove(&view.id).unwrap_or_default(),
-                        ..diary_lesson(view)
-                    })
-                    .collect(),
-                due: due
-                    .iter()
-                    .filter(|row| row.assignment.due_date == date)
-                    .map(|row| diary_assignment(row, &attachments))
-                    .collect(),
-            })
-            .collect();
-        Ok(pb::GetDiaryWeekResponse {
-            student_id: student.to_string(),
-            week_start: Some(civil_date(monday)),
-            days,
-        })
+    let mut by_lesson = HashMap::<Uuid, Vec<pb::DiaryAssignment>>::new();
+    for row in &given {
+        let converted = diary_assignment(row, &attachments);
+        by_lesson
+            .entry(row.assignment.lesson_id)
+            .or_default()
+            .push(converted);
     }
-
-    async fn list_overdue(
-        &self,
-        caller: &Caller,
-        request: pb::ListOverdueRequest,
-    ) -> Result<pb::ListOverdueResponse, GradebookError> {
-        let student = uuid_field(&request.student_id, "student_id")?;
-        let mut transaction = self.0.begin().await?;
-        let only_school = reader(&mut transaction, caller, student, "overdue assignments").await?;
-        let debts = storage::diary::debts(&mut transaction, student, only_school).await?;
-        let ids: Vec<Uuid> = debts.iter().map(|row| row.assignment.id).collect();
-        let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
-        self.0.commit(transaction).await?;
-        Ok(pb::ListOverdueResponse {
-            assignments: debts
+    let days = week
+        .iter()
+        .map(|date| pb::DiaryDay {
+            date: Some(civil_date(date)),
+            lessons: lessons
                 .iter()
+                .filter(|view| view.date == date)
+                .map(|view| pb::DiaryLesson {
+                    assignments: by_lesson.remove(&view.id).unwrap_or_default(),
+                    ..diary_lesson(view)
+                })
+                .collect(),
+            due: due
+                .iter()
+                .filter(|row| row.assignment.due_date == date)
                 .map(|row| diary_assignment(row, &attachments))
                 .collect(),
         })
-    }
+        .collect();
+    Ok(pb::GetDiaryWeekResponse {
+        student_id: student.to_string(),
+        week_start: Some(civil_date(monday)),
+        days,
+    })
+}
+
+async fn list_overdue(
+    state: &State,
+    caller: &Caller,
+    request: pb::ListOverdueRequest,
+) -> Result<pb::ListOverdueResponse, GradebookError> {
+    let student = uuid_field(&request.student_id, "student_id")?;
+    let mut transaction = state.begin().await?;
+    let only_school = reader(&mut transaction, caller, student, "overdue assignments").await?;
+    let debts = storage::diary::debts(&mut transaction, student, only_school).await?;
+    let ids: Vec<Uuid> = debts.iter().map(|row| row.assignment.id).collect();
+    let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
+    state.commit(transaction).await?;
+    Ok(pb::ListOverdueResponse {
+        assignments: debts
+            .iter()
+            .map(|row| diary_assignment(row, &attachments))
+            .collect(),
+    })
 }
 
 #[tonic::async_trait]
@@ -179,13 +179,13 @@ impl pb::diary_service_server::DiaryService for DiaryApi {
         &self,
         request: tonic::Request<pb::GetDiaryWeekRequest>,
     ) -> Result<tonic::Response<pb::GetDiaryWeekResponse>, tonic::Status> {
-        handle!(self, request, get_diary_week)
+        asurso_runtime::handle!(self.0, request, get_diary_week)
     }
 
     async fn list_overdue(
         &self,
         request: tonic::Request<pb::ListOverdueRequest>,
     ) -> Result<tonic::Response<pb::ListOverdueResponse>, tonic::Status> {
-        handle!(self, request, list_overdue)
+        asurso_runtime::handle!(self.0, request, list_overdue)
     }
 }

@@ -269,8 +269,18 @@ async fn a_term_goes_from_the_timetable_through_homework_and_marks_to_term_marks
     ];
     let first = set_marks(teacher, &homework, homework_marks.clone(), "hw-marks-1").await?;
     // A retry (the answer was lost on the way) applies once.
-    let retried = set_marks(teacher, &homework, homework_marks, "hw-marks-1").await?;
+    let retried = set_marks(teacher, &homework, homework_marks.clone(), "hw-marks-1").await?;
     assert_eq!(first, retried);
+    // The same key with other marks is a mistake, not a retry: refused,
+    // and the first marks stand.
+    let mut other_marks = homework_marks;
+    other_marks[0] = entry(s[0].clone(), grade(2));
+    let reused = set_marks(teacher, &homework, other_marks, "hw-marks-1")
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a reused key with other marks was accepted"))?;
+    assert_eq!(reused.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&reused), ["idempotency_key"]);
     set_marks(
         teacher,
         &test,

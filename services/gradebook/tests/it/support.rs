@@ -2,130 +2,13 @@
 //! one NATS namespace, and a school to test in: its admin, teachers,
 //! students and parents, each with a token, as the gradebook knows them.
 
-use std::time::Duration;
-
-use asurso_gradebook::{Application, CONFIG, MIGRATOR, Settings};
-pub use asurso_identity::harness::{Bearer, World, identity_login};
+pub use asurso_gradebook::harness::{Gb, Gradebook, gradebook_database};
+pub use asurso_identity::harness::{World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
-use asurso_runtime::{
-    db,
-    events::{EventBus, streams},
-};
-pub use asurso_testkit::{TestDatabase, eventually};
+use asurso_runtime::events::{EventBus, streams};
+pub use asurso_testkit::eventually;
 use async_nats::jetstream::consumer::pull;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use uuid::Uuid;
-
-pub type Authed = InterceptedService<Channel, Bearer>;
-
-/// The gradebook's clients, acting as one caller.
-#[derive(Clone)]
-pub struct Gb {
-    pub calendar: gb::calendar_service_client::CalendarServiceClient<Authed>,
-    pub classes: gb::class_service_client::ClassServiceClient<Authed>,
-    pub curriculum: gb::curriculum_service_client::CurriculumServiceClient<Authed>,
-    pub timetable: gb::timetable_service_client::TimetableServiceClient<Authed>,
-    pub journal: gb::journal_service_client::JournalServiceClient<Authed>,
-    pub diary: gb::diary_service_client::DiaryServiceClient<Authed>,
-    pub reports: gb::report_service_client::ReportServiceClient<Authed>,
-}
-
-/// The gradebook in this process.
-pub struct Gradebook {
-    pub address: String,
-    pub db: TestDatabase,
-    serving: asurso_testkit::Spawned,
-}
-
-impl Gradebook {
-    /// Starts on `db` (kept across restarts), joined to identity's NATS
-    /// namespace and keys.
-    pub async fn start(world: &World, db: TestDatabase) -> anyhow::Result<Self> {
-        let identity = &world.identity;
-        let mut settings: Settings = CONFIG.load()?;
-        settings.database.url = db.url.clone().into();
-        settings.nats = identity.nats.clone();
-        settings.grpc.port = 0;
-        settings.outbox.poll_interval = Duration::from_millis(20);
-        settings.identity.address = identity.address.clone();
-        let bus = EventBus::connect(&settings.nats, "gradebook-tests").await?;
-        let app = Application::build_with(settings, db.pool.clone(), bus).await?;
-        let address = format!("http://{}", app.local_addr());
-        let serving =
-            asurso_testkit::spawn("gradebook", |shutdown| app.run_until_stopped(shutdown));
-        Ok(Self {
-            address,
-            db,
-            serving,
-        })
-    }
-
-    /// Stops serving and consuming; returns the database to start again on.
-    pub async fn stop(self) -> anyhow::Result<TestDatabase> {
-        self.serving.stop().await?;
-        Ok(self.db)
-    }
-
-    pub async fn clients(&self, token: &str) -> anyhow::Result<Gb> {
-        let channel = Channel::from_shared(self.address.clone())?
-            .connect()
-            .await?;
-        let bearer = Bearer::new(token)?;
-        Ok(Gb {
-            calendar: gb::calendar_service_client::CalendarServiceClient::with_interceptor(
-                channel.clone(),
-                bearer.clone(),
-            ),
-            classes: gb::class_service_client::ClassServiceClient::with_interceptor(
-                channel.clone(),
-                bearer.clone(),
-            ),
-            curriculum: gb::curriculum_service_client::CurriculumServiceClient::with_interceptor(
-                channel.clone(),
-                bearer.clone(),
-            ),
-            timetable: gb::timetable_service_client::TimetableServiceClient::with_interceptor(
-                channel.clone(),
-                bearer.clone(),
-            ),
-            journal: gb::journal_service_client::JournalServiceClient::with_interceptor(
-                channel.clone(),
-                bearer.clone(),
-            ),
-            diary: gb::diary_service_client::DiaryServiceClient::with_interceptor(
-                channel.clone(),
-                bearer.clone(),
-            ),
-            reports: gb::report_service_client::ReportServiceClient::with_interceptor(
-                channel, bearer,
-            ),
-        })
-    }
-
-    /// Waits until identity's events about `person` reached the gradebook.
-    pub async fn knows(&self, person: Uuid) -> anyhow::Result<()> {
-        let pool = self.db.pool.clone();
-        eventually(Duration::from_secs(15), || {
-            let pool = pool.clone();
-            async move {
-                let known: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM known_grants WHERE person_id = $1) \
-                     AND EXISTS (SELECT 1 FROM known_people WHERE id = $1)",
-                )
-                .bind(person)
-                .fetch_one(&pool)
-                .await?;
-                Ok(known)
-            }
-        })
-        .await
-    }
-}
-
-pub async fn gradebook_database() -> anyhow::Result<TestDatabase> {
-    TestDatabase::create(&[&db::runtime_migrator(), &MIGRATOR]).await
-}
 
 /// A person with a token, as the gradebook sees them.
 pub struct Person {

@@ -1,11 +1,13 @@
 //! Reading the personal-data audit log.
 
 use asurso_proto::{common::PageResponse, identity as pb};
+use asurso_runtime::auth::Caller;
 use asurso_runtime::{auth::parse_role, convert};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Shared, page_size, timestamp, uuid_field};
+use crate::api::State;
 use crate::{
     access,
     domain::{IdentityError, rights::right},
@@ -56,7 +58,7 @@ fn time(
 }
 
 async fn page(
-    state: &Shared,
+    state: &State,
     filter: &AuditFilter,
     limit: i64,
 ) -> Result<(Vec<pb::AuditRecord>, PageResponse), IdentityError> {
@@ -77,72 +79,83 @@ async fn page(
     ))
 }
 
+async fn list_audit_records(
+    state: &State,
+    caller: &Caller,
+    request: pb::ListAuditRecordsRequest,
+) -> Result<pb::ListAuditRecordsResponse, IdentityError> {
+    {
+        let mut connection = state.pool.acquire().await?;
+        let unit = access::unit(&mut connection, caller.org_unit_id, "token").await?;
+        if unit.kind != "region" {
+            return Err(IdentityError::denied(
+                "the audit log is read by region admins",
+            ));
+        }
+        access::authorize(&mut connection, caller, right::AUDIT_READ, &unit).await?;
+    }
+    let optional = |value: &str, field: &str| -> Result<Option<Uuid>, IdentityError> {
+        if value.is_empty() {
+            Ok(None)
+        } else {
+            uuid_field(value, field).map(Some)
+        }
+    };
+    let filter = AuditFilter {
+        subject_id: optional(&request.subject_id, "subject_id")?,
+        actor_id: optional(&request.actor_id, "actor_id")?,
+        from: time(request.from.as_ref(), "from")?,
+        to: time(request.to.as_ref(), "to")?,
+        before: before(request.page.as_ref())?,
+    };
+    let (records, page) = page(state, &filter, page_size(request.page.as_ref())).await?;
+    Ok(pb::ListAuditRecordsResponse {
+        records,
+        page: Some(page),
+    })
+}
+
+async fn list_views_of_student(
+    state: &State,
+    caller: &Caller,
+    request: pb::ListViewsOfStudentRequest,
+) -> Result<pb::ListViewsOfStudentResponse, IdentityError> {
+    let student = uuid_field(&request.student_id, "student_id")?;
+    {
+        let mut connection = state.pool.acquire().await?;
+        let own = caller.person_id == student
+            || storage::people::is_guardian(&mut connection, caller.person_id, student).await?;
+        if !own {
+            return Err(IdentityError::denied(
+                "only the student and their parents see who viewed the student's data",
+            ));
+        }
+    }
+    let filter = AuditFilter {
+        subject_id: Some(student),
+        before: before(request.page.as_ref())?,
+        ..AuditFilter::default()
+    };
+    let (records, page) = page(state, &filter, page_size(request.page.as_ref())).await?;
+    Ok(pb::ListViewsOfStudentResponse {
+        records,
+        page: Some(page),
+    })
+}
+
 #[tonic::async_trait]
 impl pb::audit_service_server::AuditService for AuditApi {
     async fn list_audit_records(
         &self,
         request: Request<pb::ListAuditRecordsRequest>,
     ) -> Result<Response<pb::ListAuditRecordsResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        let request = request.into_inner();
-        {
-            let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-            let unit = access::unit(&mut connection, caller.org_unit_id, "token").await?;
-            if unit.kind != "region" {
-                return Err(IdentityError::denied("the audit log is read by region admins").into());
-            }
-            access::authorize(&mut connection, &caller, right::AUDIT_READ, &unit).await?;
-        }
-        let optional = |value: &str, field: &str| -> Result<Option<Uuid>, IdentityError> {
-            if value.is_empty() {
-                Ok(None)
-            } else {
-                uuid_field(value, field).map(Some)
-            }
-        };
-        let filter = AuditFilter {
-            subject_id: optional(&request.subject_id, "subject_id")?,
-            actor_id: optional(&request.actor_id, "actor_id")?,
-            from: time(request.from.as_ref(), "from")?,
-            to: time(request.to.as_ref(), "to")?,
-            before: before(request.page.as_ref())?,
-        };
-        let (records, page) = page(&self.0, &filter, page_size(request.page.as_ref())).await?;
-        Ok(Response::new(pb::ListAuditRecordsResponse {
-            records,
-            page: Some(page),
-        }))
+        asurso_runtime::handle!(self.0, request, list_audit_records)
     }
 
     async fn list_views_of_student(
         &self,
         request: Request<pb::ListViewsOfStudentRequest>,
     ) -> Result<Response<pb::ListViewsOfStudentResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        let request = request.into_inner();
-        let student = uuid_field(&request.student_id, "student_id")?;
-        {
-            let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-            let own = caller.person_id == student
-                || storage::people::is_guardian(&mut connection, caller.person_id, student)
-                    .await
-                    .map_err(IdentityError::from)?;
-            if !own {
-                return Err(IdentityError::denied(
-                    "only the student and their parents see who viewed the student's data",
-                )
-                .into());
-            }
-        }
-        let filter = AuditFilter {
-            subject_id: Some(student),
-            before: before(request.page.as_ref())?,
-            ..AuditFilter::default()
-        };
-        let (records, page) = page(&self.0, &filter, page_size(request.page.as_ref())).await?;
-        Ok(Response::new(pb::ListViewsOfStudentResponse {
-            records,
-            page: Some(page),
-        }))
+        asurso_runtime::handle!(self.0, request, list_views_of_student)
     }
 }

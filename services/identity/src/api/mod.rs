@@ -9,7 +9,10 @@ pub mod federation;
 pub mod org;
 pub mod people;
 
-pub use asurso_runtime::convert::{civil_date, timestamp};
+pub use asurso_runtime::{
+    convert::{civil_date, timestamp},
+    edge::{Edge, Idempotent, page_size, uuid_field},
+};
 use std::sync::Arc;
 
 use asurso_proto::identity as pb;
@@ -19,7 +22,6 @@ use asurso_runtime::{
 };
 use sqlx::PgPool;
 use tonic::Status;
-use uuid::Uuid;
 
 use crate::{
     Settings,
@@ -43,19 +45,19 @@ pub struct State {
 
 pub type Shared = Arc<State>;
 
-impl State {
+impl Edge for State {
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn relay(&self) -> &RelayWaker {
+        &self.relay
+    }
+
     /// The verified caller of a request.
-    pub async fn caller<T>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
+    async fn caller<T: Send + Sync>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
         Ok(self.verifier.authenticate(request).await?)
     }
-}
-
-/// Parses a UUID field or names it.
-pub fn uuid_field(value: &str, field: &str) -> Result<Uuid, IdentityError> {
-    if value.is_empty() {
-        return Err(IdentityError::invalid(field, "is required"));
-    }
-    Uuid::parse_str(value).map_err(|_| IdentityError::invalid(field, "is not a UUID"))
 }
 
 pub fn kind_of(kind: &str) -> pb::OrgUnitKind {
@@ -95,13 +97,5 @@ pub fn role_field(value: i32, field: &str) -> Result<pb::Role, IdentityError> {
     match pb::Role::try_from(value) {
         Ok(pb::Role::Unspecified) | Err(_) => Err(IdentityError::invalid(field, "is not a role")),
         Ok(role) => Ok(role),
-    }
-}
-
-/// Page size: 50 by default, at most 500.
-pub fn page_size(page: Option<&asurso_proto::common::PageRequest>) -> i64 {
-    match page.map(|page| page.page_size) {
-        None | Some(0) => 50,
-        Some(size) => i64::from(size.min(500)),
     }
 }

@@ -1,11 +1,13 @@
 //! The org tree: region -> municipality -> school.
 
 use asurso_proto::{common::PageResponse, events, identity as pb};
-use asurso_runtime::idempotency::{self, Claim};
+use asurso_runtime::auth::Caller;
+use asurso_runtime::edge::{Edge, Idempotent};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Shared, org_unit, page_size, uuid_field};
+use crate::api::State;
 use crate::{
     access,
     domain::{IdentityError, rights::right},
@@ -80,77 +82,176 @@ fn time_zone(zone: &str, parent: &OrgUnitRow) -> Result<String, IdentityError> {
         })
 }
 
-impl OrgApi {
-    /// Creates a unit under `parent` after the caller's checks; one
-    /// transaction with its event and idempotency record.
-    async fn create_child(
-        &self,
-        caller: &asurso_runtime::auth::Caller,
-        parent: &OrgUnitRow,
-        kind: &str,
-        name: String,
-        zone: String,
-        key: &str,
-    ) -> Result<OrgUnitRow, IdentityError> {
-        let operation = format!("org.create.{kind}");
-        let mut transaction = self.0.pool.begin().await?;
-        if let Claim::Replay(answer) =
-            idempotency::claim::<pb::OrgUnit>(&mut transaction, caller.person_id, &operation, key)
-                .await
-                .map_err(IdentityError::from)?
-        {
-            let id = uuid_field(&answer.id, "id")?;
-            return access::unit(&mut transaction, id, "id").await;
-        }
-        let id = Uuid::now_v7();
-        let mut path = parent.path.clone();
-        path.push(id);
-        let unit = OrgUnitRow {
-            id,
-            kind: kind.to_owned(),
-            parent_id: Some(parent.id),
-            name,
-            time_zone: zone,
-            path,
-        };
-        if let Err(error) = storage::org::insert(&mut transaction, &unit).await {
-            return Err(if storage::is_unique_violation(&error) {
-                IdentityError::AlreadyExists(format!(
-                    "name: {} already has a unit named {:?}",
-                    parent.name, unit.name
-                ))
-            } else {
-                error.into()
-            });
-        }
-        publish(
-            &mut transaction,
-            &unit,
-            ("org_unit", unit.id.to_string()),
-            "created",
-            &events::OrgUnitCreated {
-                org_unit_id: unit.id.to_string(),
-                kind: unit.kind.clone(),
-                parent_id: parent.id.to_string(),
-                name: unit.name.clone(),
-                time_zone: unit.time_zone.clone(),
-            },
-        )
-        .await?;
-        idempotency::complete(
-            &mut transaction,
-            caller.person_id,
-            &operation,
-            key,
-            &org_unit(&unit),
-        )
-        .await
-        .map_err(IdentityError::from)?;
-        transaction.commit().await?;
-        self.0.relay.wake();
-        tracing::info!(org_unit_id = %unit.id, kind, parent_id = %parent.id, "org unit created");
-        Ok(unit)
+/// Creates a unit under `parent` after the caller's checks; one
+/// transaction with its event and idempotency record.
+async fn create_child(
+    state: &State,
+    idempotent: &Idempotent,
+    parent: &OrgUnitRow,
+    kind: &str,
+    name: String,
+    zone: String,
+) -> Result<OrgUnitRow, IdentityError> {
+    let mut transaction = state.begin().await?;
+    if let Some(answer) = idempotent.replay::<pb::OrgUnit>(&mut transaction).await? {
+        let id = uuid_field(&answer.id, "id")?;
+        return access::unit(&mut transaction, id, "id").await;
     }
+    let id = Uuid::now_v7();
+    let mut path = parent.path.clone();
+    path.push(id);
+    let unit = OrgUnitRow {
+        id,
+        kind: kind.to_owned(),
+        parent_id: Some(parent.id),
+        name,
+        time_zone: zone,
+        path,
+    };
+    if let Err(error) = storage::org::insert(&mut transaction, &unit).await {
+        return Err(if storage::is_unique_violation(&error) {
+            IdentityError::AlreadyExists(format!(
+                "name: {} already has a unit named {:?}",
+                parent.name, unit.name
+            ))
+        } else {
+            error.into()
+        });
+    }
+    publish(
+        &mut transaction,
+        &unit,
+        ("org_unit", unit.id.to_string()),
+        "created",
+        &events::OrgUnitCreated {
+            org_unit_id: unit.id.to_string(),
+            kind: unit.kind.clone(),
+            parent_id: parent.id.to_string(),
+            name: unit.name.clone(),
+            time_zone: unit.time_zone.clone(),
+        },
+    )
+    .await?;
+    idempotent
+        .remember(&mut transaction, &org_unit(&unit))
+        .await?;
+    state.commit(transaction).await?;
+    tracing::info!(org_unit_id = %unit.id, kind, parent_id = %parent.id, "org unit created");
+    Ok(unit)
+}
+
+async fn create_municipality(
+    state: &State,
+    caller: &Caller,
+    request: pb::CreateMunicipalityRequest,
+) -> Result<pb::CreateMunicipalityResponse, IdentityError> {
+    let region_id = uuid_field(&request.region_id, "region_id")?;
+    let name = unit_name(&request.name, "name")?;
+    let mut connection = state.pool.acquire().await?;
+    let region = access::unit(&mut connection, region_id, "region_id").await?;
+    if region.kind != "region" {
+        return Err(IdentityError::invalid("region_id", "is not a region"));
+    }
+    access::authorize(
+        &mut connection,
+        caller,
+        right::ORG_CREATE_MUNICIPALITY,
+        &region,
+    )
+    .await?;
+    drop(connection);
+    let unit = create_child(
+        state,
+        &Idempotent::of(caller, &request, &request.idempotency_key)?,
+        &region,
+        "municipality",
+        name,
+        region.time_zone.clone(),
+    )
+    .await?;
+    Ok(pb::CreateMunicipalityResponse {
+        municipality: Some(org_unit(&unit)),
+    })
+}
+
+async fn create_school(
+    state: &State,
+    caller: &Caller,
+    request: pb::CreateSchoolRequest,
+) -> Result<pb::CreateSchoolResponse, IdentityError> {
+    let municipality_id = uuid_field(&request.municipality_id, "municipality_id")?;
+    let name = unit_name(&request.name, "name")?;
+    let mut connection = state.pool.acquire().await?;
+    let municipality = access::unit(&mut connection, municipality_id, "municipality_id").await?;
+    if municipality.kind != "municipality" {
+        return Err(IdentityError::invalid(
+            "municipality_id",
+            "is not a municipality",
+        ));
+    }
+    let zone = time_zone(&request.time_zone, &municipality)?;
+    access::authorize(
+        &mut connection,
+        caller,
+        right::ORG_CREATE_SCHOOL,
+        &municipality,
+    )
+    .await?;
+    drop(connection);
+    let unit = create_child(
+        state,
+        &Idempotent::of(caller, &request, &request.idempotency_key)?,
+        &municipality,
+        "school",
+        name,
+        zone,
+    )
+    .await?;
+    Ok(pb::CreateSchoolResponse {
+        school: Some(org_unit(&unit)),
+    })
+}
+
+async fn get_org_unit(
+    state: &State,
+    _caller: &Caller,
+    request: pb::GetOrgUnitRequest,
+) -> Result<pb::GetOrgUnitResponse, IdentityError> {
+    let id = uuid_field(&request.id, "id")?;
+    let mut connection = state.pool.acquire().await?;
+    let unit = access::unit(&mut connection, id, "id").await?;
+    Ok(pb::GetOrgUnitResponse {
+        unit: Some(org_unit(&unit)),
+    })
+}
+
+async fn list_org_units(
+    state: &State,
+    _caller: &Caller,
+    request: pb::ListOrgUnitsRequest,
+) -> Result<pb::ListOrgUnitsResponse, IdentityError> {
+    let parent = uuid_field(&request.parent_id, "parent_id")?;
+    let limit = page_size(request.page.as_ref());
+    let after = match request.page.as_ref().map(|page| page.page_token.as_str()) {
+        None | Some("") => None,
+        Some(token) => Some(decode_token(token)?),
+    };
+    let mut connection = state.pool.acquire().await?;
+    access::unit(&mut connection, parent, "parent_id").await?;
+    let units = storage::org::children(&mut connection, parent, after, limit + 1).await?;
+    let more = units.len() as i64 > limit;
+    let units: Vec<OrgUnitRow> = units
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(50))
+        .collect();
+    let next_page_token = match (more, units.last()) {
+        (true, Some(last)) => format!("{}|{}", last.id, last.name),
+        _ => String::new(),
+    };
+    Ok(pb::ListOrgUnitsResponse {
+        units: units.iter().map(org_unit).collect(),
+        page: Some(PageResponse { next_page_token }),
+    })
 }
 
 #[tonic::async_trait]
@@ -159,119 +260,28 @@ impl pb::org_service_server::OrgService for OrgApi {
         &self,
         request: Request<pb::CreateMunicipalityRequest>,
     ) -> Result<Response<pb::CreateMunicipalityResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        let request = request.into_inner();
-        let region_id = uuid_field(&request.region_id, "region_id")?;
-        let name = unit_name(&request.name, "name")?;
-        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-        let region = access::unit(&mut connection, region_id, "region_id").await?;
-        if region.kind != "region" {
-            return Err(IdentityError::invalid("region_id", "is not a region").into());
-        }
-        access::authorize(
-            &mut connection,
-            &caller,
-            right::ORG_CREATE_MUNICIPALITY,
-            &region,
-        )
-        .await?;
-        drop(connection);
-        let unit = self
-            .create_child(
-                &caller,
-                &region,
-                "municipality",
-                name,
-                region.time_zone.clone(),
-                &request.idempotency_key,
-            )
-            .await?;
-        Ok(Response::new(pb::CreateMunicipalityResponse {
-            municipality: Some(org_unit(&unit)),
-        }))
+        asurso_runtime::handle!(self.0, request, create_municipality)
     }
 
     async fn create_school(
         &self,
         request: Request<pb::CreateSchoolRequest>,
     ) -> Result<Response<pb::CreateSchoolResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        let request = request.into_inner();
-        let municipality_id = uuid_field(&request.municipality_id, "municipality_id")?;
-        let name = unit_name(&request.name, "name")?;
-        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-        let municipality =
-            access::unit(&mut connection, municipality_id, "municipality_id").await?;
-        if municipality.kind != "municipality" {
-            return Err(IdentityError::invalid("municipality_id", "is not a municipality").into());
-        }
-        let zone = time_zone(&request.time_zone, &municipality)?;
-        access::authorize(
-            &mut connection,
-            &caller,
-            right::ORG_CREATE_SCHOOL,
-            &municipality,
-        )
-        .await?;
-        drop(connection);
-        let unit = self
-            .create_child(
-                &caller,
-                &municipality,
-                "school",
-                name,
-                zone,
-                &request.idempotency_key,
-            )
-            .await?;
-        Ok(Response::new(pb::CreateSchoolResponse {
-            school: Some(org_unit(&unit)),
-        }))
+        asurso_runtime::handle!(self.0, request, create_school)
     }
 
     async fn get_org_unit(
         &self,
         request: Request<pb::GetOrgUnitRequest>,
     ) -> Result<Response<pb::GetOrgUnitResponse>, Status> {
-        self.0.caller(&request).await?;
-        let id = uuid_field(&request.get_ref().id, "id")?;
-        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-        let unit = access::unit(&mut connection, id, "id").await?;
-        Ok(Response::new(pb::GetOrgUnitResponse {
-            unit: Some(org_unit(&unit)),
-        }))
+        asurso_runtime::handle!(self.0, request, get_org_unit)
     }
 
     async fn list_org_units(
         &self,
         request: Request<pb::ListOrgUnitsRequest>,
     ) -> Result<Response<pb::ListOrgUnitsResponse>, Status> {
-        self.0.caller(&request).await?;
-        let request = request.into_inner();
-        let parent = uuid_field(&request.parent_id, "parent_id")?;
-        let limit = page_size(request.page.as_ref());
-        let after = match request.page.as_ref().map(|page| page.page_token.as_str()) {
-            None | Some("") => None,
-            Some(token) => Some(decode_token(token)?),
-        };
-        let mut connection = self.0.pool.acquire().await.map_err(IdentityError::from)?;
-        access::unit(&mut connection, parent, "parent_id").await?;
-        let units = storage::org::children(&mut connection, parent, after, limit + 1)
-            .await
-            .map_err(IdentityError::from)?;
-        let more = units.len() as i64 > limit;
-        let units: Vec<OrgUnitRow> = units
-            .into_iter()
-            .take(usize::try_from(limit).unwrap_or(50))
-            .collect();
-        let next_page_token = match (more, units.last()) {
-            (true, Some(last)) => format!("{}|{}", last.id, last.name),
-            _ => String::new(),
-        };
-        Ok(Response::new(pb::ListOrgUnitsResponse {
-            units: units.iter().map(org_unit).collect(),
-            page: Some(PageResponse { next_page_token }),
-        }))
+        asurso_runtime::handle!(self.0, request, list_org_units)
     }
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::{
     access::{self, JournalScope},
     api::{
-        State, civil_date, optional_date, optional_text, remember, replay, text_field, text_of,
+        Edge, Idempotent, State, civil_date, optional_date, optional_text, text_field, text_of,
         uuid_field,
     },
     domain::{GradebookError, attachments},
@@ -201,8 +201,11 @@ fn changed_event(row: &AssignmentRow) -> events::AssignmentChanged {
     }
 }
 
+/// The dictionary of assignment types: anyone signed in may read it.
 pub(super) async fn list_assignment_types(
     state: &State,
+    _caller: &Caller,
+    _request: pb::ListAssignmentTypesRequest,
 ) -> Result<pb::ListAssignmentTypesResponse, GradebookError> {
     let mut connection = state.pool.acquire().await?;
     let types = storage::journal::types(&mut connection).await?;
@@ -216,20 +219,13 @@ pub(super) async fn create_assignment(
     caller: &Caller,
     request: pb::CreateAssignmentRequest,
 ) -> Result<pb::CreateAssignmentResponse, GradebookError> {
-    const OPERATION: &str = "gradebook.CreateAssignment";
     let lesson_id = uuid_field(&request.lesson_id, "lesson_id")?;
     let title = text_field(&request.title, "title", MAX_TITLE)?;
     let text = optional_text(&request.text, "text", MAX_TEXT)?;
     let due = optional_date(request.due_date.as_ref(), "due_date")?;
+    let idempotent = Idempotent::of(caller, &request, &request.idempotency_key)?;
     let mut transaction = state.begin().await?;
-    if let Some(answer) = replay(
-        &mut transaction,
-        caller,
-        OPERATION,
-        &request.idempotency_key,
-    )
-    .await?
-    {
+    if let Some(answer) = idempotent.replay(&mut transaction).await? {
         return Ok(answer);
     }
     let (lesson, school) = lesson_of(&mut transaction, lesson_id, "lesson_id").await?;
@@ -286,14 +282,7 @@ pub(super) async fn create_assignment(
     let answer = pb::CreateAssignmentResponse {
         assignment: Some(assignment(&row, Vec::new())),
     };
-    remember(
-        &mut transaction,
-        caller,
-        OPERATION,
-        &request.idempotency_key,
-        &answer,
-    )
-    .await?;
+    idempotent.remember(&mut transaction, &answer).await?;
     state.commit(transaction).await?;
     tracing::info!(assignment_id = %id, lesson_id = %lesson.id, "assignment published");
     Ok(answer)

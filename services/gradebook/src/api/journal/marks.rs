@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::assignments::{assignment_of, writable_assignment};
 use crate::{
     access::{self, StudentReader},
-    api::{State, civil_date, optional_text, remember, replay, timestamp, uuid_field},
+    api::{Edge, Idempotent, State, civil_date, optional_text, timestamp, uuid_field},
     domain::{
         GradebookError,
         mark_changes::{MarkChange, RecordedMark, mark_change},
@@ -259,7 +259,6 @@ pub(super) async fn set_marks(
     caller: &Caller,
     request: pb::SetMarksRequest,
 ) -> Result<pb::SetMarksResponse, GradebookError> {
-    const OPERATION: &str = "gradebook.SetMarks";
     let id = uuid_field(&request.assignment_id, "assignment_id")?;
     let entries = check_entries(
         &request.marks,
@@ -274,15 +273,9 @@ pub(super) async fn set_marks(
             Ok((value, comment))
         },
     )?;
+    let idempotent = Idempotent::of(caller, &request, &request.idempotency_key)?;
     let mut transaction = state.begin().await?;
-    if let Some(answer) = replay(
-        &mut transaction,
-        caller,
-        OPERATION,
-        &request.idempotency_key,
-    )
-    .await?
-    {
+    if let Some(answer) = idempotent.replay(&mut transaction).await? {
         return Ok(answer);
     }
     // Locking the assignment makes mark changes of one assignment
@@ -338,14 +331,7 @@ pub(super) async fn set_marks(
             .map(mark)
             .collect(),
     };
-    remember(
-        &mut transaction,
-        caller,
-        OPERATION,
-        &request.idempotency_key,
-        &answer,
-    )
-    .await?;
+    idempotent.remember(&mut transaction, &answer).await?;
     state.commit(transaction).await?;
     tracing::info!(assignment_id = %id, entries = request.marks.len(), "marks set");
     Ok(answer)

@@ -23,99 +23,69 @@ impl pb::journal_service_server::JournalService for JournalApi {
         &self,
         request: Request<pb::ListAssignmentTypesRequest>,
     ) -> Result<Response<pb::ListAssignmentTypesResponse>, Status> {
-        self.0.caller(&request).await?;
-        Ok(Response::new(
-            assignments::list_assignment_types(&self.0).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, assignments::list_assignment_types)
     }
 
     async fn create_assignment(
         &self,
         request: Request<pb::CreateAssignmentRequest>,
     ) -> Result<Response<pb::CreateAssignmentResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            assignments::create_assignment(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, assignments::create_assignment)
     }
 
     async fn change_assignment(
         &self,
         request: Request<pb::ChangeAssignmentRequest>,
     ) -> Result<Response<pb::ChangeAssignmentResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            assignments::change_assignment(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, assignments::change_assignment)
     }
 
     async fn list_assignments(
         &self,
         request: Request<pb::ListAssignmentsRequest>,
     ) -> Result<Response<pb::ListAssignmentsResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            assignments::list_assignments(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, assignments::list_assignments)
     }
 
     async fn add_attachment(
         &self,
         request: Request<pb::AddAttachmentRequest>,
     ) -> Result<Response<pb::AddAttachmentResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            assignments::add_attachment(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, assignments::add_attachment)
     }
 
     async fn get_attachment(
         &self,
         request: Request<pb::GetAttachmentRequest>,
     ) -> Result<Response<pb::GetAttachmentResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            assignments::get_attachment(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, assignments::get_attachment)
     }
 
     async fn set_marks(
         &self,
         request: Request<pb::SetMarksRequest>,
     ) -> Result<Response<pb::SetMarksResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            marks::set_marks(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, marks::set_marks)
     }
 
     async fn get_mark_history(
         &self,
         request: Request<pb::GetMarkHistoryRequest>,
     ) -> Result<Response<pb::GetMarkHistoryResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            marks::get_mark_history(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, marks::get_mark_history)
     }
 
     async fn get_term_mark_sheet(
         &self,
         request: Request<pb::GetTermMarkSheetRequest>,
     ) -> Result<Response<pb::GetTermMarkSheetResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            term_marks::get_term_mark_sheet(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, term_marks::get_term_mark_sheet)
     }
 
     async fn set_term_marks(
         &self,
         request: Request<pb::SetTermMarksRequest>,
     ) -> Result<Response<pb::SetTermMarksResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            term_marks::set_term_marks(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, term_marks::set_term_marks)
     }
 }

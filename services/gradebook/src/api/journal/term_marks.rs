@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::marks::{check_entries, fact, mark_value, outsiders, stored_value};
 use crate::{
     access::{self, Reach},
-    api::{State, civil_date, remember, replay, uuid_field},
+    api::{Edge, Idempotent, State, civil_date, uuid_field},
     domain::{
         GradebookError,
         calendar::{Days, TermKind},
@@ -231,7 +231,6 @@ pub(super) async fn set_term_marks(
     caller: &Caller,
     request: pb::SetTermMarksRequest,
 ) -> Result<pb::SetTermMarksResponse, GradebookError> {
-    const OPERATION: &str = "gradebook.SetTermMarks";
     let entries = check_entries(
         &request.marks,
         |entry| &entry.student_id,
@@ -243,15 +242,9 @@ pub(super) async fn set_term_marks(
                 .transpose()
         },
     )?;
+    let idempotent = Idempotent::of(caller, &request, &request.idempotency_key)?;
     let mut transaction = state.begin().await?;
-    if let Some(answer) = replay(
-        &mut transaction,
-        caller,
-        OPERATION,
-        &request.idempotency_key,
-    )
-    .await?
-    {
+    if let Some(answer) = idempotent.replay(&mut transaction).await? {
         return Ok(answer);
     }
     let (sheet, subject) = sheet_of(
@@ -341,14 +334,7 @@ pub(super) async fn set_term_marks(
             .await?
             .1,
     };
-    remember(
-        &mut transaction,
-        caller,
-        OPERATION,
-        &request.idempotency_key,
-        &answer,
-    )
-    .await?;
+    idempotent.remember(&mut transaction, &answer).await?;
     state.commit(transaction).await?;
     tracing::info!(class_id = %sheet.class.id, subject_id = %subject, period = sheet.period.as_str(), "term marks set");
     Ok(answer)

@@ -3,6 +3,7 @@
 
 use asurso_proto::gradebook as pb;
 use asurso_runtime::auth::Caller;
+use asurso_runtime::edge::Edge;
 
 use crate::{
     access,

@@ -4,6 +4,7 @@
 
 use asurso_proto::{events, gradebook as pb};
 use asurso_runtime::auth::Caller;
+use asurso_runtime::edge::Edge;
 use sqlx::PgConnection;
 use time::Date;
 use uuid::Uuid;

@@ -26,69 +26,48 @@ impl pb::timetable_service_server::TimetableService for TimetableApi {
         &self,
         request: Request<pb::SetBellScheduleRequest>,
     ) -> Result<Response<pb::SetBellScheduleResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            bells::set_bell_schedule(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, bells::set_bell_schedule)
     }
 
     async fn get_bell_schedule(
         &self,
         request: Request<pb::GetBellScheduleRequest>,
     ) -> Result<Response<pb::GetBellScheduleResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            bells::get_bell_schedule(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, bells::get_bell_schedule)
     }
 
     async fn set_class_timetable(
         &self,
         request: Request<pb::SetClassTimetableRequest>,
     ) -> Result<Response<pb::SetClassTimetableResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            class_timetable::set_class_timetable(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, class_timetable::set_class_timetable)
     }
 
     async fn get_class_timetable(
         &self,
         request: Request<pb::GetClassTimetableRequest>,
     ) -> Result<Response<pb::GetClassTimetableResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            class_timetable::get_class_timetable(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, class_timetable::get_class_timetable)
     }
 
     async fn schedule_lesson(
         &self,
         request: Request<pb::ScheduleLessonRequest>,
     ) -> Result<Response<pb::ScheduleLessonResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            lessons::schedule_lesson(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, lessons::schedule_lesson)
     }
 
     async fn change_lesson(
         &self,
         request: Request<pb::ChangeLessonRequest>,
     ) -> Result<Response<pb::ChangeLessonResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            lessons::change_lesson(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, lessons::change_lesson)
     }
 
     async fn get_timetable(
         &self,
         request: Request<pb::GetTimetableRequest>,
     ) -> Result<Response<pb::GetTimetableResponse>, Status> {
-        let caller = self.0.caller(&request).await?;
-        Ok(Response::new(
-            view::get_timetable(&self.0, &caller, request.into_inner()).await?,
-        ))
+        asurso_runtime::handle!(self.0, request, view::get_timetable)
     }
 }

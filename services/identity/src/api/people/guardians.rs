@@ -4,82 +4,70 @@
 use asurso_proto::{events, identity as pb};
 use asurso_runtime::auth::Caller;
 use sqlx::PgConnection;
-use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{audit_read, person_view};
+use crate::api::State;
 use crate::{
     access,
-    api::{Shared, uuid_field},
+    api::uuid_field,
     domain::{IdentityError, rights::right},
     events::publish,
     storage::{self, org::OrgUnitRow},
 };
 
 pub(super) async fn link_guardian(
-    state: &Shared,
-    request: Request<pb::LinkGuardianRequest>,
-) -> Result<Response<pb::LinkGuardianResponse>, Status> {
-    let caller = state.caller(&request).await?;
-    let request = request.into_inner();
-    change_guardian(
-        state,
-        &caller,
-        &request.parent_id,
-        &request.student_id,
-        true,
-    )
-    .await?;
-    Ok(Response::new(pb::LinkGuardianResponse {}))
+    state: &State,
+    caller: &Caller,
+    request: pb::LinkGuardianRequest,
+) -> Result<pb::LinkGuardianResponse, IdentityError> {
+    change_guardian(state, caller, &request.parent_id, &request.student_id, true).await?;
+    Ok(pb::LinkGuardianResponse {})
 }
 
 pub(super) async fn unlink_guardian(
-    state: &Shared,
-    request: Request<pb::UnlinkGuardianRequest>,
-) -> Result<Response<pb::UnlinkGuardianResponse>, Status> {
-    let caller = state.caller(&request).await?;
-    let request = request.into_inner();
+    state: &State,
+    caller: &Caller,
+    request: pb::UnlinkGuardianRequest,
+) -> Result<pb::UnlinkGuardianResponse, IdentityError> {
     change_guardian(
         state,
-        &caller,
+        caller,
         &request.parent_id,
         &request.student_id,
         false,
     )
     .await?;
-    Ok(Response::new(pb::UnlinkGuardianResponse {}))
+    Ok(pb::UnlinkGuardianResponse {})
 }
 
 pub(super) async fn list_children(
-    state: &Shared,
-    request: Request<pb::ListChildrenRequest>,
-) -> Result<Response<pb::ListChildrenResponse>, Status> {
-    let caller = state.caller(&request).await?;
-    let parent_id = match request.get_ref().parent_id.as_str() {
+    state: &State,
+    caller: &Caller,
+    request: pb::ListChildrenRequest,
+) -> Result<pb::ListChildrenResponse, IdentityError> {
+    let parent_id = match request.parent_id.as_str() {
         "" => caller.person_id,
         id => uuid_field(id, "parent_id")?,
     };
-    let mut transaction = state.pool.begin().await.map_err(IdentityError::from)?;
-    let mut children = storage::people::children(&mut transaction, parent_id)
-        .await
-        .map_err(IdentityError::from)?;
+    let mut transaction = state.pool.begin().await?;
+    let mut children = storage::people::children(&mut transaction, parent_id).await?;
     if parent_id != caller.person_id {
         let parent = storage::people::get(&mut transaction, parent_id)
-            .await
-            .map_err(IdentityError::from)?
+            .await?
             .ok_or_else(|| IdentityError::NotFound(format!("parent_id: no person {parent_id}")))?;
         let unit = access::unit(&mut transaction, parent.org_unit_id, "parent_id").await?;
-        access::authorize(&mut transaction, &caller, right::PEOPLE_READ, &unit).await?;
+        access::authorize(&mut transaction, caller, right::PEOPLE_READ, &unit).await?;
         // Staff see only the children they may read themselves: a
         // parent's child in another school stays out of the answer.
         let mut readable = Vec::with_capacity(children.len());
         for child in children {
             let unit = access::unit(&mut transaction, child.org_unit_id, "parent_id").await?;
-            if access::authorize(&mut transaction, &caller, right::PEOPLE_READ, &unit)
+            if access::authorize(&mut transaction, caller, right::PEOPLE_READ, &unit)
                 .await
                 .is_ok()
             {
-                audit_read(&mut transaction, &caller, child.id, "person").await?;
+                audit_read(&mut transaction, caller, child.id, "person").await?;
                 readable.push(child);
             }
         }
@@ -87,17 +75,17 @@ pub(super) async fn list_children(
     }
     let views = children
         .iter()
-        .map(|child| person_view(state, Some(&caller), child))
+        .map(|child| person_view(state, Some(caller), child))
         .collect::<Result<Vec<_>, _>>()?;
-    transaction.commit().await.map_err(IdentityError::from)?;
-    Ok(Response::new(pb::ListChildrenResponse { children: views }))
+    transaction.commit().await?;
+    Ok(pb::ListChildrenResponse { children: views })
 }
 
 /// Links (or unlinks) a parent and a student, with its event, in one
 /// transaction. Linking twice changes nothing; unlinking what is not
 /// linked is NOT_FOUND.
 async fn change_guardian(
-    state: &Shared,
+    state: &State,
     caller: &Caller,
     parent: &str,
     student: &str,

@@ -9,8 +9,8 @@ mod rows;
 use std::collections::HashMap;
 
 use asurso_proto::{events, identity as pb};
-use asurso_runtime::idempotency::{self, Claim};
-use tonic::{Request, Response, Status};
+use asurso_runtime::auth::Caller;
+use asurso_runtime::edge::{Edge, Idempotent};
 use uuid::Uuid;
 
 use self::{
@@ -18,9 +18,10 @@ use self::{
     rows::parse_csv,
 };
 use super::register::insert_person;
+use crate::api::State;
 use crate::{
     access,
-    api::{Shared, uuid_field},
+    api::uuid_field,
     domain::{IdentityError, rights::right},
     events::publish,
     storage,
@@ -30,41 +31,34 @@ use crate::{
 pub const MAX_CSV_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_CSV_ROWS: usize = 20_000;
 
-/// What an import's answer is kept under for a retry: a stored name, not a
-/// right, though it reads like one. Renamed, it would forget the answers
-/// already kept.
-const IMPORT_OPERATION: &str = "people.import";
-
 pub(super) async fn import_people(
-    state: &Shared,
-    request: Request<pb::ImportPeopleRequest>,
-) -> Result<Response<pb::ImportPeopleResponse>, Status> {
-    let caller = state.caller(&request).await?;
-    let request = request.into_inner();
+    state: &State,
+    caller: &Caller,
+    request: pb::ImportPeopleRequest,
+) -> Result<pb::ImportPeopleResponse, IdentityError> {
     let school_id = uuid_field(&request.school_id, "school_id")?;
     if request.csv.len() > MAX_CSV_BYTES {
-        return Err(IdentityError::invalid("csv", "is larger than 5 MiB: split the file").into());
+        return Err(IdentityError::invalid(
+            "csv",
+            "is larger than 5 MiB: split the file",
+        ));
     }
-    let mut transaction = state.pool.begin().await.map_err(IdentityError::from)?;
+    let mut transaction = state.pool.begin().await?;
     let school = access::unit(&mut transaction, school_id, "school_id").await?;
     if school.kind != "school" {
-        return Err(IdentityError::invalid("school_id", "is not a school").into());
+        return Err(IdentityError::invalid("school_id", "is not a school"));
     }
-    access::authorize(&mut transaction, &caller, right::PEOPLE_IMPORT, &school).await?;
-    let claim = idempotency::claim::<pb::ImportPeopleResponse>(
-        &mut transaction,
-        caller.person_id,
-        IMPORT_OPERATION,
-        &request.idempotency_key,
-    )
-    .await
-    .map_err(IdentityError::from)?;
-    if let Claim::Replay(answer) = claim {
-        return Ok(Response::new(answer));
+    access::authorize(&mut transaction, caller, right::PEOPLE_IMPORT, &school).await?;
+    let idempotent = Idempotent::of(caller, &request, &request.idempotency_key)?;
+    if let Some(answer) = idempotent
+        .replay::<pb::ImportPeopleResponse>(&mut transaction)
+        .await?
+    {
+        return Ok(answer);
     }
 
     let rows = parse_csv(&request.csv)?;
-    let plan = plan_import(state, &mut transaction, &caller, school.id, &rows).await?;
+    let plan = plan_import(state, &mut transaction, caller, school.id, &rows).await?;
     let mut by_snils: HashMap<Vec<u8>, Uuid> = HashMap::new();
     for row in &plan.people {
         let (person, _) = insert_person(
@@ -88,9 +82,7 @@ pub(super) async fn import_people(
             ChildRef::Existing(id) => Some(*id),
         };
         if let (Some(parent), Some(child)) = (parent, child)
-            && storage::people::link_guardian(&mut transaction, parent, child)
-                .await
-                .map_err(IdentityError::from)?
+            && storage::people::link_guardian(&mut transaction, parent, child).await?
         {
             links += 1;
             publish(
@@ -110,17 +102,8 @@ pub(super) async fn import_people(
         people_imported: u32::try_from(plan.people.len()).unwrap_or(u32::MAX),
         guardian_links: links,
     };
-    idempotency::complete(
-        &mut transaction,
-        caller.person_id,
-        IMPORT_OPERATION,
-        &request.idempotency_key,
-        &answer,
-    )
-    .await
-    .map_err(IdentityError::from)?;
-    transaction.commit().await.map_err(IdentityError::from)?;
-    state.relay.wake();
+    idempotent.remember(&mut transaction, &answer).await?;
+    state.commit(transaction).await?;
     tracing::info!(school_id = %school.id, people = answer.people_imported, links, "people imported");
-    Ok(Response::new(answer))
+    Ok(answer)
 }

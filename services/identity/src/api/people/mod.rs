@@ -27,48 +27,48 @@ impl pb::people_service_server::PeopleService for PeopleApi {
         &self,
         request: Request<pb::RegisterPersonRequest>,
     ) -> Result<Response<pb::RegisterPersonResponse>, Status> {
-        register::register_person(&self.0, request).await
+        asurso_runtime::handle!(self.0, request, register::register_person)
     }
 
     async fn get_person(
         &self,
         request: Request<pb::GetPersonRequest>,
     ) -> Result<Response<pb::GetPersonResponse>, Status> {
-        register::get_person(&self.0, request).await
+        asurso_runtime::handle!(self.0, request, register::get_person)
     }
 
     async fn update_person(
         &self,
         request: Request<pb::UpdatePersonRequest>,
     ) -> Result<Response<pb::UpdatePersonResponse>, Status> {
-        register::update_person(&self.0, request).await
+        asurso_runtime::handle!(self.0, request, register::update_person)
     }
 
     async fn import_people(
         &self,
         request: Request<pb::ImportPeopleRequest>,
     ) -> Result<Response<pb::ImportPeopleResponse>, Status> {
-        import::import_people(&self.0, request).await
+        asurso_runtime::handle!(self.0, request, import::import_people)
     }
 
     async fn link_guardian(
         &self,
         request: Request<pb::LinkGuardianRequest>,
     ) -> Result<Response<pb::LinkGuardianResponse>, Status> {
-        guardians::link_guardian(&self.0, request).await
+        asurso_runtime::handle!(self.0, request, guardians::link_guardian)
     }
 
     async fn unlink_guardian(
         &self,
         request: Request<pb::UnlinkGuardianRequest>,
     ) -> Result<Response<pb::UnlinkGuardianResponse>, Status> {
-        guardians::unlink_guardian(&self.0, request).await
+        asurso_runtime::handle!(self.0, request, guardians::unlink_guardian)
     }
 
     async fn list_children(
         &self,
         request: Request<pb::ListChildrenRequest>,
     ) -> Result<Response<pb::ListChildrenResponse>, Status> {
-        guardians::list_children(&self.0, request).await
+        asurso_runtime::handle!(self.0, request, guardians::list_children)
     }
 }

@@ -1,18 +1,19 @@
 //! Registering a person, reading one, and correcting one.
 
 use asurso_proto::{events, identity as pb};
+use asurso_runtime::auth::Caller;
 use asurso_runtime::{
     auth::role_name,
-    idempotency::{self, Claim},
+    edge::{Edge, Idempotent},
 };
 use sqlx::PgConnection;
-use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{audit_read, person_view, today};
+use crate::api::State;
 use crate::{
     access,
-    api::{Shared, civil_date, role_field, uuid_field},
+    api::{civil_date, role_field, uuid_field},
     domain::{
         IdentityError,
         person::{NewPerson, PersonInput},
@@ -21,11 +22,6 @@ use crate::{
     events::{person_registered, publish},
     storage::{self, org::OrgUnitRow, people::PersonRow},
 };
-
-/// What a registration's answer is kept under for a retry: a stored name,
-/// not a right, though it reads like one. Renamed, it would forget the
-/// answers already kept.
-const REGISTER_OPERATION: &str = "people.register";
 
 fn input_of(data: &pb::PersonData) -> PersonInput<'_> {
     let contacts = data.contacts.as_ref();
@@ -42,7 +38,7 @@ fn input_of(data: &pb::PersonData) -> PersonInput<'_> {
 
 /// Inserts a person with one role, and the events; the caller's transaction.
 pub(super) async fn insert_person(
-    state: &Shared,
+    state: &State,
     transaction: &mut PgConnection,
     unit: &OrgUnitRow,
     person: &NewPerson,
@@ -104,11 +100,10 @@ pub(super) async fn insert_person(
 }
 
 pub(super) async fn register_person(
-    state: &Shared,
-    request: Request<pb::RegisterPersonRequest>,
-) -> Result<Response<pb::RegisterPersonResponse>, Status> {
-    let caller = state.caller(&request).await?;
-    let request = request.into_inner();
+    state: &State,
+    caller: &Caller,
+    request: pb::RegisterPersonRequest,
+) -> Result<pb::RegisterPersonResponse, IdentityError> {
     let unit_id = uuid_field(&request.org_unit_id, "org_unit_id")?;
     let role = role_field(request.role, "role")?;
     let data = request
@@ -118,7 +113,7 @@ pub(super) async fn register_person(
     let person =
         NewPerson::parse(&input_of(data), "person.", today()).map_err(IdentityError::Invalid)?;
 
-    let mut transaction = state.pool.begin().await.map_err(IdentityError::from)?;
+    let mut transaction = state.pool.begin().await?;
     let unit = access::unit(&mut transaction, unit_id, "org_unit_id").await?;
     if !rights::role_fits_unit(role, &unit.kind) {
         return Err(IdentityError::invalid(
@@ -128,32 +123,26 @@ pub(super) async fn register_person(
                 role_name(role),
                 unit.kind
             ),
-        )
-        .into());
+        ));
     }
-    access::authorize(&mut transaction, &caller, right::PEOPLE_REGISTER, &unit).await?;
-    let claim = idempotency::claim::<pb::RegisterPersonResponse>(
-        &mut transaction,
-        caller.person_id,
-        REGISTER_OPERATION,
-        &request.idempotency_key,
-    )
-    .await
-    .map_err(IdentityError::from)?;
-    if let Claim::Replay(stored) = claim {
+    access::authorize(&mut transaction, caller, right::PEOPLE_REGISTER, &unit).await?;
+    let idempotent = Idempotent::of(caller, &request, &request.idempotency_key)?;
+    if let Some(stored) = idempotent
+        .replay::<pb::RegisterPersonResponse>(&mut transaction)
+        .await?
+    {
         // Stored masked; the caller's view is rebuilt from the person.
         let id = uuid_field(
             &stored.person.map(|p| p.id).unwrap_or_default(),
             "person_id",
         )?;
         let row = storage::people::get(&mut transaction, id)
-            .await
-            .map_err(IdentityError::from)?
+            .await?
             .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {id}")))?;
-        return Ok(Response::new(pb::RegisterPersonResponse {
-            person: Some(person_view(state, Some(&caller), &row)?),
+        return Ok(pb::RegisterPersonResponse {
+            person: Some(person_view(state, Some(caller), &row)?),
             grant_id: stored.grant_id,
-        }));
+        });
     }
     let (row, grant_id) = insert_person(
         state,
@@ -165,7 +154,7 @@ pub(super) async fn register_person(
     )
     .await?;
     let answer = pb::RegisterPersonResponse {
-        person: Some(person_view(state, Some(&caller), &row)?),
+        person: Some(person_view(state, Some(caller), &row)?),
         grant_id: grant_id.to_string(),
     };
     // Never a SNILS in plain text at rest: the stored answer is masked.
@@ -173,52 +162,39 @@ pub(super) async fn register_person(
         person: Some(person_view(state, None, &row)?),
         grant_id: answer.grant_id.clone(),
     };
-    idempotency::complete(
-        &mut transaction,
-        caller.person_id,
-        REGISTER_OPERATION,
-        &request.idempotency_key,
-        &stored,
-    )
-    .await
-    .map_err(IdentityError::from)?;
-    transaction.commit().await.map_err(IdentityError::from)?;
-    state.relay.wake();
+    idempotent.remember(&mut transaction, &stored).await?;
+    state.commit(transaction).await?;
     tracing::info!(person_id = %row.id, role = role_name(role), org_unit_id = %unit.id, "person registered");
-    Ok(Response::new(answer))
+    Ok(answer)
 }
 
 pub(super) async fn get_person(
-    state: &Shared,
-    request: Request<pb::GetPersonRequest>,
-) -> Result<Response<pb::GetPersonResponse>, Status> {
-    let caller = state.caller(&request).await?;
-    let person_id = uuid_field(&request.get_ref().person_id, "person_id")?;
-    let mut transaction = state.pool.begin().await.map_err(IdentityError::from)?;
+    state: &State,
+    caller: &Caller,
+    request: pb::GetPersonRequest,
+) -> Result<pb::GetPersonResponse, IdentityError> {
+    let person_id = uuid_field(&request.person_id, "person_id")?;
+    let mut transaction = state.pool.begin().await?;
     let person = storage::people::get(&mut transaction, person_id)
-        .await
-        .map_err(IdentityError::from)?
+        .await?
         .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;
     let own = caller.person_id == person.id
-        || storage::people::is_guardian(&mut transaction, caller.person_id, person.id)
-            .await
-            .map_err(IdentityError::from)?;
+        || storage::people::is_guardian(&mut transaction, caller.person_id, person.id).await?;
     if !own {
         let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
-        access::authorize(&mut transaction, &caller, right::PEOPLE_READ, &unit).await?;
-        audit_read(&mut transaction, &caller, person.id, "person").await?;
+        access::authorize(&mut transaction, caller, right::PEOPLE_READ, &unit).await?;
+        audit_read(&mut transaction, caller, person.id, "person").await?;
     }
-    let view = person_view(state, Some(&caller), &person)?;
-    transaction.commit().await.map_err(IdentityError::from)?;
-    Ok(Response::new(pb::GetPersonResponse { person: Some(view) }))
+    let view = person_view(state, Some(caller), &person)?;
+    transaction.commit().await?;
+    Ok(pb::GetPersonResponse { person: Some(view) })
 }
 
 pub(super) async fn update_person(
-    state: &Shared,
-    request: Request<pb::UpdatePersonRequest>,
-) -> Result<Response<pb::UpdatePersonResponse>, Status> {
-    let caller = state.caller(&request).await?;
-    let request = request.into_inner();
+    state: &State,
+    caller: &Caller,
+    request: pb::UpdatePersonRequest,
+) -> Result<pb::UpdatePersonResponse, IdentityError> {
     let person_id = uuid_field(&request.person_id, "person_id")?;
     let data = request
         .person
@@ -226,14 +202,13 @@ pub(super) async fn update_person(
         .ok_or_else(|| IdentityError::invalid("person", "is required"))?;
     let parsed =
         NewPerson::parse(&input_of(data), "person.", today()).map_err(IdentityError::Invalid)?;
-    let mut transaction = state.pool.begin().await.map_err(IdentityError::from)?;
+    let mut transaction = state.pool.begin().await?;
     let mut person = storage::people::get(&mut transaction, person_id)
-        .await
-        .map_err(IdentityError::from)?
+        .await?
         .ok_or_else(|| IdentityError::NotFound(format!("person_id: no person {person_id}")))?;
     let unit = access::unit(&mut transaction, person.org_unit_id, "person_id").await?;
     // Registering people and correcting them is the same responsibility.
-    access::authorize(&mut transaction, &caller, right::PEOPLE_REGISTER, &unit).await?;
+    access::authorize(&mut transaction, caller, right::PEOPLE_REGISTER, &unit).await?;
     // The SNILS is a key, not just a record: a first Gosuslugi (ESIA)
     // login links to whoever bears it. Changing it chooses who may log
     // in as this person, as a password does, so it takes managing
@@ -247,7 +222,7 @@ pub(super) async fn update_person(
     if snils_changes {
         access::authorize_over_person(
             &mut transaction,
-            &caller,
+            caller,
             right::ACCOUNTS_MANAGE,
             &person,
             "person.snils",
@@ -271,8 +246,7 @@ pub(super) async fn update_person(
             )
         } else {
             error.into()
-        }
-        .into());
+        });
     }
     publish(
         &mut transaction,
@@ -288,10 +262,8 @@ pub(super) async fn update_person(
         },
     )
     .await?;
-    let view = person_view(state, Some(&caller), &person)?;
-    transaction.commit().await.map_err(IdentityError::from)?;
+    let view = person_view(state, Some(caller), &person)?;
+    transaction.commit().await?;
     state.relay.wake();
-    Ok(Response::new(pb::UpdatePersonResponse {
-        person: Some(view),
-    }))
+    Ok(pb::UpdatePersonResponse { person: Some(view) })
 }

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    api::{Shared, civil_date},
+    api::{State, civil_date},
     domain::IdentityError,
     storage::{self, people::PersonRow},
 };
@@ -14,7 +14,7 @@ use crate::{
 /// The person as a caller may see them: SNILS in full only for admins of
 /// the person's own unit.
 pub fn person_view(
-    state: &Shared,
+    state: &State,
     caller: Option<&Caller>,
     person: &PersonRow,
 ) -> Result<pb::Person, IdentityError> {

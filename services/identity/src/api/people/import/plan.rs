@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::rows::{COLUMNS, CsvRow, parse_birth_date};
 use crate::{
     access,
-    api::{Shared, people::today},
+    api::{State, people::today},
     domain::{
         IdentityError,
         error::FieldViolation,
@@ -68,7 +68,7 @@ async fn school_out_of_reach(
 /// Checks every row against the rules, the file and the database; any
 /// problem anywhere means nothing is written.
 pub(super) async fn plan_import(
-    state: &Shared,
+    state: &State,
     transaction: &mut PgConnection,
     caller: &Caller,
     school: Uuid,

@@ -1,0 +1,102 @@
+//! The gradebook in this process, on a database of its own and identity's
+//! NATS namespace and keys, with clients that act as one caller: what the
+//! gradebook's tests, the gateway's tests and every bench that needs a
+//! gradebook share (feature `harness`; never part of the service's build).
+
+use std::time::Duration;
+
+pub use asurso_identity::harness::{Authed, Bearer, World};
+use asurso_proto::gradebook as gb;
+use asurso_runtime::{db, events::EventBus};
+use asurso_testkit::{Spawned, TestDatabase, eventually};
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
+use uuid::Uuid;
+
+use crate::{Application, CONFIG, MIGRATOR, Settings};
+
+/// The gradebook's clients, acting as one caller.
+#[derive(Clone)]
+pub struct Gb {
+    pub calendar: gb::calendar_service_client::CalendarServiceClient<Authed>,
+    pub classes: gb::class_service_client::ClassServiceClient<Authed>,
+    pub curriculum: gb::curriculum_service_client::CurriculumServiceClient<Authed>,
+    pub timetable: gb::timetable_service_client::TimetableServiceClient<Authed>,
+    pub journal: gb::journal_service_client::JournalServiceClient<Authed>,
+    pub diary: gb::diary_service_client::DiaryServiceClient<Authed>,
+    pub reports: gb::report_service_client::ReportServiceClient<Authed>,
+}
+
+impl Gb {
+    /// Clients of the gradebook at `address`, carrying `token`.
+    pub async fn connect(address: &str, token: &str) -> anyhow::Result<Self> {
+        let channel = Channel::from_shared(address.to_owned())?.connect().await?;
+        let bearer = Bearer::new(token)?;
+        let authed = || InterceptedService::new(channel.clone(), bearer.clone());
+        Ok(Self {
+            calendar: gb::calendar_service_client::CalendarServiceClient::new(authed()),
+            classes: gb::class_service_client::ClassServiceClient::new(authed()),
+            curriculum: gb::curriculum_service_client::CurriculumServiceClient::new(authed()),
+            timetable: gb::timetable_service_client::TimetableServiceClient::new(authed()),
+            journal: gb::journal_service_client::JournalServiceClient::new(authed()),
+            diary: gb::diary_service_client::DiaryServiceClient::new(authed()),
+            reports: gb::report_service_client::ReportServiceClient::new(authed()),
+        })
+    }
+}
+
+/// A database with the runtime's and the gradebook's tables.
+pub async fn gradebook_database() -> anyhow::Result<TestDatabase> {
+    TestDatabase::create(&[&db::runtime_migrator(), &MIGRATOR]).await
+}
+
+/// The gradebook in this process.
+pub struct Gradebook {
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+    pub db: TestDatabase,
+    serving: Spawned,
+}
+
+impl Gradebook {
+    /// Starts on `db` (kept across restarts), joined to identity's NATS
+    /// namespace and keys.
+    pub async fn start(world: &World, db: TestDatabase) -> anyhow::Result<Self> {
+        let identity = &world.identity;
+        let mut settings: Settings = CONFIG.load()?;
+        settings.database.url = db.url.clone().into();
+        settings.nats = identity.nats.clone();
+        settings.grpc.port = 0;
+        settings.outbox.poll_interval = Duration::from_millis(20);
+        settings.identity.address = identity.address.clone();
+        let bus = EventBus::connect(&settings.nats, "gradebook-tests").await?;
+        let app = Application::build_with(settings, db.pool.clone(), bus).await?;
+        let address = format!("http://{}", app.local_addr());
+        let serving =
+            asurso_testkit::spawn("gradebook", |shutdown| app.run_until_stopped(shutdown));
+        Ok(Self {
+            address,
+            db,
+            serving,
+        })
+    }
+
+    /// Stops serving and consuming; returns the database to start again on.
+    pub async fn stop(self) -> anyhow::Result<TestDatabase> {
+        self.serving.stop().await?;
+        Ok(self.db)
+    }
+
+    pub async fn clients(&self, token: &str) -> anyhow::Result<Gb> {
+        Gb::connect(&self.address, token).await
+    }
+
+    /// Waits until identity's events about `person` reached the gradebook.
+    pub async fn knows(&self, person: Uuid) -> anyhow::Result<()> {
+        let pool = self.db.pool.clone();
+        eventually(Duration::from_secs(15), || {
+            let pool = pool.clone();
+            async move { Ok(asurso_directory::storage::knows(&pool, person).await?) }
+        })
+        .await
+    }
+}
