@@ -27,12 +27,11 @@ use std::{net::SocketAddr, sync::Arc};
 use asurso_proto::gradebook as pb;
 use asurso_runtime::{
     Shutdown,
-    auth::{IdentityKeys, Verifier},
+    auth::IdentitySettings,
     events::{EventBus, StreamDef, streams},
     service::{Foundation, Service},
     settings::EmbeddedConfig,
 };
-use serde::Deserialize;
 use sqlx::{PgPool, migrate::Migrator};
 
 pub use asurso_runtime::service::StartError;
@@ -58,19 +57,6 @@ asurso_runtime::service_settings! {
         pub identity: IdentitySettings,
     }
 }
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IdentitySettings {
-    /// Identity's gRPC address, for its public token keys.
-    pub address: String,
-    /// The issuer its tokens name.
-    pub issuer: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("identity.address: {0}")]
-struct IdentityAddress(String);
 
 /// A built, bound, not yet serving gradebook.
 pub struct Application {
@@ -98,12 +84,7 @@ impl Application {
     }
 
     fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
-        // Connected lazily: the gradebook starts (and serves what needs no
-        // token) while identity is still starting.
-        let channel = tonic::transport::Endpoint::from_shared(settings.identity.address.clone())
-            .map_err(|error| StartError::service(IdentityAddress(error.to_string())))?
-            .connect_lazy();
-        let verifier = Verifier::new(IdentityKeys::new(channel), settings.identity.issuer.clone());
+        let verifier = settings.identity.verifier()?;
         let state = Arc::new(api::State {
             pool: foundation.pool.clone(),
             verifier,

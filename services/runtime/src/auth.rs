@@ -142,6 +142,37 @@ impl KeySource for IdentityKeys {
     }
 }
 
+/// Where a service other than identity finds identity: its gRPC address
+/// (for its public token keys) and the issuer its tokens name. Every
+/// service that verifies callers has this section as `identity`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub address: String,
+    pub issuer: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("identity.address: {0}")]
+struct IdentityAddress(String);
+
+impl IdentitySettings {
+    /// The one way a service verifies its callers: identity's keys over a
+    /// lazily connected channel, so the service starts (and serves what
+    /// needs no token) while identity is still starting.
+    pub fn verifier(&self) -> Result<Verifier<IdentityKeys>, crate::service::StartError> {
+        let channel = tonic::transport::Endpoint::from_shared(self.address.clone())
+            .map_err(|error| {
+                crate::service::StartError::service(IdentityAddress(error.to_string()))
+            })?
+            .connect_lazy();
+        Ok(Verifier::new(
+            IdentityKeys::new(channel),
+            self.issuer.clone(),
+        ))
+    }
+}
+
 /// Verifies access tokens.
 pub struct Verifier<S> {
     source: S,

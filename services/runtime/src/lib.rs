@@ -25,3 +25,6 @@ pub mod settings;
 pub mod telemetry;
 
 pub use lifecycle::Shutdown;
+/// For [`service_settings!`]: a service needs no serde of its own.
+#[doc(hidden)]
+pub use serde;

@@ -59,8 +59,9 @@ macro_rules! service_settings {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
+        #[derive(Debug, Clone, $crate::serde::Deserialize)]
+        // serde wants its path as text, where `$crate` does not expand.
+        #[serde(crate = "::asurso_runtime::serde", deny_unknown_fields)]
         pub struct $name {
             pub grpc: $crate::settings::GrpcSettings,
             pub database: $crate::settings::DatabaseSettings,
