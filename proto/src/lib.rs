@@ -14,6 +14,7 @@ include!(concat!(env!("OUT_DIR"), "/asurso.rs"));
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/asurso_descriptor.bin"));
 
+pub use asurso::attendance::v1 as attendance;
 pub use asurso::common::v1 as common;
 pub use asurso::events::v1 as events;
 pub use asurso::gradebook::v1 as gradebook;

@@ -100,6 +100,15 @@ pub const SERVICES: &[ServiceSpec] = &[
         extra: |_| Vec::new(),
     },
     ServiceSpec {
+        name: "attendance",
+        env_prefix: "ATTENDANCE",
+        port: 50053,
+        database: true,
+        verifies_tokens: true,
+        behind_gateway: true,
+        extra: |_| Vec::new(),
+    },
+    ServiceSpec {
         name: GATEWAY,
         env_prefix: "GATEWAY",
         port: 8080,

@@ -193,6 +193,11 @@ pub const RULES: &[Rule] = &[
         "asurso.gradebook.v1.ReportService/GetAggregateSummary",
         ABOVE_SCHOOLS,
     ),
+    // attendance: the dictionary of absence codes names no one.
+    rule(
+        "asurso.attendance.v1.AbsenceCodeService/ListAbsenceCodes",
+        ANYONE,
+    ),
 ];
 
 /// The table, indexed.

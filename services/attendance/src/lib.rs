@@ -1,0 +1,99 @@
+//! The attendance service: who was at each lesson, with the reason of each
+//! absence, for the teacher who takes the lesson, the class teacher who
+//! chases absences, the family, and the departments that report them.
+//!
+//! It knows people, grants, guardian links and the rights matrix from
+//! identity's events (the shared directory) and verifies tokens itself with
+//! identity's public keys. It must never let a caller see a student who is
+//! not theirs.
+
+pub mod api;
+#[cfg(feature = "harness")]
+pub mod harness;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use asurso_proto::attendance as pb;
+use asurso_runtime::{
+    Shutdown,
+    auth::IdentitySettings,
+    events::{EventBus, StreamDef, streams},
+    service::{Foundation, Service},
+    settings::EmbeddedConfig,
+};
+use sqlx::{PgPool, migrate::Migrator};
+
+pub use asurso_runtime::service::StartError;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+pub const CONFIG: EmbeddedConfig = EmbeddedConfig {
+    base: include_str!("../config/base.toml"),
+    environments: &[
+        ("local", include_str!("../config/local.toml")),
+        ("production", include_str!("../config/production.toml")),
+    ],
+    env_prefix: "ATTENDANCE",
+};
+
+/// Its own stream, and identity's, which the directory reads.
+const STREAMS: [StreamDef; 2] = [streams::ATTENDANCE, streams::IDENTITY];
+
+asurso_runtime::service_settings! {
+    pub struct Settings {
+        pub identity: IdentitySettings,
+    }
+}
+
+/// A built, bound, not yet serving attendance service.
+pub struct Application {
+    service: Service,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartError> {
+        let foundation = Foundation::connect("attendance", &settings, &MIGRATOR, &STREAMS).await?;
+        Self::assemble(settings, foundation).await
+    }
+
+    /// Builds on a pool and bus made elsewhere (tests).
+    pub async fn build_with(
+        settings: Settings,
+        pool: PgPool,
+        bus: EventBus,
+    ) -> Result<Self, StartError> {
+        let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
+        Self::assemble(settings, foundation).await
+    }
+
+    async fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
+        asurso_directory::migrate(&foundation.pool).await?;
+        let state = Arc::new(api::State {
+            pool: foundation.pool.clone(),
+            verifier: settings.identity.verifier()?,
+            relay: foundation.relay_waker(),
+        });
+        let service = foundation
+            .add_service(
+                pb::absence_code_service_server::AbsenceCodeServiceServer::new(
+                    api::codes::CodesApi(Arc::clone(&state)),
+                ),
+            )
+            .consume(
+                asurso_directory::consumer_spec("attendance"),
+                asurso_directory::Directory,
+            )
+            .build();
+        Ok(Self { service })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.service.local_addr()
+    }
+
+    /// Serves until `shutdown`, then drains calls, stops the consumers and
+    /// flushes the outbox.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
+        self.service.run_until_stopped(shutdown).await
+    }
+}
