@@ -68,11 +68,7 @@ impl Application {
 
     async fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
         asurso_directory::migrate(&foundation.pool).await?;
-        let state = Arc::new(api::State {
-            pool: foundation.pool.clone(),
-            verifier: settings.identity.verifier()?,
-            relay: foundation.relay_waker(),
-        });
+        let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
         let service = foundation
             .add_service(
                 pb::absence_code_service_server::AbsenceCodeServiceServer::new(

@@ -15,8 +15,15 @@ pub mod access;
 pub mod consumer;
 pub mod storage;
 
-use asurso_runtime::db::DbError;
+use asurso_runtime::{
+    auth::{Caller, IdentityKeys, IdentitySettings, Verifier},
+    db::DbError,
+    edge::Edge,
+    events::relay::RelayWaker,
+    service::{Foundation, StartError},
+};
 use sqlx::{PgPool, migrate::Migrator};
+use tonic::Status;
 
 pub use consumer::{Directory, consumer_spec};
 pub use storage::School;
@@ -34,4 +41,37 @@ pub fn migrator() -> Migrator {
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     migrator().run(pool).await?;
     Ok(())
+}
+
+/// What the handlers of a service that knows its callers through the
+/// directory share: its pool, identity's keys, its relay. A caller is
+/// verified by token and refused when identity has revoked their grant.
+pub struct EdgeState {
+    pub pool: PgPool,
+    pub verifier: Verifier<IdentityKeys>,
+    pub relay: RelayWaker,
+}
+
+impl EdgeState {
+    pub fn new(foundation: &Foundation, identity: &IdentitySettings) -> Result<Self, StartError> {
+        Ok(Self {
+            pool: foundation.pool.clone(),
+            verifier: identity.verifier()?,
+            relay: foundation.relay_waker(),
+        })
+    }
+}
+
+impl Edge for EdgeState {
+    fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn relay(&self) -> &RelayWaker {
+        &self.relay
+    }
+
+    async fn caller<T: Send + Sync>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
+        access::caller(&self.verifier, &self.pool, request).await
+    }
 }

@@ -84,12 +84,7 @@ impl Application {
     }
 
     fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
-        let verifier = settings.identity.verifier()?;
-        let state = Arc::new(api::State {
-            pool: foundation.pool.clone(),
-            verifier,
-            relay: foundation.relay_waker(),
-        });
+        let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
         let service = foundation
             .add_service(pb::calendar_service_server::CalendarServiceServer::new(
                 api::calendar::CalendarApi(Arc::clone(&state)),

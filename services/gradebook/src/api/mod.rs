@@ -18,34 +18,8 @@ pub use asurso_runtime::{
 };
 use std::sync::Arc;
 
-use asurso_runtime::{
-    auth::{Caller, IdentityKeys, Verifier},
-    events::relay::RelayWaker,
-};
-use sqlx::PgPool;
-use tonic::Status;
-
-/// What every handler shares.
-pub struct State {
-    pub pool: PgPool,
-    pub verifier: Verifier<IdentityKeys>,
-    pub relay: RelayWaker,
-}
+/// What every handler shares: the directory's edge state (pool, identity's
+/// keys, relay; callers whose grant was revoked refused).
+pub type State = asurso_directory::EdgeState;
 
 pub type Shared = Arc<State>;
-
-impl Edge for State {
-    fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    fn relay(&self) -> &RelayWaker {
-        &self.relay
-    }
-
-    /// The verified caller of a request, whose grant identity has not
-    /// revoked (as far as the gradebook has heard).
-    async fn caller<T: Send + Sync>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
-        asurso_directory::access::caller(&self.verifier, &self.pool, request).await
-    }
-}
