@@ -16,6 +16,7 @@ use crate::{Application, CONFIG, MIGRATOR, Settings};
 #[derive(Clone)]
 pub struct Clients {
     pub codes: pb::absence_code_service_client::AbsenceCodeServiceClient<Authed>,
+    pub attendance: pb::attendance_service_client::AttendanceServiceClient<Authed>,
 }
 
 impl Clients {
@@ -24,7 +25,8 @@ impl Clients {
         let channel = Channel::from_shared(address.to_owned())?.connect().await?;
         let authed = InterceptedService::new(channel, Bearer::new(token)?);
         Ok(Self {
-            codes: pb::absence_code_service_client::AbsenceCodeServiceClient::new(authed),
+            codes: pb::absence_code_service_client::AbsenceCodeServiceClient::new(authed.clone()),
+            attendance: pb::attendance_service_client::AttendanceServiceClient::new(authed),
         })
     }
 }
@@ -73,5 +75,33 @@ impl Attendance {
 
     pub async fn clients(&self, token: &str) -> anyhow::Result<Clients> {
         Clients::connect(&self.address, token).await
+    }
+
+    /// Waits until the gradebook's lesson has reached attendance.
+    pub async fn knows_lesson(&self, lesson: uuid::Uuid) -> anyhow::Result<()> {
+        let pool = self.db.pool.clone();
+        asurso_testkit::eventually(Duration::from_secs(15), || {
+            let pool = pool.clone();
+            async move {
+                Ok(sqlx::query_scalar::<_, bool>(
+                    "SELECT EXISTS (SELECT 1 FROM lessons l JOIN classes c ON c.id = l.class_id \
+                     WHERE l.id = $1)",
+                )
+                .bind(lesson)
+                .fetch_one(&pool)
+                .await?)
+            }
+        })
+        .await
+    }
+
+    /// Waits until identity's events about `person` reached attendance.
+    pub async fn knows(&self, person: uuid::Uuid) -> anyhow::Result<()> {
+        let pool = self.db.pool.clone();
+        asurso_testkit::eventually(Duration::from_secs(15), || {
+            let pool = pool.clone();
+            async move { Ok(asurso_directory::storage::knows(&pool, person).await?) }
+        })
+        .await
     }
 }

@@ -7,9 +7,13 @@
 //! identity's public keys. It must never let a caller see a student who is
 //! not theirs.
 
+pub mod access;
 pub mod api;
+pub mod domain;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod projection;
+pub mod storage;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -36,8 +40,10 @@ pub const CONFIG: EmbeddedConfig = EmbeddedConfig {
     env_prefix: "ATTENDANCE",
 };
 
-/// Its own stream, and identity's, which the directory reads.
-const STREAMS: [StreamDef; 2] = [streams::ATTENDANCE, streams::IDENTITY];
+/// Its own stream; identity's, which the directory reads; the gradebook's,
+/// whose lessons, classes and enrolments it projects (creating them here,
+/// with the definitions their owners use, lets either service start first).
+const STREAMS: [StreamDef; 3] = [streams::ATTENDANCE, streams::IDENTITY, streams::GRADEBOOK];
 
 asurso_runtime::service_settings! {
     pub struct Settings {
@@ -75,10 +81,14 @@ impl Application {
                     api::codes::CodesApi(Arc::clone(&state)),
                 ),
             )
+            .add_service(pb::attendance_service_server::AttendanceServiceServer::new(
+                api::lessons::LessonsApi(Arc::clone(&state)),
+            ))
             .consume(
                 asurso_directory::consumer_spec("attendance"),
                 asurso_directory::Directory,
             )
+            .consume(projection::consumer_spec(), projection::Gradebook)
             .build();
         Ok(Self { service })
     }

@@ -7,10 +7,11 @@
 //! arrives after a later one about the same thing does no harm.
 
 use asurso_proto::events as ev;
-use asurso_runtime::events::{ConsumerSpec, EventHandler, HandleError, ReceivedEvent, streams};
+use asurso_runtime::events::{
+    ConsumerSpec, EventHandler, HandleError, ReceivedEvent, consumer::event_uuid, streams,
+};
 use prost::Name;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
 use crate::storage as store;
 
@@ -26,27 +27,13 @@ pub struct Directory;
 /// the directory's business.
 const EVENTS: &str = ev::OrgUnitCreated::PACKAGE;
 
-/// The name of the payload's type within [`EVENTS`] (`OrgUnitCreated` of
-/// `type.googleapis.com/asurso.events.v1.OrgUnitCreated`), if it is one.
-fn event_name(event: &ReceivedEvent) -> Option<&str> {
-    let type_url = &event.envelope.payload.as_ref()?.type_url;
-    let full_name = type_url
-        .rsplit_once('/')
-        .map_or(type_url.as_str(), |(_, name)| name);
-    full_name.strip_prefix(EVENTS)?.strip_prefix('.')
-}
-
-fn uuid(value: &str, field: &str) -> Result<Uuid, HandleError> {
-    Uuid::parse_str(value).map_err(|_| HandleError::Permanent(format!("{field} is not a UUID")))
-}
-
 impl EventHandler for Directory {
     async fn handle(
         &self,
         transaction: &mut PgConnection,
         event: &ReceivedEvent,
     ) -> Result<(), HandleError> {
-        let name = event_name(event);
+        let name = event.name_in(EVENTS);
         tracing::debug!(subject = %event.subject, event = name.unwrap_or_default(), "identity event");
         match name {
             Some(ev::OrgUnitCreated::NAME) => org_unit_created(transaction, event.payload()?).await,
@@ -102,11 +89,11 @@ async fn org_unit_created(
     let parent = if unit.parent_id.is_empty() {
         None
     } else {
-        Some(uuid(&unit.parent_id, "parent_id")?)
+        Some(event_uuid(&unit.parent_id, "parent_id")?)
     };
     store::upsert_org_unit(
         transaction,
-        uuid(&unit.org_unit_id, "org_unit_id")?,
+        event_uuid(&unit.org_unit_id, "org_unit_id")?,
         &unit.kind,
         parent,
         &unit.name,
@@ -122,7 +109,14 @@ async fn person_named(
     person: &str,
     [last, first, middle]: [&String; 3],
 ) -> Result<(), HandleError> {
-    store::upsert_person(transaction, uuid(person, "person_id")?, last, first, middle).await?;
+    store::upsert_person(
+        transaction,
+        event_uuid(person, "person_id")?,
+        last,
+        first,
+        middle,
+    )
+    .await?;
     Ok(())
 }
 
@@ -134,10 +128,10 @@ async fn grant_seen(
 ) -> Result<(), HandleError> {
     store::record_grant(
         transaction,
-        uuid(grant, "grant_id")?,
-        uuid(person, "person_id")?,
+        event_uuid(grant, "grant_id")?,
+        event_uuid(person, "person_id")?,
         role,
-        uuid(unit, "org_unit_id")?,
+        event_uuid(unit, "org_unit_id")?,
         revoked,
     )
     .await?;
@@ -152,8 +146,8 @@ async fn guardian(
 ) -> Result<(), HandleError> {
     store::link_guardian(
         transaction,
-        uuid(parent, "parent_id")?,
-        uuid(student, "student_id")?,
+        event_uuid(parent, "parent_id")?,
+        event_uuid(student, "student_id")?,
         linked,
     )
     .await?;
@@ -166,7 +160,7 @@ async fn right_changed(
 ) -> Result<(), HandleError> {
     store::set_right_cell(
         transaction,
-        uuid(&cell.org_unit_id, "org_unit_id")?,
+        event_uuid(&cell.org_unit_id, "org_unit_id")?,
         &cell.role,
         &cell.right,
         cell.allowed,
@@ -179,6 +173,7 @@ async fn right_changed(
 #[cfg(test)]
 mod tests {
     use asurso_proto::events::Envelope;
+    use uuid::Uuid;
 
     use super::*;
 
@@ -197,13 +192,13 @@ mod tests {
     #[test]
     fn an_event_is_named_by_its_type_within_identitys_package() -> Result<(), prost::EncodeError> {
         let granted = received(prost_types::Any::from_msg(&ev::RoleGranted::default())?);
-        assert_eq!(event_name(&granted), Some("RoleGranted"));
+        assert_eq!(granted.name_in(EVENTS), Some("RoleGranted"));
 
         let foreign = received(prost_types::Any {
             type_url: format!("type.googleapis.com/other.v1.{}", ev::RoleGranted::NAME),
             value: Vec::new(),
         });
-        assert_eq!(event_name(&foreign), None);
+        assert_eq!(foreign.name_in(EVENTS), None);
         Ok(())
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod access;
 pub mod consumer;
+pub mod events;
 pub mod storage;
 
 use asurso_runtime::{

@@ -193,9 +193,16 @@ pub const RULES: &[Rule] = &[
         "asurso.gradebook.v1.ReportService/GetAggregateSummary",
         ABOVE_SCHOOLS,
     ),
-    // attendance: the dictionary of absence codes names no one.
+    // attendance: the dictionary of absence codes names no one; lessons
+    // are kept by the school's staff; a student's attendance is read by
+    // the family and the staff who work with them.
     rule(
         "asurso.attendance.v1.AbsenceCodeService/ListAbsenceCodes",
+        ANYONE,
+    ),
+    rule("asurso.attendance.v1.AttendanceService/*", SCHOOL_STAFF),
+    rule(
+        "asurso.attendance.v1.AttendanceService/GetStudentAttendance",
         ANYONE,
     ),
 ];

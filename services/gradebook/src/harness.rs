@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 pub use asurso_identity::harness::{Authed, Bearer, World};
-use asurso_proto::gradebook as gb;
+use asurso_proto::{
+    common::{CivilDate, TimeOfDay},
+    gradebook as gb,
+};
 use asurso_runtime::{db, events::EventBus};
 use asurso_testkit::{Spawned, TestDatabase, eventually};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
@@ -99,4 +102,81 @@ impl Gradebook {
         })
         .await
     }
+}
+
+// A school's set-up, as its admin does it through the gradebook's API:
+// what the gradebook's tests and other services' tests build on.
+
+pub fn day(year: i32, month: i32, day: i32) -> Option<CivilDate> {
+    Some(CivilDate { year, month, day })
+}
+
+pub fn at(hours: i32, minutes: i32) -> Option<TimeOfDay> {
+    Some(TimeOfDay { hours, minutes })
+}
+
+pub async fn class(
+    admin: &mut Gb,
+    year: &gb::SchoolYear,
+    name: &str,
+    grade: i32,
+) -> anyhow::Result<gb::Class> {
+    admin
+        .classes
+        .create_class(gb::CreateClassRequest {
+            school_year_id: year.id.clone(),
+            name: name.into(),
+            grade,
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner()
+        .class
+        .ok_or_else(|| anyhow::anyhow!("no class"))
+}
+
+pub async fn subject(admin: &mut Gb, school: Uuid, name: &str) -> anyhow::Result<gb::Subject> {
+    admin
+        .curriculum
+        .create_subject(gb::CreateSubjectRequest {
+            school_id: school.to_string(),
+            name: name.into(),
+            short_name: String::new(),
+        })
+        .await?
+        .into_inner()
+        .subject
+        .ok_or_else(|| anyhow::anyhow!("no subject"))
+}
+
+pub async fn load(
+    admin: &mut Gb,
+    class: &gb::Class,
+    subject: &gb::Subject,
+    teacher: Uuid,
+) -> anyhow::Result<()> {
+    admin
+        .curriculum
+        .assign_load(gb::AssignLoadRequest {
+            class_id: class.id.clone(),
+            subgroup_id: String::new(),
+            subject_id: subject.id.clone(),
+            teacher_id: teacher.to_string(),
+            hours_per_week: 2,
+        })
+        .await?;
+    Ok(())
+}
+
+pub async fn enrol(admin: &mut Gb, class: &gb::Class, student: Uuid) -> anyhow::Result<()> {
+    admin
+        .classes
+        .enrol_student(gb::EnrolStudentRequest {
+            class_id: class.id.clone(),
+            student_id: student.to_string(),
+            start_date: None,
+            idempotency_key: String::new(),
+        })
+        .await?;
+    Ok(())
 }

@@ -70,6 +70,8 @@ pub mod right {
     pub const TIMETABLE_MANAGE: Right = Right("timetable.manage");
     pub const REPORTS_SCHOOL: Right = Right("reports.school");
     pub const REPORTS_AGGREGATE: Right = Right("reports.aggregate");
+    pub const ATTENDANCE_TAKE: Right = Right("attendance.take");
+    pub const ATTENDANCE_CORRECT: Right = Right("attendance.correct");
     pub const MESSAGES_SEND: Right = Right("messages.send");
     pub const ANNOUNCEMENTS_PUBLISH: Right = Right("announcements.publish");
 }
@@ -149,6 +151,19 @@ pub const DEFAULTS: &[RightDefault] = &[
         right::REPORTS_AGGREGATE,
         &[Role::RegionAdmin, Role::MunicipalAdmin],
         false,
+    ),
+    // The teacher of a lesson takes it (and corrects it for the days the
+    // region allows); the class teacher and the administration correct it
+    // later, with a reason.
+    RightDefault::new(
+        right::ATTENDANCE_TAKE,
+        &[Role::Teacher, Role::ClassTeacher],
+        false,
+    ),
+    RightDefault::new(
+        right::ATTENDANCE_CORRECT,
+        &[Role::ClassTeacher, Role::SchoolAdmin],
+        true,
     ),
     RightDefault::new(
         right::MESSAGES_SEND,

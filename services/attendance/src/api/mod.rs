@@ -2,6 +2,8 @@
 //! (`asurso_runtime::handle!`), whose error becomes the gRPC status.
 
 pub mod codes;
+pub mod lessons;
+pub mod students;
 
 use std::sync::Arc;
 

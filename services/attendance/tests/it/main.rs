@@ -1,4 +1,8 @@
-//! Attendance against real PostgreSQL and NATS, with identity in the same
-//! process for tokens and the directory.
+//! Attendance against real PostgreSQL and NATS, with identity (tokens, the
+//! directory) and the gradebook (lessons, classes, enrolments) in the same
+//! process.
 
 mod codes;
+mod lessons;
+mod projection;
+mod support;

@@ -220,6 +220,17 @@ async fn set_class_teacher(
     access::authorize(&mut transaction, caller, access::MANAGE, &school).await?;
     ensure_teacher_of(&mut transaction, teacher, &school, "teacher_id").await?;
     storage::classes::set_class_teacher(&mut transaction, class_id, teacher).await?;
+    publish(
+        &mut transaction,
+        &school,
+        ("class", class_id),
+        "teacher_set",
+        &events::ClassTeacherSet {
+            class_id: class_id.to_string(),
+            teacher_id: teacher.to_string(),
+        },
+    )
+    .await?;
     class.class_teacher_id = Some(teacher);
     let message = class_message(&mut transaction, &class).await?;
     state.commit(transaction).await?;
@@ -287,6 +298,18 @@ async fn set_subgroup_members(
         }
     }
     storage::classes::set_subgroup_members(&mut transaction, id, &students).await?;
+    publish(
+        &mut transaction,
+        &school,
+        ("subgroup", id),
+        "members_set",
+        &events::SubgroupMembersSet {
+            subgroup_id: id.to_string(),
+            class_id: class.id.to_string(),
+            student_ids: students.iter().map(Uuid::to_string).collect(),
+        },
+    )
+    .await?;
     let group = storage::classes::subgroup(&mut transaction, id)
         .await?
         .ok_or_else(|| GradebookError::Internal("a subgroup vanished".into()))?;

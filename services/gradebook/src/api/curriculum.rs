@@ -1,6 +1,6 @@
 //! Subjects and the teaching load.
 
-use asurso_proto::gradebook as pb;
+use asurso_proto::{events, gradebook as pb};
 use asurso_runtime::auth::Caller;
 use asurso_runtime::edge::Edge;
 use tonic::{Request, Response, Status};
@@ -14,6 +14,7 @@ use crate::api::State;
 use crate::{
     access,
     domain::GradebookError,
+    events::publish,
     storage::{
         self,
         curriculum::{LoadRow, SubjectRow},
@@ -73,6 +74,19 @@ async fn create_subject(
         }
         Err(error) => return Err(GradebookError::from(error)),
     }
+    publish(
+        &mut transaction,
+        &school,
+        ("subject", row.id),
+        "created",
+        &events::SubjectCreated {
+            subject_id: row.id.to_string(),
+            school_id: school_id.to_string(),
+            name: row.name.clone(),
+            short_name: row.short_name.clone(),
+        },
+    )
+    .await?;
     state.commit(transaction).await?;
     Ok(pb::CreateSubjectResponse {
         subject: Some(subject(&row)),

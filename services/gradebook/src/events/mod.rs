@@ -3,34 +3,18 @@
 
 pub mod directory;
 
-use asurso_proto::{common::OrgScope, events::PersonalDataRead};
-use asurso_runtime::{
-    auth::{Caller, role_name},
-    events::{NewEvent, enqueue, streams, subjects},
-};
+use asurso_directory::events::Publisher;
+use asurso_runtime::{auth::Caller, events::streams};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{domain::GradebookError, storage::directory::School};
 
-pub const PRODUCER: &str = "gradebook";
-
-/// The subject of a gradebook event: `gradebook.<aggregate>.<event>.<school>`.
-pub fn subject(aggregate: &str, event: &str, school: Uuid) -> String {
-    format!(
-        "{}.{aggregate}.{event}.{school}",
-        streams::GRADEBOOK.subject_root
-    )
-}
-
-pub fn scope_of(school: &School) -> OrgScope {
-    let text = |id: Option<Uuid>| id.map(|id| id.to_string()).unwrap_or_default();
-    OrgScope {
-        region_id: text(school.region_id),
-        municipality_id: text(school.municipality_id),
-        school_id: school.id.to_string(),
-    }
-}
+/// The gradebook's events go to its stream, under its name.
+pub const GRADEBOOK: Publisher = Publisher {
+    producer: "gradebook",
+    stream: streams::GRADEBOOK,
+};
 
 /// Records one event in the outbox, in the caller's transaction.
 pub async fn publish<M: prost::Name>(
@@ -40,19 +24,9 @@ pub async fn publish<M: prost::Name>(
     event: &str,
     payload: &M,
 ) -> Result<(), GradebookError> {
-    enqueue(
-        transaction,
-        PRODUCER,
-        NewEvent {
-            subject: subject(aggregate.0, event, school.id),
-            aggregate_type: aggregate.0,
-            aggregate_id: aggregate.1.to_string(),
-            scope: scope_of(school),
-            payload,
-        },
-    )
-    .await?;
-    Ok(())
+    GRADEBOOK
+        .publish(transaction, school, aggregate, event, payload)
+        .await
 }
 
 /// Reports that staff read a student's data; identity records it in the
@@ -64,23 +38,7 @@ pub async fn report_read(
     student: Uuid,
     what: &str,
 ) -> Result<(), GradebookError> {
-    enqueue(
-        transaction,
-        PRODUCER,
-        NewEvent {
-            subject: subjects::personal_data_read(streams::GRADEBOOK, school.id),
-            aggregate_type: "student",
-            aggregate_id: student.to_string(),
-            scope: scope_of(school),
-            payload: &PersonalDataRead {
-                actor_id: caller.person_id.to_string(),
-                actor_role: role_name(caller.role).to_owned(),
-                actor_org_unit_id: caller.org_unit_id.to_string(),
-                subject_id: student.to_string(),
-                what: what.to_owned(),
-            },
-        },
-    )
-    .await?;
-    Ok(())
+    GRADEBOOK
+        .report_read(transaction, caller, school, student, what)
+        .await
 }

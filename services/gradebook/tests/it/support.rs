@@ -2,9 +2,11 @@
 //! one NATS namespace, and a school to test in: its admin, teachers,
 //! students and parents, each with a token, as the gradebook knows them.
 
-pub use asurso_gradebook::harness::{Gb, Gradebook, gradebook_database};
+pub use asurso_gradebook::harness::{
+    Gb, Gradebook, at, class, day, enrol, gradebook_database, load, subject,
+};
 pub use asurso_identity::harness::{World, identity_login};
-use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
+use asurso_proto::{gradebook as gb, identity as pb};
 use asurso_runtime::events::{EventBus, streams};
 pub use asurso_testkit::eventually;
 use async_nats::jetstream::consumer::pull;
@@ -72,14 +74,6 @@ impl Stack {
     }
 }
 
-pub fn day(year: i32, month: i32, day: i32) -> Option<CivilDate> {
-    Some(CivilDate { year, month, day })
-}
-
-pub fn at(hours: i32, minutes: i32) -> Option<asurso_proto::common::TimeOfDay> {
-    Some(asurso_proto::common::TimeOfDay { hours, minutes })
-}
-
 pub use asurso_testkit::wire::violated_fields;
 
 /// The 2026/2027 year in quarters, five days a week, with the autumn
@@ -133,59 +127,6 @@ pub async fn school_year(admin: &mut Gb, school: Uuid) -> anyhow::Result<gb::Sch
     Ok(year)
 }
 
-pub async fn class(
-    admin: &mut Gb,
-    year: &gb::SchoolYear,
-    name: &str,
-    grade: i32,
-) -> anyhow::Result<gb::Class> {
-    admin
-        .classes
-        .create_class(gb::CreateClassRequest {
-            school_year_id: year.id.clone(),
-            name: name.into(),
-            grade,
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner()
-        .class
-        .ok_or_else(|| anyhow::anyhow!("no class"))
-}
-
-pub async fn subject(admin: &mut Gb, school: Uuid, name: &str) -> anyhow::Result<gb::Subject> {
-    admin
-        .curriculum
-        .create_subject(gb::CreateSubjectRequest {
-            school_id: school.to_string(),
-            name: name.into(),
-            short_name: String::new(),
-        })
-        .await?
-        .into_inner()
-        .subject
-        .ok_or_else(|| anyhow::anyhow!("no subject"))
-}
-
-pub async fn load(
-    admin: &mut Gb,
-    class: &gb::Class,
-    subject: &gb::Subject,
-    teacher: Uuid,
-) -> anyhow::Result<()> {
-    admin
-        .curriculum
-        .assign_load(gb::AssignLoadRequest {
-            class_id: class.id.clone(),
-            subgroup_id: String::new(),
-            subject_id: subject.id.clone(),
-            teacher_id: teacher.to_string(),
-            hours_per_week: 2,
-        })
-        .await?;
-    Ok(())
-}
-
 pub fn slot(weekday: i32, period: i32, subject: &gb::Subject) -> gb::Slot {
     gb::Slot {
         weekday,
@@ -195,19 +136,6 @@ pub fn slot(weekday: i32, period: i32, subject: &gb::Subject) -> gb::Slot {
         teacher_id: String::new(),
         room: String::new(),
     }
-}
-
-pub async fn enrol(admin: &mut Gb, class: &gb::Class, student: Uuid) -> anyhow::Result<()> {
-    admin
-        .classes
-        .enrol_student(gb::EnrolStudentRequest {
-            class_id: class.id.clone(),
-            student_id: student.to_string(),
-            start_date: None,
-            idempotency_key: String::new(),
-        })
-        .await?;
-    Ok(())
 }
 
 pub async fn timetable_of(

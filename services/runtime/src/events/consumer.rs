@@ -72,6 +72,18 @@ pub struct ReceivedEvent {
 }
 
 impl ReceivedEvent {
+    /// The name of the payload's type within `package` (`OrgUnitCreated` of
+    /// `type.googleapis.com/asurso.events.v1.OrgUnitCreated` in
+    /// `asurso.events.v1`), if it is of that package: what a handler
+    /// dispatches on, matching `<Event as prost::Name>::NAME`.
+    pub fn name_in(&self, package: &str) -> Option<&str> {
+        let type_url = &self.envelope.payload.as_ref()?.type_url;
+        let full_name = type_url
+            .rsplit_once('/')
+            .map_or(type_url.as_str(), |(_, name)| name);
+        full_name.strip_prefix(package)?.strip_prefix('.')
+    }
+
     /// Decodes the payload as `M`; a payload of another type is a permanent
     /// failure (the event goes to the dead letters).
     pub fn payload<M: prost::Name + Default>(&self) -> Result<M, HandleError> {
@@ -98,6 +110,20 @@ pub enum HandleError {
     /// Might work later (database busy, serialization failure).
     #[error(transparent)]
     Transient(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A UUID field of an event; a malformed one is a permanent failure.
+pub fn event_uuid(value: &str, field: &str) -> Result<Uuid, HandleError> {
+    Uuid::parse_str(value).map_err(|_| HandleError::Permanent(format!("{field} is not a UUID")))
+}
+
+/// An optional UUID field of an event: empty means none.
+pub fn optional_event_uuid(value: &str, field: &str) -> Result<Option<Uuid>, HandleError> {
+    if value.is_empty() {
+        Ok(None)
+    } else {
+        event_uuid(value, field).map(Some)
+    }
 }
 
 impl From<sqlx::Error> for HandleError {

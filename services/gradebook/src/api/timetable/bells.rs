@@ -1,7 +1,7 @@
 //! A school year's bell schedule: the periods a day has and when each
 //! rings.
 
-use asurso_proto::gradebook as pb;
+use asurso_proto::{events, gradebook as pb};
 use asurso_runtime::auth::Caller;
 use asurso_runtime::edge::Edge;
 
@@ -12,6 +12,7 @@ use crate::{
         GradebookError,
         timetable::{BellPeriod, validate_bells},
     },
+    events::publish,
     storage,
 };
 
@@ -63,6 +64,24 @@ pub(super) async fn set_bell_schedule(
         }
     }
     storage::timetable::replace_bells(&mut transaction, year_id, &periods).await?;
+    publish(
+        &mut transaction,
+        &school,
+        ("school_year", year_id),
+        "bells_set",
+        &events::BellScheduleSet {
+            school_year_id: year_id.to_string(),
+            periods: periods
+                .iter()
+                .map(|period| events::BellPeriod {
+                    number: period.number,
+                    start: Some(time_of_day(period.start)),
+                    end: Some(time_of_day(period.end)),
+                })
+                .collect(),
+        },
+    )
+    .await?;
     state.commit(transaction).await?;
     Ok(pb::SetBellScheduleResponse {
         periods: periods.iter().map(period).collect(),

@@ -1,0 +1,363 @@
+//! Attendance's queries: the projected lessons, classes and enrolments as
+//! attendance reads them, and its own taken lessons, absences and changes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sqlx::PgConnection;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::domain::{Code, DEFAULT_LESSON_MINUTES, DEFAULT_TEACHER_CORRECTION_DAYS, Mark};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LessonRow {
+    pub id: Uuid,
+    pub school_id: Uuid,
+    pub class_id: Uuid,
+    pub subgroup_id: Option<Uuid>,
+    pub subject_id: Uuid,
+    pub teacher_id: Uuid,
+    pub date: Date,
+    pub period: i32,
+    pub status: String,
+    pub class_teacher_id: Option<Uuid>,
+    pub school_year_id: Uuid,
+}
+
+macro_rules! lesson_select {
+    () => {
+        "SELECT l.id, l.school_id, l.class_id, l.subgroup_id, l.subject_id, l.teacher_id, \
+                l.date, l.period, l.status, c.class_teacher_id, c.school_year_id \
+         FROM lessons l JOIN classes c ON c.id = l.class_id WHERE l.id = $1"
+    };
+}
+
+/// The lesson, locked for the rest of the transaction when `lock`.
+pub async fn lesson(
+    connection: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<LessonRow>, sqlx::Error> {
+    let query = if lock {
+        sqlx::query_as(concat!(lesson_select!(), " FOR UPDATE OF l"))
+    } else {
+        sqlx::query_as(lesson_select!())
+    };
+    query.bind(id).fetch_optional(connection).await
+}
+
+/// The students of a lesson on its day: enrolled in its class then, and in
+/// its group when it is a group's.
+pub async fn students_of(
+    connection: &mut PgConnection,
+    lesson: &LessonRow,
+) -> Result<BTreeSet<Uuid>, sqlx::Error> {
+    let students: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT DISTINCT e.student_id FROM enrolments e \
+         WHERE e.class_id = $1 AND e.start_date <= $2 AND (e.end_date IS NULL OR e.end_date >= $2) \
+           AND ($3::uuid IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+                 WHERE m.subgroup_id = $3 AND m.student_id = e.student_id))",
+    )
+    .bind(lesson.class_id)
+    .bind(lesson.date)
+    .bind(lesson.subgroup_id)
+    .fetch_all(connection)
+    .await?;
+    Ok(students.into_iter().collect())
+}
+
+/// The codes in force in a region: every region's and its own.
+pub async fn codes(
+    connection: &mut PgConnection,
+    region: Option<Uuid>,
+) -> Result<Vec<Code>, sqlx::Error> {
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT code, late FROM absence_codes WHERE region_id IS NULL OR region_id = $1",
+    )
+    .bind(region)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, late)| Code { code, late })
+        .collect())
+}
+
+/// The lesson's length in minutes by its school year's bells.
+pub async fn lesson_minutes(
+    connection: &mut PgConnection,
+    lesson: &LessonRow,
+) -> Result<i32, sqlx::Error> {
+    let minutes: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM (ends - starts))::float8 / 60 FROM bells \
+         WHERE school_year_id = $1 AND number = $2",
+    )
+    .bind(lesson.school_year_id)
+    .bind(lesson.period)
+    .fetch_optional(connection)
+    .await?;
+    Ok(minutes
+        .map(|minutes| minutes.round() as i32)
+        .filter(|minutes| *minutes > 0)
+        .unwrap_or(DEFAULT_LESSON_MINUTES))
+}
+
+/// Today in `time_zone` (an IANA name PostgreSQL knows).
+pub async fn today_in(connection: &mut PgConnection, time_zone: &str) -> Result<Date, sqlx::Error> {
+    sqlx::query_scalar("SELECT (now() AT TIME ZONE $1)::date")
+        .bind(time_zone)
+        .fetch_one(connection)
+        .await
+}
+
+pub async fn teacher_correction_days(
+    connection: &mut PgConnection,
+    region: Option<Uuid>,
+) -> Result<i32, sqlx::Error> {
+    let days: Option<i32> =
+        sqlx::query_scalar("SELECT teacher_correction_days FROM region_rules WHERE region_id = $1")
+            .bind(region)
+            .fetch_optional(connection)
+            .await?;
+    Ok(days.unwrap_or(DEFAULT_TEACHER_CORRECTION_DAYS))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Taken {
+    pub taken_by: Uuid,
+    pub taken_at: OffsetDateTime,
+}
+
+pub async fn taken(
+    connection: &mut PgConnection,
+    lesson: Uuid,
+) -> Result<Option<Taken>, sqlx::Error> {
+    sqlx::query_as("SELECT taken_by, taken_at FROM taken_lessons WHERE lesson_id = $1")
+        .bind(lesson)
+        .fetch_optional(connection)
+        .await
+}
+
+pub async fn absences_of(
+    connection: &mut PgConnection,
+    lesson: Uuid,
+) -> Result<BTreeMap<Uuid, Mark>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, i32)> =
+        sqlx::query_as("SELECT student_id, code, minutes_late FROM absences WHERE lesson_id = $1")
+            .bind(lesson)
+            .fetch_all(connection)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(student, code, minutes_late)| (student, Mark { code, minutes_late }))
+        .collect())
+}
+
+pub async fn mark_taken(
+    connection: &mut PgConnection,
+    lesson: Uuid,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO taken_lessons (lesson_id, taken_by) VALUES ($1, $2) \
+         ON CONFLICT (lesson_id) DO UPDATE SET changed_at = now()",
+    )
+    .bind(lesson)
+    .bind(by)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Sets (or with `None`, clears) a student's absence at a taken lesson.
+pub async fn set_absence(
+    connection: &mut PgConnection,
+    lesson: Uuid,
+    student: Uuid,
+    mark: Option<&Mark>,
+) -> Result<(), sqlx::Error> {
+    match mark {
+        Some(mark) => {
+            sqlx::query(
+                "INSERT INTO absences (lesson_id, student_id, code, minutes_late) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (lesson_id, student_id) \
+                 DO UPDATE SET code = excluded.code, minutes_late = excluded.minutes_late",
+            )
+            .bind(lesson)
+            .bind(student)
+            .bind(&mark.code)
+            .bind(mark.minutes_late)
+            .execute(connection)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM absences WHERE lesson_id = $1 AND student_id = $2")
+                .bind(lesson)
+                .bind(student)
+                .execute(connection)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+pub struct NewChange<'a> {
+    pub lesson: Uuid,
+    pub student: Uuid,
+    pub old: Option<&'a Mark>,
+    pub new: Option<&'a Mark>,
+    pub by: Uuid,
+    pub reason: &'a str,
+}
+
+pub async fn record_change(
+    connection: &mut PgConnection,
+    change: NewChange<'_>,
+) -> Result<(), sqlx::Error> {
+    let code = |mark: Option<&Mark>| mark.map(|mark| mark.code.clone()).unwrap_or_default();
+    let minutes = |mark: Option<&Mark>| mark.map_or(0, |mark| mark.minutes_late);
+    sqlx::query(
+        "INSERT INTO attendance_changes (id, lesson_id, student_id, old_code, old_minutes_late, \
+             new_code, new_minutes_late, changed_by, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(change.lesson)
+    .bind(change.student)
+    .bind(code(change.old))
+    .bind(minutes(change.old))
+    .bind(code(change.new))
+    .bind(minutes(change.new))
+    .bind(change.by)
+    .bind(change.reason)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct ChangeRow {
+    pub student_id: Uuid,
+    pub old_code: String,
+    pub old_minutes_late: i32,
+    pub new_code: String,
+    pub new_minutes_late: i32,
+    pub changed_by: Uuid,
+    pub changed_at: OffsetDateTime,
+    pub reason: String,
+}
+
+pub async fn history(
+    connection: &mut PgConnection,
+    lesson: Uuid,
+) -> Result<Vec<ChangeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT student_id, old_code, old_minutes_late, new_code, new_minutes_late, changed_by, \
+                changed_at, reason \
+         FROM attendance_changes WHERE lesson_id = $1 ORDER BY changed_at, id",
+    )
+    .bind(lesson)
+    .fetch_all(connection)
+    .await
+}
+
+/// Students in name order (as the directory knows them), unknown names last.
+pub async fn in_name_order(
+    connection: &mut PgConnection,
+    students: &BTreeSet<Uuid>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = students.iter().copied().collect();
+    sqlx::query_scalar(
+        "SELECT s.id FROM unnest($1::uuid[]) AS s(id) \
+         LEFT JOIN known_people p ON p.id = s.id \
+         ORDER BY p.last_name NULLS LAST, p.first_name, p.middle_name, s.id",
+    )
+    .bind(&ids)
+    .fetch_all(connection)
+    .await
+}
+
+/// The schools a student has been enrolled in (by their classes).
+pub async fn schools_of_student(
+    connection: &mut PgConnection,
+    student: Uuid,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT c.school_id FROM enrolments e JOIN classes c ON c.id = e.class_id \
+         WHERE e.student_id = $1",
+    )
+    .bind(student)
+    .fetch_all(connection)
+    .await
+}
+
+/// Whether `teacher` works with `student` at `school`: their class
+/// teacher, or the teacher of a lesson of a class (and group) they were in.
+pub async fn works_with_student(
+    connection: &mut PgConnection,
+    teacher: Uuid,
+    student: Uuid,
+    school: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS ( \
+             SELECT 1 FROM enrolments e JOIN classes c ON c.id = e.class_id \
+             WHERE e.student_id = $2 AND c.school_id = $3 AND ( \
+                 c.class_teacher_id = $1 \
+                 OR EXISTS (SELECT 1 FROM lessons l WHERE l.class_id = c.id AND l.teacher_id = $1 \
+                     AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+                          WHERE m.subgroup_id = l.subgroup_id AND m.student_id = $2)))))",
+    )
+    .bind(teacher)
+    .bind(student)
+    .bind(school)
+    .fetch_one(connection)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct StudentLesson {
+    pub lesson_id: Uuid,
+    pub date: Date,
+    pub period: i32,
+    pub subject_id: Uuid,
+    pub subject_name: Option<String>,
+    pub code: Option<String>,
+    pub minutes_late: Option<i32>,
+    pub valid_reason: Option<bool>,
+    pub late: Option<bool>,
+}
+
+/// The taken lessons a student was in between two days (inclusive), with
+/// their absence at each if any; `schools` limits them to those schools.
+pub async fn student_lessons(
+    connection: &mut PgConnection,
+    student: Uuid,
+    from: Date,
+    to: Date,
+    schools: Option<&[Uuid]>,
+) -> Result<Vec<StudentLesson>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.id AS lesson_id, l.date, l.period, l.subject_id, s.name AS subject_name, \
+                a.code, a.minutes_late, ac.valid_reason, ac.late \
+         FROM lessons l \
+         JOIN taken_lessons t ON t.lesson_id = l.id \
+         JOIN enrolments e ON e.class_id = l.class_id AND e.student_id = $1 \
+              AND e.start_date <= l.date AND (e.end_date IS NULL OR e.end_date >= l.date) \
+         LEFT JOIN subjects s ON s.id = l.subject_id \
+         LEFT JOIN absences a ON a.lesson_id = l.id AND a.student_id = $1 \
+         LEFT JOIN LATERAL (SELECT valid_reason, late FROM absence_codes c \
+              WHERE c.code = a.code ORDER BY c.region_id NULLS FIRST LIMIT 1) ac ON true \
+         WHERE l.date BETWEEN $2 AND $3 AND l.status = 'scheduled' \
+           AND ($4::uuid[] IS NULL OR l.school_id = ANY($4)) \
+           AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+                WHERE m.subgroup_id = l.subgroup_id AND m.student_id = $1)) \
+         ORDER BY l.date, l.period",
+    )
+    .bind(student)
+    .bind(from)
+    .bind(to)
+    .bind(schools)
+    .fetch_all(connection)
+    .await
+}
