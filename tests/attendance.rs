@@ -1,0 +1,138 @@
+//! Attendance end to end, through the gateway only: a teacher marks a
+//! child absent at a lesson of the demo's; the parent, logged in through
+//! the development ESIA in a browser, reads it; another family's child is
+//! refused.
+
+use std::time::Duration;
+
+use asurso_e2e::{System, browser_login, login};
+use asurso_proto::{attendance as at, common::CivilDate, gradebook as gb};
+use tonic::Code;
+
+/// The development ESIA's parent of two children in two schools.
+const KUZNETSOVA: &str = "1000000003";
+
+fn civil(date: time::Date) -> Option<CivilDate> {
+    Some(CivilDate {
+        year: date.year(),
+        month: i32::from(u8::from(date.month())),
+        day: i32::from(date.day()),
+    })
+}
+
+#[tokio::test]
+async fn a_teacher_marks_a_child_absent_and_the_parent_reads_it() -> anyhow::Result<()> {
+    let system = System::start(300).await?;
+    let demo = system.demo.clone();
+    let school = &demo.schools[0];
+    let kuznetsova = demo
+        .families
+        .iter()
+        .find(|family| family.oid == KUZNETSOVA)
+        .ok_or_else(|| anyhow::anyhow!("no demo family {KUZNETSOVA}"))?;
+    let child = kuznetsova.children[0].clone();
+    let class = school
+        .classes
+        .iter()
+        .find(|class| class.students.iter().any(|(id, _)| *id == child))
+        .ok_or_else(|| anyhow::anyhow!("her first child is in no class of the first school"))?;
+
+    // A lesson of the child's class a few days ago, and its teacher.
+    let director = login(&system, &school.director).await?.0;
+    let today = time::OffsetDateTime::now_utc().date();
+    let (from, _) = asurso_devstack::seed::journal_weeks(today)?;
+    let lessons = gb::timetable_service_client::TimetableServiceClient::new(
+        system.as_caller(&director).await?,
+    )
+    .get_timetable(gb::GetTimetableRequest {
+        of: Some(gb::get_timetable_request::Of::ClassId(class.id.clone())),
+        from_date: civil(from),
+        to_date: civil(today - time::Duration::days(1)),
+    })
+    .await?
+    .into_inner()
+    .lessons;
+    let (lesson, teacher) = lessons
+        .iter()
+        .filter(|lesson| lesson.subgroup_id.is_empty())
+        .find_map(|lesson| {
+            let teacher = school
+                .teachers
+                .iter()
+                .find(|teacher| teacher.person_id == lesson.teacher_id)?;
+            Some((lesson, teacher))
+        })
+        .ok_or_else(|| anyhow::anyhow!("no past lesson of {} in the demo weeks", class.name))?;
+
+    // The teacher takes it: the child absent without a reason. Attendance
+    // learns of the demo's lessons from the gradebook's stream; give it the
+    // moment it may need.
+    let teacher_token = login(&system, &teacher.login).await?.0;
+    let mut attendance = at::attendance_service_client::AttendanceServiceClient::new(
+        system.as_caller(&teacher_token).await?,
+    );
+    let request = at::TakeLessonRequest {
+        lesson_id: lesson.id.clone(),
+        absences: vec![at::Absence {
+            student_id: child.clone(),
+            code: "НП".into(),
+            minutes_late: 0,
+        }],
+        reason: String::new(),
+        idempotency_key: format!("e2e-{}", lesson.id),
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let taken = loop {
+        match attendance.take_lesson(request.clone()).await {
+            Err(status)
+                if status.code() == Code::NotFound && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            outcome => break outcome?.into_inner(),
+        }
+    };
+    let marked = taken
+        .attendance
+        .iter()
+        .flat_map(|attendance| &attendance.students)
+        .find(|student| student.student_id == child)
+        .map(|student| student.code.clone());
+    assert_eq!(marked.as_deref(), Some("НП"));
+
+    // The parent logs in through ESIA and reads her child's attendance.
+    let parent_token = browser_login(&system, KUZNETSOVA).await?;
+    let mut as_parent = at::attendance_service_client::AttendanceServiceClient::new(
+        system.as_caller(&parent_token).await?,
+    );
+    let read = |student: &str| at::GetStudentAttendanceRequest {
+        student_id: student.to_owned(),
+        from_date: civil(from),
+        to_date: civil(today),
+    };
+    let seen = as_parent
+        .get_student_attendance(read(&child))
+        .await?
+        .into_inner();
+    let absence = seen
+        .absences
+        .iter()
+        .find(|absence| absence.lesson_id == lesson.id)
+        .ok_or_else(|| anyhow::anyhow!("the absence is not in her child's attendance"))?;
+    assert_eq!(absence.code, "НП");
+    assert!(!absence.subject_name.is_empty(), "{absence:?}");
+
+    // Another family's child is not hers to read.
+    let stranger = class
+        .students
+        .iter()
+        .map(|(id, _)| id)
+        .find(|id| !kuznetsova.children.contains(id))
+        .ok_or_else(|| anyhow::anyhow!("a class of one"))?;
+    let refused = as_parent.get_student_attendance(read(stranger)).await;
+    assert_eq!(
+        refused.err().map(|status| status.code()),
+        Some(Code::PermissionDenied)
+    );
+    system.stop().await
+}
