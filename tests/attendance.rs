@@ -1,7 +1,8 @@
 //! Attendance end to end, through the gateway only: a teacher marks a
 //! child absent at a lesson of the demo's; the parent, logged in through
-//! the development ESIA in a browser, reads it; another family's child is
-//! refused.
+//! the development ESIA in a browser, reads it and submits a note; the
+//! class teacher accepts it and the parent sees the absence excused;
+//! another family's child is refused.
 
 use std::time::Duration;
 
@@ -121,6 +122,90 @@ async fn a_teacher_marks_a_child_absent_and_the_parent_reads_it() -> anyhow::Res
         .ok_or_else(|| anyhow::anyhow!("the absence is not in her child's attendance"))?;
     assert_eq!(absence.code, "НП");
     assert!(!absence.subject_name.is_empty(), "{absence:?}");
+
+    // She sends a note for that day; the class teacher accepts it; she
+    // sees the absence excused.
+    let mut notes = at::absence_note_service_client::AbsenceNoteServiceClient::new(
+        system.as_caller(&parent_token).await?,
+    );
+    let submitted = notes
+        .submit_note(at::SubmitNoteRequest {
+            student_id: child.clone(),
+            from_date: lesson.date,
+            to_date: lesson.date,
+            code: "УП".into(),
+            text: "Семейные обстоятельства".into(),
+            scan: Vec::new(),
+            idempotency_key: format!("e2e-note-{}", lesson.id),
+        })
+        .await?
+        .into_inner()
+        .note
+        .ok_or_else(|| anyhow::anyhow!("no note"))?;
+    let as_director = system.as_caller(&director).await?;
+    let years = gb::calendar_service_client::CalendarServiceClient::new(as_director.clone())
+        .list_school_years(gb::ListSchoolYearsRequest {
+            school_id: school.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .school_years;
+    let mut class_teacher = None;
+    for year in years {
+        let classes = gb::class_service_client::ClassServiceClient::new(as_director.clone())
+            .list_classes(gb::ListClassesRequest {
+                school_year_id: year.id,
+            })
+            .await?
+            .into_inner()
+            .classes;
+        if let Some(found) = classes.into_iter().find(|found| found.id == class.id) {
+            class_teacher = school
+                .teachers
+                .iter()
+                .find(|teacher| teacher.person_id == found.class_teacher_id);
+        }
+    }
+    let class_teacher =
+        class_teacher.ok_or_else(|| anyhow::anyhow!("{} has no class teacher", class.name))?;
+    let class_teacher_token = login(&system, &class_teacher.login).await?.0;
+    let decided = at::absence_note_service_client::AbsenceNoteServiceClient::new(
+        system.as_caller(&class_teacher_token).await?,
+    )
+    .decide_note(at::DecideNoteRequest {
+        note_id: submitted.id.clone(),
+        accept: true,
+        comment: String::new(),
+        idempotency_key: String::new(),
+    })
+    .await?
+    .into_inner()
+    .note
+    .ok_or_else(|| anyhow::anyhow!("no note"))?;
+    assert_eq!(decided.status, i32::from(at::NoteStatus::Accepted));
+    let mine = notes
+        .list_notes(at::ListNotesRequest {
+            student_id: child.clone(),
+        })
+        .await?
+        .into_inner()
+        .notes;
+    assert!(
+        mine.iter()
+            .any(|note| note.id == submitted.id
+                && note.status == i32::from(at::NoteStatus::Accepted)),
+        "{mine:?}"
+    );
+    let seen = as_parent
+        .get_student_attendance(read(&child))
+        .await?
+        .into_inner();
+    let excused = seen
+        .absences
+        .iter()
+        .find(|absence| absence.lesson_id == lesson.id)
+        .map(|absence| absence.code.as_str());
+    assert_eq!(excused, Some("УП"));
 
     // Another family's child is not hers to read.
     let stranger = class

@@ -50,19 +50,38 @@ pub enum Keeper {
     Corrector,
 }
 
-/// Whether the caller may correct the lesson's attendance as class teacher
-/// or administration (without refusing).
+/// Whether the caller may correct attendance for a class as its class
+/// teacher or as the school's administration (without refusing). The
+/// class teacher is who the gradebook names for the class, whatever
+/// teaching role their grant is (a teacher or a class teacher), as long as
+/// the matrix lets that role take or correct attendance; other teachers
+/// never correct; everyone else by the correcting right.
+async fn corrects_for(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    class_teacher: bool,
+    school: &School,
+) -> Result<bool, ServiceError> {
+    if class_teacher {
+        return Ok(
+            directory::may(connection, caller, right::ATTENDANCE_CORRECT, school).await?
+                || directory::may(connection, caller, right::ATTENDANCE_TAKE, school).await?,
+        );
+    }
+    if matches!(caller.role, Role::Teacher | Role::ClassTeacher) {
+        return Ok(false);
+    }
+    directory::may(connection, caller, right::ATTENDANCE_CORRECT, school).await
+}
+
 async fn corrects(
     connection: &mut PgConnection,
     caller: &Caller,
     lesson: &LessonRow,
     school: &School,
 ) -> Result<bool, ServiceError> {
-    if !directory::may(connection, caller, right::ATTENDANCE_CORRECT, school).await? {
-        return Ok(false);
-    }
-    // A class teacher corrects their own class only.
-    Ok(caller.role != Role::ClassTeacher || lesson.class_teacher_id == Some(caller.person_id))
+    let class_teacher = lesson.class_teacher_id == Some(caller.person_id);
+    corrects_for(connection, caller, class_teacher, school).await
 }
 
 /// Refuses unless the caller keeps this lesson's attendance; says how.
@@ -141,4 +160,30 @@ pub async fn read_student(
     Err(ServiceError::denied(
         "you may read only your own, your children's, or your students' attendance",
     ))
+}
+
+/// Whether the caller decides notes about `student` at `school`: the
+/// class teacher of a class the student has been in, or the school's
+/// administration (see `corrects_for`).
+pub async fn decides_for(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    student: Uuid,
+    school: &School,
+) -> Result<bool, ServiceError> {
+    let class_teacher = storage::is_class_teacher_of(connection, caller.person_id, student).await?;
+    corrects_for(connection, caller, class_teacher, school).await
+}
+
+/// Whether the caller is the student or one of their guardians.
+pub async fn is_family(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    student: Uuid,
+) -> Result<bool, ServiceError> {
+    Ok(match caller.role {
+        Role::Student => caller.person_id == student,
+        Role::Parent => directory::is_guardian(connection, caller.person_id, student).await?,
+        _ => false,
+    })
 }

@@ -17,6 +17,8 @@ pub const DEFAULT_TEACHER_CORRECTION_DAYS: i32 = 3;
 #[derive(Debug, Clone)]
 pub struct Code {
     pub code: String,
+    /// Missed for a valid reason (УП, Б, ОСВ).
+    pub valid_reason: bool,
     pub late: bool,
 }
 
@@ -108,6 +110,23 @@ fn late_codes(codes: &[Code]) -> String {
         .join(", ")
 }
 
+/// The largest scan of a note: a photographed or scanned page.
+pub const MAX_SCAN_BYTES: usize = 3 * 1024 * 1024;
+
+/// The type of a scan by its first bytes: PDF, JPEG or PNG only, whatever
+/// a client says it is.
+pub fn scan_type(content: &[u8]) -> Option<&'static str> {
+    if content.starts_with(b"%PDF-") {
+        Some("application/pdf")
+    } else if content.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if content.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else {
+        None
+    }
+}
+
 /// A student whose state changes: before and after (`None`: present).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Change {
@@ -142,6 +161,7 @@ mod tests {
             .into_iter()
             .map(|code| Code {
                 code: code.to_owned(),
+                valid_reason: matches!(code, "УП" | "Б"),
                 late: code == "ОП",
             })
             .collect()

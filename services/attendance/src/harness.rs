@@ -17,6 +17,7 @@ use crate::{Application, CONFIG, MIGRATOR, Settings};
 pub struct Clients {
     pub codes: pb::absence_code_service_client::AbsenceCodeServiceClient<Authed>,
     pub attendance: pb::attendance_service_client::AttendanceServiceClient<Authed>,
+    pub notes: pb::absence_note_service_client::AbsenceNoteServiceClient<Authed>,
 }
 
 impl Clients {
@@ -26,7 +27,8 @@ impl Clients {
         let authed = InterceptedService::new(channel, Bearer::new(token)?);
         Ok(Self {
             codes: pb::absence_code_service_client::AbsenceCodeServiceClient::new(authed.clone()),
-            attendance: pb::attendance_service_client::AttendanceServiceClient::new(authed),
+            attendance: pb::attendance_service_client::AttendanceServiceClient::new(authed.clone()),
+            notes: pb::absence_note_service_client::AbsenceNoteServiceClient::new(authed),
         })
     }
 }

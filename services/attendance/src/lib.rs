@@ -84,6 +84,11 @@ impl Application {
             .add_service(pb::attendance_service_server::AttendanceServiceServer::new(
                 api::lessons::LessonsApi(Arc::clone(&state)),
             ))
+            .add_service(
+                pb::absence_note_service_server::AbsenceNoteServiceServer::new(
+                    api::notes::NotesApi(Arc::clone(&state)),
+                ),
+            )
             .consume(
                 asurso_directory::consumer_spec("attendance"),
                 asurso_directory::Directory,

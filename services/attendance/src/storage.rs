@@ -71,15 +71,20 @@ pub async fn codes(
     connection: &mut PgConnection,
     region: Option<Uuid>,
 ) -> Result<Vec<Code>, sqlx::Error> {
-    let rows: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT code, late FROM absence_codes WHERE region_id IS NULL OR region_id = $1",
+    let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT code, valid_reason, late FROM absence_codes \
+         WHERE region_id IS NULL OR region_id = $1",
     )
     .bind(region)
     .fetch_all(connection)
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(code, late)| Code { code, late })
+        .map(|(code, valid_reason, late)| Code {
+            code,
+            valid_reason,
+            late,
+        })
         .collect())
 }
 
@@ -360,4 +365,191 @@ pub async fn student_lessons(
     .bind(schools)
     .fetch_all(connection)
     .await
+}
+
+/// The class (and its school) a student was in during any of the days,
+/// the earliest such enrolment.
+pub async fn class_of_student_between(
+    connection: &mut PgConnection,
+    student: Uuid,
+    from: Date,
+    to: Date,
+) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT c.id, c.school_id FROM enrolments e JOIN classes c ON c.id = e.class_id \
+         WHERE e.student_id = $1 AND e.start_date <= $3 AND (e.end_date IS NULL OR e.end_date >= $2) \
+         ORDER BY e.start_date LIMIT 1",
+    )
+    .bind(student)
+    .bind(from)
+    .bind(to)
+    .fetch_optional(connection)
+    .await
+}
+
+/// Whether `teacher` is the class teacher of a class `student` has been in.
+pub async fn is_class_teacher_of(
+    connection: &mut PgConnection,
+    teacher: Uuid,
+    student: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM enrolments e JOIN classes c ON c.id = e.class_id \
+         WHERE e.student_id = $2 AND c.class_teacher_id = $1)",
+    )
+    .bind(teacher)
+    .bind(student)
+    .fetch_one(connection)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NoteRow {
+    pub id: Uuid,
+    pub student_id: Uuid,
+    pub school_id: Uuid,
+    pub submitted_by: Uuid,
+    pub from_date: Date,
+    pub to_date: Date,
+    pub code: String,
+    pub text: String,
+    pub scan_type: String,
+    pub scan_bytes: i32,
+    pub status: String,
+    pub submitted_at: OffsetDateTime,
+    pub decided_by: Option<Uuid>,
+    pub decided_at: Option<OffsetDateTime>,
+    pub decision_comment: String,
+    pub absences_changed: i32,
+}
+
+macro_rules! note_columns {
+    () => {
+        "SELECT id, student_id, school_id, submitted_by, from_date, to_date, code, text, scan_type, \
+                COALESCE(octet_length(scan), 0) AS scan_bytes, status, submitted_at, decided_by, \
+                decided_at, decision_comment, absences_changed FROM notes "
+    };
+}
+
+pub struct NewNote<'a> {
+    pub id: Uuid,
+    pub student: Uuid,
+    pub school: Uuid,
+    pub by: Uuid,
+    pub from: Date,
+    pub to: Date,
+    pub code: &'a str,
+    pub text: &'a str,
+    pub scan: Option<(&'a [u8], &'a str)>,
+}
+
+pub async fn insert_note(
+    connection: &mut PgConnection,
+    note: NewNote<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO notes (id, student_id, school_id, submitted_by, from_date, to_date, code, text, \
+             scan, scan_type) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(note.id)
+    .bind(note.student)
+    .bind(note.school)
+    .bind(note.by)
+    .bind(note.from)
+    .bind(note.to)
+    .bind(note.code)
+    .bind(note.text)
+    .bind(note.scan.map(|(bytes, _)| bytes))
+    .bind(note.scan.map_or("", |(_, kind)| kind))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// The note, locked for the rest of the transaction when `lock`.
+pub async fn note(
+    connection: &mut PgConnection,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<NoteRow>, sqlx::Error> {
+    let query = if lock {
+        sqlx::query_as(concat!(note_columns!(), "WHERE id = $1 FOR UPDATE"))
+    } else {
+        sqlx::query_as(concat!(note_columns!(), "WHERE id = $1"))
+    };
+    query.bind(id).fetch_optional(connection).await
+}
+
+pub async fn notes_of(
+    connection: &mut PgConnection,
+    student: Uuid,
+) -> Result<Vec<NoteRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        note_columns!(),
+        "WHERE student_id = $1 ORDER BY submitted_at DESC, id DESC LIMIT 500"
+    ))
+    .bind(student)
+    .fetch_all(connection)
+    .await
+}
+
+pub async fn note_scan(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<(String, Vec<u8>)>, sqlx::Error> {
+    sqlx::query_as("SELECT scan_type, scan FROM notes WHERE id = $1 AND scan IS NOT NULL")
+        .bind(id)
+        .fetch_optional(connection)
+        .await
+}
+
+pub async fn decide_note(
+    connection: &mut PgConnection,
+    id: Uuid,
+    accepted: bool,
+    by: Uuid,
+    comment: &str,
+    changed: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE notes SET status = $2, decided_by = $3, decided_at = now(), decision_comment = $4, \
+             absences_changed = $5 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(if accepted { "accepted" } else { "declined" })
+    .bind(by)
+    .bind(comment)
+    .bind(changed)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// The student's absences with `code` at taken lessons between two days,
+/// with their lessons, locked for the rest of the transaction.
+pub async fn absences_between(
+    connection: &mut PgConnection,
+    student: Uuid,
+    from: Date,
+    to: Date,
+    code: &str,
+) -> Result<Vec<(LessonRow, Mark)>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, i32)> = sqlx::query_as(
+        "SELECT a.lesson_id, a.code, a.minutes_late FROM absences a JOIN lessons l ON l.id = a.lesson_id \
+         WHERE a.student_id = $1 AND a.code = $4 AND l.date BETWEEN $2 AND $3 \
+         ORDER BY l.date, l.period FOR UPDATE OF a",
+    )
+    .bind(student)
+    .bind(from)
+    .bind(to)
+    .bind(code)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut found = Vec::new();
+    for (lesson, code, minutes_late) in rows {
+        if let Some(lesson) = self::lesson(connection, lesson, false).await? {
+            found.push((lesson, Mark { code, minutes_late }));
+        }
+    }
+    Ok(found)
 }

@@ -205,6 +205,13 @@ pub const RULES: &[Rule] = &[
         "asurso.attendance.v1.AttendanceService/GetStudentAttendance",
         ANYONE,
     ),
+    // attendance: a guardian's note (with its scan) and its decision.
+    rule("asurso.attendance.v1.AbsenceNoteService/*", ANYONE),
+    upload("asurso.attendance.v1.AbsenceNoteService/SubmitNote", FAMILY),
+    rule(
+        "asurso.attendance.v1.AbsenceNoteService/DecideNote",
+        SCHOOL_STAFF,
+    ),
 ];
 
 /// The table, indexed.

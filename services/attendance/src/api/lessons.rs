@@ -184,7 +184,7 @@ async fn recorded(
         .await
 }
 
-async fn corrected(
+pub(super) async fn corrected(
     transaction: &mut PgConnection,
     school: &School,
     lesson: &LessonRow,

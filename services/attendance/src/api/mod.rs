@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod lessons;
+pub mod notes;
 pub mod students;
 
 use std::sync::Arc;

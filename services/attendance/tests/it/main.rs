@@ -4,5 +4,6 @@
 
 mod codes;
 mod lessons;
+mod notes;
 mod projection;
 mod support;
