@@ -553,3 +553,200 @@ pub async fn absences_between(
     }
     Ok(found)
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClassRow {
+    pub id: Uuid,
+    pub school_id: Uuid,
+    pub name: String,
+    pub class_teacher_id: Option<Uuid>,
+}
+
+pub async fn class(
+    connection: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<ClassRow>, sqlx::Error> {
+    sqlx::query_as("SELECT id, school_id, name, class_teacher_id FROM classes WHERE id = $1")
+        .bind(id)
+        .fetch_optional(connection)
+        .await
+}
+
+/// Whether `teacher` teaches a lesson of the class.
+pub async fn teaches_class(
+    connection: &mut PgConnection,
+    teacher: Uuid,
+    class: Uuid,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM lessons WHERE class_id = $1 AND teacher_id = $2)",
+    )
+    .bind(class)
+    .bind(teacher)
+    .fetch_one(connection)
+    .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct SheetLessonRow {
+    pub id: Uuid,
+    pub date: Date,
+    pub period: i32,
+    pub subject_id: Uuid,
+    pub subject_name: Option<String>,
+    pub subgroup_id: Option<Uuid>,
+    pub taken: bool,
+}
+
+/// A class's held lessons between two days, of one subject and one
+/// teacher when given.
+pub async fn class_lessons(
+    connection: &mut PgConnection,
+    class: Uuid,
+    from: Date,
+    to: Date,
+    subject: Option<Uuid>,
+    teacher: Option<Uuid>,
+) -> Result<Vec<SheetLessonRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT l.id, l.date, l.period, l.subject_id, s.name AS subject_name, l.subgroup_id, \
+                t.lesson_id IS NOT NULL AS taken \
+         FROM lessons l LEFT JOIN subjects s ON s.id = l.subject_id \
+         LEFT JOIN taken_lessons t ON t.lesson_id = l.id \
+         WHERE l.class_id = $1 AND l.date BETWEEN $2 AND $3 AND l.status = 'scheduled' \
+           AND ($4::uuid IS NULL OR l.subject_id = $4) AND ($5::uuid IS NULL OR l.teacher_id = $5) \
+         ORDER BY l.date, l.period, l.id",
+    )
+    .bind(class)
+    .bind(from)
+    .bind(to)
+    .bind(subject)
+    .bind(teacher)
+    .fetch_all(connection)
+    .await
+}
+
+/// The students in a class on any of the days, by name: (id, "Фамилия Имя").
+pub async fn class_students(
+    connection: &mut PgConnection,
+    class: Uuid,
+    from: Date,
+    to: Date,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.student_id, COALESCE(p.last_name || ' ' || p.first_name, '') \
+         FROM (SELECT DISTINCT student_id FROM enrolments WHERE class_id = $1 \
+               AND start_date <= $3 AND (end_date IS NULL OR end_date >= $2)) s \
+         LEFT JOIN known_people p ON p.id = s.student_id \
+         ORDER BY p.last_name NULLS LAST, p.first_name, s.student_id",
+    )
+    .bind(class)
+    .bind(from)
+    .bind(to)
+    .fetch_all(connection)
+    .await
+}
+
+/// Who was in which of the lessons (enrolled in the class that day, and in
+/// the group for a group's lesson): (student, lesson).
+pub async fn presence_pairs(
+    connection: &mut PgConnection,
+    lessons: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.student_id, l.id FROM lessons l \
+         JOIN enrolments e ON e.class_id = l.class_id AND e.start_date <= l.date \
+              AND (e.end_date IS NULL OR e.end_date >= l.date) \
+         WHERE l.id = ANY($1) AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+              WHERE m.subgroup_id = l.subgroup_id AND m.student_id = e.student_id))",
+    )
+    .bind(lessons)
+    .fetch_all(connection)
+    .await
+}
+
+/// The absences at the lessons: (student, lesson, code, minutes late).
+pub async fn absences_at(
+    connection: &mut PgConnection,
+    lessons: &[Uuid],
+) -> Result<Vec<(Uuid, Uuid, String, i32)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT student_id, lesson_id, code, minutes_late FROM absences WHERE lesson_id = ANY($1) \
+         ORDER BY lesson_id, student_id",
+    )
+    .bind(lessons)
+    .fetch_all(connection)
+    .await
+}
+
+/// Counts per group (a class of a school, or a school): its id, the
+/// student-lessons of taken lessons, and the absences by code.
+#[derive(Debug, sqlx::FromRow)]
+pub struct CountRow {
+    pub group_id: Uuid,
+    pub student_lessons: i64,
+    pub code: Option<String>,
+    pub absences: i64,
+}
+
+/// Student-lessons and absences by code of taken lessons between two days
+/// in `schools`, grouped by class (`by_class`) or by school.
+pub async fn counts(
+    connection: &mut PgConnection,
+    schools: &[Uuid],
+    from: Date,
+    to: Date,
+    by_class: bool,
+) -> Result<Vec<CountRow>, sqlx::Error> {
+    sqlx::query_as(
+        "WITH held AS ( \
+             SELECT l.id, l.class_id, l.school_id, l.date, l.subgroup_id FROM lessons l \
+             JOIN taken_lessons t ON t.lesson_id = l.id \
+             WHERE l.school_id = ANY($1) AND l.date BETWEEN $2 AND $3 AND l.status = 'scheduled'), \
+         seats AS ( \
+             SELECT CASE WHEN $4 THEN h.class_id ELSE h.school_id END AS group_id, count(*) AS n \
+             FROM held h JOIN enrolments e ON e.class_id = h.class_id AND e.start_date <= h.date \
+                  AND (e.end_date IS NULL OR e.end_date >= h.date) \
+             WHERE h.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+                  WHERE m.subgroup_id = h.subgroup_id AND m.student_id = e.student_id) \
+             GROUP BY 1), \
+         missed AS ( \
+             SELECT CASE WHEN $4 THEN h.class_id ELSE h.school_id END AS group_id, a.code, count(*) AS n \
+             FROM held h JOIN absences a ON a.lesson_id = h.id GROUP BY 1, 2) \
+         SELECT s.group_id, s.n AS student_lessons, m.code, COALESCE(m.n, 0) AS absences \
+         FROM seats s LEFT JOIN missed m ON m.group_id = s.group_id \
+         ORDER BY s.group_id, m.code",
+    )
+    .bind(schools)
+    .bind(from)
+    .bind(to)
+    .bind(by_class)
+    .fetch_all(connection)
+    .await
+}
+
+/// The schools under a municipality or region, with their names.
+pub async fn schools_under(
+    connection: &mut PgConnection,
+    unit: Uuid,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT s.id, s.name FROM known_org_units s \
+         LEFT JOIN known_org_units m ON m.id = s.parent_id \
+         WHERE s.kind = 'school' AND (s.parent_id = $1 OR m.parent_id = $1) ORDER BY s.name, s.id",
+    )
+    .bind(unit)
+    .fetch_all(connection)
+    .await
+}
+
+/// The classes of a school, with their names.
+pub async fn classes_of_school(
+    connection: &mut PgConnection,
+    school: Uuid,
+) -> Result<Vec<(Uuid, String)>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name FROM classes WHERE school_id = $1 ORDER BY name, id")
+        .bind(school)
+        .fetch_all(connection)
+        .await
+}

@@ -9,7 +9,7 @@ use asurso_proto::identity::Role;
 use asurso_runtime::{
     auth::{Caller, KeySource, Verifier, role_name},
     errors::ServiceError,
-    rights::{Matrix, Right, cells_from_rows},
+    rights::{Matrix, Right, cells_from_rows, right},
 };
 use sqlx::{PgConnection, PgPool};
 use tonic::Status;
@@ -153,4 +153,45 @@ pub async fn is_student_of(
     school: Uuid,
 ) -> Result<bool, ServiceError> {
     holds_role(connection, person, &[Role::Student], school).await
+}
+
+/// Refuses unless the caller may read the summaries of the schools under
+/// `unit` (a municipality or the region): `reports.aggregate` by the
+/// region's matrix, with a grant at the unit or the region above it.
+pub async fn read_aggregates(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    unit: Uuid,
+) -> Result<(), ServiceError> {
+    let (kind, parent) = storage::org_unit(connection, unit)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("org_unit_id", format_args!("org unit {unit}")))?;
+    let region = match kind.as_str() {
+        "region" => unit,
+        "municipality" => parent
+            .ok_or_else(|| ServiceError::Internal("a municipality without a region".into()))?,
+        _ => {
+            return Err(ServiceError::invalid(
+                "org_unit_id",
+                "aggregates are of a municipality or the region; a school has its own summary",
+            ));
+        }
+    };
+    if caller.org_unit_id != unit && caller.org_unit_id != region {
+        return Err(ServiceError::denied(format!(
+            "your {} role covers another part of the org tree",
+            role_name(caller.role)
+        )));
+    }
+    if !region_matrix(connection, region)
+        .await?
+        .allows(caller.role, right::REPORTS_AGGREGATE)
+    {
+        return Err(ServiceError::denied(format!(
+            "the {} role may not {}",
+            role_name(caller.role),
+            right::REPORTS_AGGREGATE
+        )));
+    }
+    Ok(())
 }

@@ -196,14 +196,23 @@ pub const RULES: &[Rule] = &[
     // attendance: the dictionary of absence codes names no one; lessons
     // are kept by the school's staff; a student's attendance is read by
     // the family and the staff who work with them.
+    rule("asurso.attendance.v1.AbsenceCodeService/*", REGION),
     rule(
         "asurso.attendance.v1.AbsenceCodeService/ListAbsenceCodes",
+        ANYONE,
+    ),
+    rule(
+        "asurso.attendance.v1.AbsenceCodeService/GetAttendanceRules",
         ANYONE,
     ),
     rule("asurso.attendance.v1.AttendanceService/*", SCHOOL_STAFF),
     rule(
         "asurso.attendance.v1.AttendanceService/GetStudentAttendance",
         ANYONE,
+    ),
+    rule(
+        "asurso.attendance.v1.AttendanceService/GetAttendanceSummary",
+        STAFF,
     ),
     // attendance: a guardian's note (with its scan) and its decision.
     rule("asurso.attendance.v1.AbsenceNoteService/*", ANYONE),

@@ -397,45 +397,7 @@ pub async fn read_diary(
     Ok(reader)
 }
 
-/// Refuses unless the caller may read the summaries of the schools under
-/// `unit` (a municipality or the region): `reports.aggregate` by the
-/// region's matrix, with a grant at the unit or the region above it.
-pub async fn read_aggregates(
-    connection: &mut PgConnection,
-    caller: &Caller,
-    unit: Uuid,
-) -> Result<(), GradebookError> {
-    let (kind, parent) = storage::directory::org_unit(connection, unit)
-        .await?
-        .ok_or_else(|| GradebookError::not_found("org_unit_id", format_args!("org unit {unit}")))?;
-    let region = match kind.as_str() {
-        "region" => unit,
-        "municipality" => parent
-            .ok_or_else(|| GradebookError::Internal("a municipality without a region".into()))?,
-        _ => {
-            return Err(GradebookError::invalid(
-                "org_unit_id",
-                "aggregates are of a municipality or the region; a school has its own summary",
-            ));
-        }
-    };
-    if caller.org_unit_id != unit && caller.org_unit_id != region {
-        return Err(GradebookError::denied(format!(
-            "your {} role covers another part of the org tree",
-            role_name(caller.role)
-        )));
-    }
-    if !directory::region_matrix(connection, region)
-        .await?
-        .allows(caller.role, REPORTS_AGGREGATE)
-    {
-        return Err(GradebookError::denied(format!(
-            "the {} role may not {REPORTS_AGGREGATE}",
-            role_name(caller.role)
-        )));
-    }
-    Ok(())
-}
+pub use directory::read_aggregates;
 
 /// Refuses unless the caller may read a class's summary: `reports.school`
 /// at the school, as its administration or the class's class teacher.

@@ -72,6 +72,8 @@ pub mod right {
     pub const REPORTS_AGGREGATE: Right = Right("reports.aggregate");
     pub const ATTENDANCE_TAKE: Right = Right("attendance.take");
     pub const ATTENDANCE_CORRECT: Right = Right("attendance.correct");
+    pub const ATTENDANCE_READ_CLASS: Right = Right("attendance.read_class");
+    pub const ATTENDANCE_RULES: Right = Right("attendance.rules");
     pub const MESSAGES_SEND: Right = Right("messages.send");
     pub const ANNOUNCEMENTS_PUBLISH: Right = Right("announcements.publish");
 }
@@ -163,6 +165,15 @@ pub const DEFAULTS: &[RightDefault] = &[
     RightDefault::new(
         right::ATTENDANCE_CORRECT,
         &[Role::ClassTeacher, Role::SchoolAdmin],
+        true,
+    ),
+    // A region's own absence codes and correction days.
+    RightDefault::new(right::ATTENDANCE_RULES, &[Role::RegionAdmin], false),
+    // A class's month sheet: its teachers (of the classes they teach),
+    // its class teacher, the administration.
+    RightDefault::new(
+        right::ATTENDANCE_READ_CLASS,
+        &[Role::Teacher, Role::ClassTeacher, Role::SchoolAdmin],
         true,
     ),
     RightDefault::new(

@@ -327,4 +327,18 @@ impl pb::attendance_service_server::AttendanceService for LessonsApi {
     ) -> Result<Response<pb::GetStudentAttendanceResponse>, Status> {
         asurso_runtime::handle!(self.0, request, super::students::get_student_attendance)
     }
+
+    async fn get_class_sheet(
+        &self,
+        request: Request<pb::GetClassSheetRequest>,
+    ) -> Result<Response<pb::GetClassSheetResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, super::reports::get_class_sheet)
+    }
+
+    async fn get_attendance_summary(
+        &self,
+        request: Request<pb::GetAttendanceSummaryRequest>,
+    ) -> Result<Response<pb::GetAttendanceSummaryResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, super::reports::get_attendance_summary)
+    }
 }

@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod lessons;
 pub mod notes;
+pub mod reports;
 pub mod students;
 
 use std::sync::Arc;

@@ -6,4 +6,5 @@ mod codes;
 mod lessons;
 mod notes;
 mod projection;
+mod reports;
 mod support;
