@@ -18,6 +18,7 @@
 //! process ends. `make test` starts one pair for the whole run.
 
 pub mod database;
+pub mod load;
 pub mod servers;
 pub mod spawned;
 pub mod wire;

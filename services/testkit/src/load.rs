@@ -1,0 +1,125 @@
+//! A load driver for benches: callers at once, each calling as fast as its
+//! answers come for a while after a warm-up, and the figures of the run
+//! (calls per second, latency percentiles). What a call is belongs to the
+//! bench: a closure per caller that makes one call from a random number.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    time::{Duration, Instant},
+};
+
+/// One call of a caller, given a random number to pick its arguments with;
+/// an error is counted and the run goes on.
+pub type Call =
+    Box<dyn FnMut(u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send>;
+
+/// A whole-number setting from the environment, `default` when unset or
+/// unreadable (BENCH_SECONDS, BENCH_CONCURRENCY, …).
+pub fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub calls: usize,
+    pub errors: usize,
+    /// The first error seen, to say why.
+    pub first_error: Option<String>,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Figures {
+    /// One line: `label: N/s, p50, p99, max (calls, errors)`.
+    pub fn print(&self, label: &str, unit: &str) {
+        println!(
+            "  {label}: {:.0} {unit}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} calls, {} errors)",
+            self.per_second, self.p50_ms, self.p99_ms, self.max_ms, self.calls, self.errors
+        );
+    }
+}
+
+/// A small seeded generator: benches need spread, not secrecy.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let last = sorted.len() - 1;
+    // Indexes of any run fit f64 exactly.
+    let index = ((last as f64) * p).round() as usize;
+    sorted[index.min(last)].as_secs_f64() * 1000.0
+}
+
+/// Runs `concurrency` callers (made by `caller(i)`) for two seconds of
+/// warm-up and then `seconds` measured.
+pub async fn drive(
+    concurrency: u64,
+    seconds: u64,
+    mut caller: impl FnMut(u64) -> Call,
+) -> anyhow::Result<Figures> {
+    let warmup = Duration::from_secs(2);
+    let start = Instant::now();
+    let measured_from = start + warmup;
+    let until = measured_from + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for number in 0..concurrency {
+        let mut call = caller(number);
+        tasks.push(tokio::spawn(async move {
+            let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (number + 1));
+            let mut latencies = Vec::new();
+            let mut errors = Vec::new();
+            loop {
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                let outcome = call(random.next()).await;
+                if now < measured_from {
+                    continue;
+                }
+                match outcome {
+                    Ok(()) => latencies.push(now.elapsed()),
+                    Err(error) => errors.push(error),
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = Vec::new();
+    for task in tasks {
+        let (mine, failed) = task.await?;
+        latencies.extend(mine);
+        errors.extend(failed);
+    }
+    latencies.sort();
+    // Counts of a bench fit f64 exactly.
+    let per_second = latencies.len() as f64 / seconds.max(1) as f64;
+    Ok(Figures {
+        calls: latencies.len(),
+        errors: errors.len(),
+        first_error: errors.into_iter().next(),
+        per_second,
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+        max_ms: percentile(&latencies, 1.0),
+    })
+}
