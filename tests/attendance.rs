@@ -1,8 +1,9 @@
-//! Attendance end to end, through the gateway only: a teacher marks a
-//! child absent at a lesson of the demo's; the parent, logged in through
-//! the development ESIA in a browser, reads it and submits a note; the
-//! class teacher accepts it and the parent sees the absence excused;
-//! another family's child is refused.
+//! Attendance end to end, through the gateway only: the class teacher
+//! marks a child absent at a past lesson of the demo's (the seed took it:
+//! a correction, with its reason, keeping the other absences); the parent,
+//! logged in through the development ESIA in a browser, reads it and
+//! submits a note; the class teacher accepts it and the parent sees the
+//! absence excused; another family's child is refused.
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ async fn a_teacher_marks_a_child_absent_and_the_parent_reads_it() -> anyhow::Res
         .find(|class| class.students.iter().any(|(id, _)| *id == child))
         .ok_or_else(|| anyhow::anyhow!("her first child is in no class of the first school"))?;
 
-    // A lesson of the child's class a few days ago, and its teacher.
+    // The lessons of the child's class before today in the demo weeks.
     let director = login(&system, &school.director).await?.0;
     let today = time::OffsetDateTime::now_utc().date();
     let (from, _) = asurso_devstack::seed::journal_weeks(today)?;
@@ -53,46 +54,85 @@ async fn a_teacher_marks_a_child_absent_and_the_parent_reads_it() -> anyhow::Res
     .await?
     .into_inner()
     .lessons;
-    let (lesson, teacher) = lessons
+    // The most recent one.
+    let lesson = lessons
         .iter()
-        .filter(|lesson| lesson.subgroup_id.is_empty())
-        .find_map(|lesson| {
-            let teacher = school
-                .teachers
-                .iter()
-                .find(|teacher| teacher.person_id == lesson.teacher_id)?;
-            Some((lesson, teacher))
-        })
+        .rfind(|lesson| lesson.subgroup_id.is_empty())
         .ok_or_else(|| anyhow::anyhow!("no past lesson of {} in the demo weeks", class.name))?;
 
-    // The teacher takes it: the child absent without a reason. Attendance
-    // learns of the demo's lessons from the gradebook's stream; give it the
-    // moment it may need.
-    let teacher_token = login(&system, &teacher.login).await?.0;
+    // Its class teacher (a teacher of the school the gradebook names).
+    let as_director = system.as_caller(&director).await?;
+    let years = gb::calendar_service_client::CalendarServiceClient::new(as_director.clone())
+        .list_school_years(gb::ListSchoolYearsRequest {
+            school_id: school.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .school_years;
+    let mut class_teacher = None;
+    for year in years {
+        let classes = gb::class_service_client::ClassServiceClient::new(as_director.clone())
+            .list_classes(gb::ListClassesRequest {
+                school_year_id: year.id,
+            })
+            .await?
+            .into_inner()
+            .classes;
+        if let Some(found) = classes.into_iter().find(|found| found.id == class.id) {
+            class_teacher = school
+                .teachers
+                .iter()
+                .find(|teacher| teacher.person_id == found.class_teacher_id);
+        }
+    }
+    let class_teacher =
+        class_teacher.ok_or_else(|| anyhow::anyhow!("{} has no class teacher", class.name))?;
+    let class_teacher_token = login(&system, &class_teacher.login).await?.0;
+
+    // The class teacher marks the child absent, keeping what else the
+    // lesson recorded. Attendance learns of the demo's lessons from the
+    // gradebook's stream; give it the moment it may need.
     let mut attendance = at::attendance_service_client::AttendanceServiceClient::new(
-        system.as_caller(&teacher_token).await?,
+        system.as_caller(&class_teacher_token).await?,
     );
-    let request = at::TakeLessonRequest {
+    let read_lesson = at::GetLessonAttendanceRequest {
         lesson_id: lesson.id.clone(),
-        absences: vec![at::Absence {
-            student_id: child.clone(),
-            code: "НП".into(),
-            minutes_late: 0,
-        }],
-        reason: String::new(),
-        idempotency_key: format!("e2e-{}", lesson.id),
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let taken = loop {
-        match attendance.take_lesson(request.clone()).await {
+    let before = loop {
+        match attendance.get_lesson_attendance(read_lesson.clone()).await {
             Err(status)
                 if status.code() == Code::NotFound && std::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            outcome => break outcome?.into_inner(),
+            outcome => break outcome?.into_inner().attendance.unwrap_or_default(),
         }
     };
+    let mut absences: Vec<at::Absence> = before
+        .students
+        .iter()
+        .filter(|student| !student.code.is_empty() && student.student_id != child)
+        .map(|student| at::Absence {
+            student_id: student.student_id.clone(),
+            code: student.code.clone(),
+            minutes_late: student.minutes_late,
+        })
+        .collect();
+    absences.push(at::Absence {
+        student_id: child.clone(),
+        code: "НП".into(),
+        minutes_late: 0,
+    });
+    let taken = attendance
+        .take_lesson(at::TakeLessonRequest {
+            lesson_id: lesson.id.clone(),
+            absences,
+            reason: "не было на уроке (e2e)".into(),
+            idempotency_key: format!("e2e-{}", lesson.id),
+        })
+        .await?
+        .into_inner();
     let marked = taken
         .attendance
         .iter()
@@ -142,33 +182,6 @@ async fn a_teacher_marks_a_child_absent_and_the_parent_reads_it() -> anyhow::Res
         .into_inner()
         .note
         .ok_or_else(|| anyhow::anyhow!("no note"))?;
-    let as_director = system.as_caller(&director).await?;
-    let years = gb::calendar_service_client::CalendarServiceClient::new(as_director.clone())
-        .list_school_years(gb::ListSchoolYearsRequest {
-            school_id: school.id.clone(),
-        })
-        .await?
-        .into_inner()
-        .school_years;
-    let mut class_teacher = None;
-    for year in years {
-        let classes = gb::class_service_client::ClassServiceClient::new(as_director.clone())
-            .list_classes(gb::ListClassesRequest {
-                school_year_id: year.id,
-            })
-            .await?
-            .into_inner()
-            .classes;
-        if let Some(found) = classes.into_iter().find(|found| found.id == class.id) {
-            class_teacher = school
-                .teachers
-                .iter()
-                .find(|teacher| teacher.person_id == found.class_teacher_id);
-        }
-    }
-    let class_teacher =
-        class_teacher.ok_or_else(|| anyhow::anyhow!("{} has no class teacher", class.name))?;
-    let class_teacher_token = login(&system, &class_teacher.login).await?.0;
     let decided = at::absence_note_service_client::AbsenceNoteServiceClient::new(
         system.as_caller(&class_teacher_token).await?,
     )

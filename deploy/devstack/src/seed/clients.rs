@@ -1,12 +1,12 @@
 //! How the seed talks to the services: one person's authenticated clients
-//! of identity and the gradebook, logging in (making the login first when
+//! of identity, the gradebook and attendance, logging in (making the login first when
 //! needed), waiting for the gradebook to catch up with identity's events,
 //! and the small conversions its requests share.
 
 use std::{future::Future, time::Duration};
 
 use anyhow::{Context, anyhow};
-use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
+use asurso_proto::{attendance as at, common::CivilDate, gradebook as gb, identity as pb};
 use time::{Date, Month};
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 
@@ -17,7 +17,7 @@ pub use asurso_runtime::auth::Bearer;
 
 type Authed = InterceptedService<Channel, Bearer>;
 
-/// One person's clients of both services.
+/// One person's clients of the services.
 #[derive(Clone)]
 pub(super) struct Actor {
     pub(super) org: pb::org_service_client::OrgServiceClient<Authed>,
@@ -29,11 +29,13 @@ pub(super) struct Actor {
     pub(super) curriculum: gb::curriculum_service_client::CurriculumServiceClient<Authed>,
     pub(super) timetable: gb::timetable_service_client::TimetableServiceClient<Authed>,
     pub(super) journal: gb::journal_service_client::JournalServiceClient<Authed>,
+    pub(super) attendance: at::attendance_service_client::AttendanceServiceClient<Authed>,
 }
 
 pub(super) struct Channels {
     identity: Channel,
     gradebook: Channel,
+    attendance: Channel,
 }
 
 impl Channels {
@@ -43,6 +45,9 @@ impl Channels {
                 .connect()
                 .await?,
             gradebook: Channel::from_shared(layout.gradebook_url())?
+                .connect()
+                .await?,
+            attendance: Channel::from_shared(layout.url("attendance"))?
                 .connect()
                 .await?,
         })
@@ -65,6 +70,9 @@ impl Channels {
                 &self.gradebook
             )),
             journal: gb::journal_service_client::JournalServiceClient::new(id(&self.gradebook)),
+            attendance: at::attendance_service_client::AttendanceServiceClient::new(id(
+                &self.attendance
+            )),
         })
     }
 

@@ -1,14 +1,14 @@
-//! The demo's journal: homework and marks over three school weeks around
-//! today, and the calendar arithmetic that picks those weeks.
+//! The demo's journal: homework, marks and attendance over three school
+//! weeks around today, and the calendar arithmetic that picks those weeks.
 
 use anyhow::anyhow;
-use asurso_proto::gradebook as gb;
+use asurso_proto::{attendance as at, gradebook as gb};
 use time::{Date, Weekday};
 use tonic::{Code, Status};
 
 use super::{
     DEMO_PASSWORD, School,
-    clients::{Channels, civil, date},
+    clients::{Actor, Channels, civil, date, patiently},
 };
 
 /// Homework on every lesson of the three weeks around today (or around the
@@ -134,9 +134,64 @@ pub(super) async fn seed_journal(
                     return Err(anyhow!("marks for the lesson {}: {status}", lesson.id));
                 }
             }
+            if lesson_date < today
+                && let Err(status) = take_attendance(teacher, &lesson.id, class, index).await?
+            {
+                conflicts.push(describe(status));
+            }
         }
     }
     Ok(())
+}
+
+/// The lesson's attendance, unless someone took it already (then it is
+/// theirs): one student absent or late in turn, the others present.
+/// Attendance learns of the lesson from the gradebook's events a moment
+/// after it is laid out; the seed waits for that. A refusal is returned to
+/// be reported.
+async fn take_attendance(
+    teacher: &mut Actor,
+    lesson: &str,
+    class: &super::Class,
+    index: usize,
+) -> anyhow::Result<Result<(), Status>> {
+    let read = at::GetLessonAttendanceRequest {
+        lesson_id: lesson.to_owned(),
+    };
+    let known = patiently("a lesson reaching attendance", &[], || {
+        let mut attendance = teacher.attendance.clone();
+        let read = read.clone();
+        async move { attendance.get_lesson_attendance(read).await }
+    })
+    .await?
+    .into_inner();
+    if known.attendance.is_some_and(|attendance| attendance.taken) {
+        return Ok(Ok(()));
+    }
+    let Some((student, _)) = class.students.get(index % class.students.len().max(1)) else {
+        return Ok(Ok(()));
+    };
+    let (code, minutes_late) = [("НП", 0), ("Б", 0), ("ОП", 7), ("УП", 0)][index % 4];
+    let taken = teacher
+        .attendance
+        .take_lesson(at::TakeLessonRequest {
+            lesson_id: lesson.to_owned(),
+            absences: vec![at::Absence {
+                student_id: student.clone(),
+                code: code.to_owned(),
+                minutes_late,
+            }],
+            reason: String::new(),
+            idempotency_key: format!("demo-attendance-{lesson}"),
+        })
+        .await;
+    match refusal_is_conflict(taken) {
+        Ok(_) => Ok(Ok(())),
+        Err(Conflict::Refused(status)) => Ok(Err(status)),
+        Err(Conflict::Failed(status)) => {
+            Err(anyhow!("attendance of the lesson {lesson}: {status}"))
+        }
+    }
 }
 
 /// Why a seeding write did not happen.
