@@ -1,5 +1,5 @@
-//! What attendance knows of the gradebook: classes and their class
-//! teachers, subjects, lessons (moved, given to another teacher, cancelled,
+//! What attendance knows of the gradebook: school years' terms, classes
+//! and their class teachers, subjects, lessons (moved, given to another teacher, cancelled,
 //! removed), enrolments with their dates, subgroup members, bell schedules.
 //!
 //! A durable consumer of the gradebook's stream (`attendance-gradebook`):
@@ -120,6 +120,7 @@ impl EventHandler for Gradebook {
             Some(ev::StudentMoved::NAME) => student_moved(transaction, event.payload()?).await,
             Some(ev::SubgroupMembersSet::NAME) => members_set(transaction, event.payload()?).await,
             Some(ev::BellScheduleSet::NAME) => bells_set(transaction, event.payload()?).await,
+            Some(ev::SchoolYearCreated::NAME) => year_created(transaction, event.payload()?).await,
             // Marks, assignments and the rest are not attendance's business.
             _ => Ok(()),
         }
@@ -301,6 +302,27 @@ async fn bells_set(
         .bind(period.number)
         .bind(time_of_day(period.start.as_ref(), "periods.start")?)
         .bind(time_of_day(period.end.as_ref(), "periods.end")?)
+        .execute(&mut *transaction)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn year_created(
+    transaction: &mut PgConnection,
+    year: ev::SchoolYearCreated,
+) -> Result<(), HandleError> {
+    let id = event_uuid(&year.school_year_id, "school_year_id")?;
+    for term in &year.terms {
+        sqlx::query(
+            "INSERT INTO terms (school_year_id, number, start_date, end_date) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (school_year_id, number) DO UPDATE \
+             SET start_date = excluded.start_date, end_date = excluded.end_date",
+        )
+        .bind(id)
+        .bind(term.number)
+        .bind(date(term.start_date.as_ref(), "terms.start_date")?)
+        .bind(date(term.end_date.as_ref(), "terms.end_date")?)
         .execute(&mut *transaction)
         .await?;
     }

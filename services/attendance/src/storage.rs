@@ -750,3 +750,18 @@ pub async fn classes_of_school(
         .fetch_all(connection)
         .await
 }
+
+/// The last day of the term a lesson falls in, if the gradebook told of
+/// its year's terms.
+pub async fn term_end(
+    connection: &mut PgConnection,
+    lesson: &LessonRow,
+) -> Result<Option<Date>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT end_date FROM terms WHERE school_year_id = $1 AND $2 BETWEEN start_date AND end_date",
+    )
+    .bind(lesson.school_year_id)
+    .bind(lesson.date)
+    .fetch_optional(connection)
+    .await
+}

@@ -96,6 +96,16 @@ async fn take_lesson(
                  ask the class teacher or the school's administration"
             )));
         }
+        if before.is_some()
+            && needs_reason
+            && storage::term_end(&mut transaction, &lesson)
+                .await?
+                .is_some_and(|end| end < today)
+        {
+            return Err(ServiceError::FailedPrecondition(
+                "lesson_id: its term is closed: its attendance stands as it was".to_owned(),
+            ));
+        }
         if needs_reason && reason.is_empty() {
             return Err(ServiceError::invalid(
                 "reason",

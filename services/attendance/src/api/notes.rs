@@ -220,7 +220,15 @@ async fn decide_note(
             WITHOUT_REASON,
         )
         .await?;
+        let today = storage::today_in(&mut transaction, &school.time_zone).await?;
         for (lesson, old) in absences {
+            // A closed term's attendance stands.
+            if storage::term_end(&mut transaction, &lesson)
+                .await?
+                .is_some_and(|end| end < today)
+            {
+                continue;
+            }
             let change = Change {
                 student: row.student_id,
                 old: Some(old),

@@ -251,6 +251,26 @@ async fn a_teacher_takes_a_lesson_the_family_reads_it_and_corrections_are_kept_w
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].reason, "справка из поликлиники");
     assert_eq!(history[0].changed_by, c.class_teacher.id.to_string());
+    // A month ago, in the closed first half: taken late once, it stands.
+    c.teacher
+        .at
+        .attendance
+        .take_lesson(take(&c.ancient.id, vec![absence(s[1], "НП", 0)], "", ""))
+        .await?;
+    let closed = c
+        .class_teacher
+        .at
+        .attendance
+        .take_lesson(take(&c.ancient.id, Vec::new(), "справка", ""))
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("a correction in a closed term"))?;
+    assert_eq!(closed.code(), Code::FailedPrecondition);
+    assert!(
+        closed.message().contains("term is closed"),
+        "{}",
+        closed.message()
+    );
     let refused = c
         .other_teacher
         .at
@@ -278,7 +298,7 @@ async fn a_teacher_takes_a_lesson_the_family_reads_it_and_corrections_are_kept_w
     .await?;
     assert_eq!(
         events,
-        [("corrected".to_owned(), 2), ("recorded".to_owned(), 3)]
+        [("corrected".to_owned(), 2), ("recorded".to_owned(), 4)]
     );
     c.stack.stop().await
 }

@@ -162,6 +162,7 @@ async fn projected(pool: &sqlx::PgPool) -> anyhow::Result<Vec<String>> {
         "enrolments",
         "subgroup_members",
         "bells",
+        "terms",
     ] {
         let query = format!("SELECT t::text FROM {table} t ORDER BY 1");
         let mut found: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(query))

@@ -63,7 +63,7 @@ async fn a_month_sheet_and_summaries_count_what_was_taken_for_those_who_may_read
         .await?
         .into_inner();
     assert_eq!(sheet.students.len(), 3);
-    let in_month: Vec<&asurso_proto::gradebook::Lesson> = [&c.recent, &c.old, &c.ahead]
+    let in_month: Vec<&asurso_proto::gradebook::Lesson> = [&c.recent, &c.old, &c.ahead, &c.ancient]
         .into_iter()
         .filter(|lesson| {
             let (y, m, _) = date(&lesson.date);

@@ -117,10 +117,11 @@ pub struct Class5 {
     pub class: gb::Class,
     pub maths: gb::Subject,
     /// A lesson two days ago (or the school day before), two weeks ago,
-    /// and three days ahead.
+    /// three days ahead, and a month ago (in the closed first half).
     pub recent: gb::Lesson,
     pub old: gb::Lesson,
     pub ahead: gb::Lesson,
+    pub ancient: gb::Lesson,
 }
 
 impl Class5 {
@@ -175,8 +176,9 @@ impl Class5 {
         let recent = school_day_before(today - Duration::days(2));
         let old = school_day_before(today - Duration::days(14));
         let ahead = school_day_after(today + Duration::days(3));
+        let ancient = school_day_before(today - Duration::days(30));
         let mut lessons = Vec::new();
-        for date in [recent, old, ahead] {
+        for date in [recent, old, ahead, ancient] {
             let lesson = admin
                 .gb
                 .timetable
@@ -199,9 +201,9 @@ impl Class5 {
                 .await?;
             lessons.push(lesson);
         }
-        let [recent, old, ahead]: [gb::Lesson; 3] = lessons
+        let [recent, old, ahead, ancient]: [gb::Lesson; 4] = lessons
             .try_into()
-            .map_err(|_| anyhow::anyhow!("three lessons"))?;
+            .map_err(|_| anyhow::anyhow!("four lessons"))?;
         Ok(Self {
             stack,
             admin,
@@ -216,12 +218,13 @@ impl Class5 {
             recent,
             old,
             ahead,
+            ancient,
         })
     }
 }
 
 /// A school year of two halves from four months before `today` to four
-/// months after, six school days a week, 45-minute lessons.
+/// months after (the first closed twenty days ago), six school days a week, 45-minute lessons.
 async fn year_around(admin: &mut Gb, school: Uuid, today: Date) -> anyhow::Result<gb::SchoolYear> {
     let start = today - Duration::days(120);
     let end = today + Duration::days(120);
@@ -238,11 +241,11 @@ async fn year_around(admin: &mut Gb, school: Uuid, today: Date) -> anyhow::Resul
                 gb::TermInput {
                     name: String::new(),
                     start_date: civil(start),
-                    end_date: civil(today),
+                    end_date: civil(today - Duration::days(20)),
                 },
                 gb::TermInput {
                     name: String::new(),
-                    start_date: civil(today + Duration::days(1)),
+                    start_date: civil(today - Duration::days(19)),
                     end_date: civil(end),
                 },
             ],

@@ -169,6 +169,29 @@ async fn create_school_year(
         Err(error) => return Err(GradebookError::from(error)),
     };
     let (year, _) = year_and_school(&mut transaction, id, "school_year_id").await?;
+    publish(
+        &mut transaction,
+        &school,
+        ("school_year", id),
+        "created",
+        &events::SchoolYearCreated {
+            school_year_id: id.to_string(),
+            school_id: school_id.to_string(),
+            name: year.year.name.clone(),
+            start_date: Some(civil_date(year.year.start_date)),
+            end_date: Some(civil_date(year.year.end_date)),
+            terms: year
+                .terms
+                .iter()
+                .map(|term| events::TermFact {
+                    number: term.number,
+                    start_date: Some(civil_date(term.start_date)),
+                    end_date: Some(civil_date(term.end_date)),
+                })
+                .collect(),
+        },
+    )
+    .await?;
     let answer = pb::CreateSchoolYearResponse {
         school_year: Some(school_year(&year)),
     };
