@@ -1,5 +1,5 @@
 //! What attendance knows of the gradebook: school years' terms, classes
-//! and their class teachers, subjects, lessons (moved, given to another teacher, cancelled,
+//! and their class teachers, subjects, the teaching load, lessons (moved, given to another teacher, cancelled,
 //! removed), enrolments with their dates, subgroup members, bell schedules.
 //!
 //! A durable consumer of the gradebook's stream (`attendance-gradebook`):
@@ -121,6 +121,30 @@ impl EventHandler for Gradebook {
             Some(ev::SubgroupMembersSet::NAME) => members_set(transaction, event.payload()?).await,
             Some(ev::BellScheduleSet::NAME) => bells_set(transaction, event.payload()?).await,
             Some(ev::SchoolYearCreated::NAME) => year_created(transaction, event.payload()?).await,
+            Some(ev::LoadAssigned::NAME) => {
+                let load: ev::LoadAssigned = event.payload()?;
+                sqlx::query(
+                    "INSERT INTO loads (id, class_id, subgroup_id, subject_id, teacher_id) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE \
+                     SET teacher_id = excluded.teacher_id",
+                )
+                .bind(event_uuid(&load.load_id, "load_id")?)
+                .bind(event_uuid(&load.class_id, "class_id")?)
+                .bind(optional_event_uuid(&load.subgroup_id, "subgroup_id")?)
+                .bind(event_uuid(&load.subject_id, "subject_id")?)
+                .bind(event_uuid(&load.teacher_id, "teacher_id")?)
+                .execute(&mut *transaction)
+                .await?;
+                Ok(())
+            }
+            Some(ev::LoadRemoved::NAME) => {
+                let load: ev::LoadRemoved = event.payload()?;
+                sqlx::query("DELETE FROM loads WHERE id = $1")
+                    .bind(event_uuid(&load.load_id, "load_id")?)
+                    .execute(&mut *transaction)
+                    .await?;
+                Ok(())
+            }
             // Marks, assignments and the rest are not attendance's business.
             _ => Ok(()),
         }

@@ -297,7 +297,9 @@ pub async fn schools_of_student(
 }
 
 /// Whether `teacher` works with `student` at `school`: their class
-/// teacher, or the teacher of a lesson of a class (and group) they were in.
+/// teacher, a teacher of their class's load (the whole class or a group
+/// they are in), or the teacher of a lesson of a class (and group) they
+/// were in.
 pub async fn works_with_student(
     connection: &mut PgConnection,
     teacher: Uuid,
@@ -309,6 +311,9 @@ pub async fn works_with_student(
              SELECT 1 FROM enrolments e JOIN classes c ON c.id = e.class_id \
              WHERE e.student_id = $2 AND c.school_id = $3 AND ( \
                  c.class_teacher_id = $1 \
+                 OR EXISTS (SELECT 1 FROM loads d WHERE d.class_id = c.id AND d.teacher_id = $1 \
+                     AND (d.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
+                          WHERE m.subgroup_id = d.subgroup_id AND m.student_id = $2))) \
                  OR EXISTS (SELECT 1 FROM lessons l WHERE l.class_id = c.id AND l.teacher_id = $1 \
                      AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members m \
                           WHERE m.subgroup_id = l.subgroup_id AND m.student_id = $2)))))",
@@ -572,14 +577,15 @@ pub async fn class(
         .await
 }
 
-/// Whether `teacher` teaches a lesson of the class.
+/// Whether `teacher` teaches the class: by its load or a lesson of it.
 pub async fn teaches_class(
     connection: &mut PgConnection,
     teacher: Uuid,
     class: Uuid,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM lessons WHERE class_id = $1 AND teacher_id = $2)",
+        "SELECT EXISTS (SELECT 1 FROM loads WHERE class_id = $1 AND teacher_id = $2) \
+         OR EXISTS (SELECT 1 FROM lessons WHERE class_id = $1 AND teacher_id = $2)",
     )
     .bind(class)
     .bind(teacher)

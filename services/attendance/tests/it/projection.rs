@@ -163,6 +163,7 @@ async fn projected(pool: &sqlx::PgPool) -> anyhow::Result<Vec<String>> {
         "subgroup_members",
         "bells",
         "terms",
+        "loads",
     ] {
         let query = format!("SELECT t::text FROM {table} t ORDER BY 1");
         let mut found: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(query))

@@ -3,6 +3,8 @@ use asurso_proto::{attendance as pb, common::CivilDate};
 use tonic::Code;
 use uuid::Uuid;
 
+use asurso_gradebook::harness::{load, subject};
+
 use crate::support::*;
 
 fn absence(student: Uuid, code: &str, minutes_late: i32) -> pb::Absence {
@@ -99,6 +101,32 @@ async fn a_month_sheet_and_summaries_count_what_was_taken_for_those_who_may_read
         .get_class_sheet(sheet_request(month))
         .await;
     assert_eq!(code_of(refused), Some(Code::PermissionDenied));
+    // Given a subject of the class (its load, no lessons yet), the other
+    // teacher reads the sheet: the class's students, none of the maths
+    // lessons.
+    let physics = subject(&mut c.admin.gb, c.stack.world.school_a, "Физика").await?;
+    load(&mut c.admin.gb, &c.class, &physics, c.other_teacher.id).await?;
+    let other = c.other_teacher.id;
+    asurso_testkit::eventually(std::time::Duration::from_secs(15), || {
+        let pool = c.stack.attendance.db.pool.clone();
+        async move {
+            Ok(sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM loads WHERE teacher_id = $1)",
+            )
+            .bind(other)
+            .fetch_one(&pool)
+            .await?)
+        }
+    })
+    .await?;
+    let theirs = c
+        .other_teacher
+        .at
+        .attendance
+        .get_class_sheet(sheet_request(month))
+        .await?
+        .into_inner();
+    assert_eq!((theirs.students.len(), theirs.lessons.len()), (3, 0));
     let refused = c
         .class_teacher
         .at

@@ -164,6 +164,21 @@ async fn assign_load(
         }
         Err(error) => return Err(GradebookError::from(error)),
     }
+    publish(
+        &mut transaction,
+        &school,
+        ("load", row.id),
+        "assigned",
+        &events::LoadAssigned {
+            load_id: row.id.to_string(),
+            class_id: class_id.to_string(),
+            subgroup_id: text_of(subgroup_id),
+            subject_id: subject_id.to_string(),
+            teacher_id: teacher_id.to_string(),
+            hours_per_week: row.hours_per_week,
+        },
+    )
+    .await?;
     state.commit(transaction).await?;
     tracing::info!(load_id = %row.id, %class_id, "load assigned");
     Ok(pb::AssignLoadResponse {
@@ -194,6 +209,17 @@ async fn remove_load(
         )));
     }
     storage::curriculum::remove_load(&mut transaction, id).await?;
+    publish(
+        &mut transaction,
+        &school,
+        ("load", id),
+        "removed",
+        &events::LoadRemoved {
+            load_id: id.to_string(),
+            class_id: class.id.to_string(),
+        },
+    )
+    .await?;
     state.commit(transaction).await?;
     Ok(pb::RemoveLoadResponse {})
 }
