@@ -74,7 +74,9 @@ async fn corrects_for(
     directory::may(connection, caller, right::ATTENDANCE_CORRECT, school).await
 }
 
-async fn corrects(
+/// Whether the caller may correct the lesson as its class's class teacher
+/// or the school's administration (see `corrects_for`).
+pub async fn corrects(
     connection: &mut PgConnection,
     caller: &Caller,
     lesson: &LessonRow,
@@ -103,17 +105,6 @@ pub async fn keeper(
         "only the lesson's teacher takes its attendance; its class teacher or the school's \
          administration corrects it",
     ))
-}
-
-/// Whether a teacher of the lesson may also correct it as class teacher or
-/// administration (after their own days are over).
-pub async fn also_corrects(
-    connection: &mut PgConnection,
-    caller: &Caller,
-    lesson: &LessonRow,
-    school: &School,
-) -> Result<bool, ServiceError> {
-    corrects(connection, caller, lesson, school).await
 }
 
 /// Who reads a student's attendance.

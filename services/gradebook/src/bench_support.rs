@@ -33,20 +33,14 @@ use std::{
 use asurso_identity::harness::{World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity::Role};
 use asurso_runtime::{auth::Bearer, convert::civil_date};
+use asurso_testkit::load::percentile;
 use sqlx::{PgPool, Row};
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::harness::{Gradebook, gradebook_database};
 
-/// A whole-number setting from the environment, `default` when unset or
-/// unreadable.
-pub fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
+pub use asurso_testkit::load::setting;
 
 /// Deterministic ids: `md5(text)::uuid` in SQL, the same here.
 macro_rules! id {
@@ -429,14 +423,6 @@ async fn measure(
     run.reads = run.latencies.len();
     run.latencies.sort();
     Ok(run)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
 }
 
 /// Reads per second and the median latency of one run.

@@ -67,15 +67,6 @@ impl Idempotent {
         request: &R,
         key: &str,
     ) -> Result<Self, IdempotencyError> {
-        Self::for_person(caller.person_id, request, key)
-    }
-
-    /// As [`Idempotent::of`], for a caller known by id only.
-    pub fn for_person<R: Message + Name>(
-        caller: Uuid,
-        request: &R,
-        key: &str,
-    ) -> Result<Self, IdempotencyError> {
         if key.len() > MAX_KEY_LEN {
             return Err(IdempotencyError::KeyTooLong);
         }
@@ -85,7 +76,7 @@ impl Idempotent {
             Sha256::digest(request.encode_to_vec()).to_vec()
         };
         Ok(Self {
-            caller,
+            caller: caller.person_id,
             method: R::full_name(),
             key: key.to_owned(),
             digest,
@@ -156,11 +147,5 @@ impl Idempotent {
         .execute(&mut *transaction)
         .await?;
         Ok(())
-    }
-}
-
-impl From<IdempotencyError> for tonic::Status {
-    fn from(error: IdempotencyError) -> Self {
-        ServiceError::from(error).into()
     }
 }

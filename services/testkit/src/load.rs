@@ -58,7 +58,8 @@ impl XorShift {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
+/// The `p`-th (0 to 1) of sorted latencies, in milliseconds; NaN for none.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

@@ -89,7 +89,7 @@ async fn take_lesson(
         let needs_reason = !teachers_days;
         if needs_reason
             && keeper == Keeper::Teacher
-            && !access::also_corrects(&mut transaction, caller, &lesson, &school).await?
+            && !access::corrects(&mut transaction, caller, &lesson, &school).await?
         {
             return Err(ServiceError::denied(format!(
                 "lesson_id: its teacher corrects a lesson for {days} days after it; \

@@ -256,11 +256,17 @@ async fn decide_note(
                 },
             )
             .await?;
-            let lesson_school =
-                access::school(&mut transaction, lesson.school_id, "note_id").await?;
+            // The note's school, unless the student moved during its days.
+            let other;
+            let lesson_school = if lesson.school_id == school.id {
+                &school
+            } else {
+                other = access::school(&mut transaction, lesson.school_id, "note_id").await?;
+                &other
+            };
             corrected(
                 &mut transaction,
-                &lesson_school,
+                lesson_school,
                 &lesson,
                 &change,
                 caller,
