@@ -153,6 +153,9 @@ pub enum ServiceError {
     /// again later.
     #[error("{0}")]
     Unavailable(String),
+    /// The caller did this too often (a sender's hourly messages): wait.
+    #[error("{0}")]
+    Exhausted(String),
     /// Our fault: logged with its chain, answered with a reference only.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -187,6 +190,7 @@ impl From<ServiceError> for Status {
             ServiceError::Unauthenticated(message) => Status::unauthenticated(message),
             ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
             ServiceError::Unavailable(message) => Status::unavailable(message),
+            ServiceError::Exhausted(message) => Status::resource_exhausted(message),
             ServiceError::Internal(source) => internal(source.as_ref()),
         }
     }

@@ -76,6 +76,7 @@ pub mod right {
     pub const ATTENDANCE_RULES: Right = Right("attendance.rules");
     pub const MESSAGES_SEND: Right = Right("messages.send");
     pub const ANNOUNCEMENTS_PUBLISH: Right = Right("announcements.publish");
+    pub const MESSAGES_RULES: Right = Right("messages.rules");
 }
 
 /// Every right, with the roles that have it by default and whether schools
@@ -192,6 +193,9 @@ pub const DEFAULTS: &[RightDefault] = &[
         &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
         true,
     ),
+    // Who may write to whom, how long deleted mail is kept, senders'
+    // hourly limits: the region's administration.
+    RightDefault::new(right::MESSAGES_RULES, &[Role::RegionAdmin], false),
 ];
 
 /// Every role, in matrix order.

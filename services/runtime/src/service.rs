@@ -205,6 +205,41 @@ impl Foundation {
         self
     }
 
+    /// Runs `task` on the pool every `period` while the service runs
+    /// (housekeeping such as emptying old deleted mail), stopped with the
+    /// consumers. A failed run is logged and tried again next period; every
+    /// replica may run it, so a task must be safe to run twice at once.
+    pub fn every<F, Fut>(mut self, name: &'static str, period: Duration, task: F) -> Self
+    where
+        F: Fn(PgPool) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<u64, sqlx::Error>> + Send + 'static,
+    {
+        self.consumers.push(Box::new(move |pool, _bus| {
+            Box::pin(async move {
+                let run: Runner = Box::new(move |stop: Shutdown| {
+                    Box::pin(async move {
+                        let mut ticks = tokio::time::interval(period);
+                        loop {
+                            tokio::select! {
+                                _ = stop.wait() => break,
+                                _ = ticks.tick() => {}
+                            }
+                            match task(pool.clone()).await {
+                                Ok(0) => {}
+                                Ok(done) => tracing::info!(task = name, done, "housekeeping"),
+                                Err(error) => {
+                                    tracing::warn!(task = name, error = %error, "housekeeping failed")
+                                }
+                            }
+                        }
+                    })
+                });
+                Ok(run)
+            })
+        }));
+        self
+    }
+
     pub fn build(self) -> Service {
         Service {
             pool: self.pool,

@@ -126,6 +126,20 @@ pub fn optional_event_uuid(value: &str, field: &str) -> Result<Option<Uuid>, Han
     }
 }
 
+/// A civil date field of an event; a missing or impossible one is a
+/// permanent failure.
+pub fn event_date(
+    value: Option<&asurso_proto::common::CivilDate>,
+    field: &str,
+) -> Result<time::Date, HandleError> {
+    value
+        .ok_or_else(|| HandleError::Permanent(format!("{field} is missing")))
+        .and_then(|value| {
+            crate::convert::date(value, field)
+                .map_err(|violation| HandleError::Permanent(violation.description))
+        })
+}
+
 impl From<sqlx::Error> for HandleError {
     fn from(error: sqlx::Error) -> Self {
         Self::Transient(Box::new(error))

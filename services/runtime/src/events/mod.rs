@@ -20,7 +20,7 @@ use crate::settings::NatsSettings;
 pub use consumer::{
     ConsumerSpec, Disposition, EventHandler, HandleError, IdempotentConsumer, ReceivedEvent,
 };
-pub use outbox::{NewEvent, OutboxError, enqueue};
+pub use outbox::{NewEvent, OutboxError, enqueue, enqueue_many};
 pub use relay::{Relay, RelayStats, RelayWaker};
 
 /// A JetStream stream and the subjects it captures, in logical (namespace

@@ -35,17 +35,20 @@ pub async fn enqueue<M: prost::Name>(
     producer: &str,
     event: NewEvent<'_, M>,
 ) -> Result<Uuid, OutboxError> {
-    let event_id = Uuid::now_v7();
-    let envelope = Envelope {
-        event_id: event_id.to_string(),
-        occurred_at: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-        producer: producer.to_owned(),
-        scope: Some(event.scope),
-        aggregate_type: event.aggregate_type.to_owned(),
-        aggregate_id: event.aggregate_id.clone(),
-        payload: Some(prost_types::Any::from_msg(event.payload)?),
-    };
+    let ids = enqueue_many(transaction, producer, std::slice::from_ref(&event)).await?;
+    ids.into_iter()
+        .next()
+        .ok_or(OutboxError::Write(sqlx::Error::RowNotFound))
+}
 
+/// Records every event of `events` in the outbox in one statement (a
+/// message to a whole school is thousands of events: one round trip, not
+/// thousands), inside the caller's transaction; their ids, in order.
+pub async fn enqueue_many<M: prost::Name>(
+    transaction: &mut PgConnection,
+    producer: &str,
+    events: &[NewEvent<'_, M>],
+) -> Result<Vec<Uuid>, OutboxError> {
     let mut trace = telemetry::Pairs::default();
     telemetry::inject_current(&mut trace);
     let headers: serde_json::Map<String, serde_json::Value> = trace
@@ -53,18 +56,47 @@ pub async fn enqueue<M: prost::Name>(
         .into_iter()
         .map(|(key, value)| (key, serde_json::Value::String(value)))
         .collect();
+    let headers = serde_json::Value::Object(headers);
+    let occurred_at = prost_types::Timestamp::from(std::time::SystemTime::now());
 
+    let mut ids = Vec::with_capacity(events.len());
+    let mut subjects = Vec::with_capacity(events.len());
+    let mut aggregate_types = Vec::with_capacity(events.len());
+    let mut aggregate_ids = Vec::with_capacity(events.len());
+    let mut bodies = Vec::with_capacity(events.len());
+    for event in events {
+        let event_id = Uuid::now_v7();
+        let envelope = Envelope {
+            event_id: event_id.to_string(),
+            occurred_at: Some(occurred_at),
+            producer: producer.to_owned(),
+            scope: Some(event.scope.clone()),
+            aggregate_type: event.aggregate_type.to_owned(),
+            aggregate_id: event.aggregate_id.clone(),
+            payload: Some(prost_types::Any::from_msg(event.payload)?),
+        };
+        ids.push(event_id);
+        subjects.push(event.subject.as_str());
+        aggregate_types.push(event.aggregate_type);
+        aggregate_ids.push(event.aggregate_id.as_str());
+        bodies.push(envelope.encode_to_vec());
+    }
+    // The outbox's sequence follows the rows' order, so one aggregate's
+    // events stay in the order given.
     sqlx::query(
         "INSERT INTO outbox (event_id, subject, aggregate_type, aggregate_id, body, headers) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT event_id, subject, aggregate_type, aggregate_id, body, $5 \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $6::bytea[]) \
+             WITH ORDINALITY AS e (event_id, subject, aggregate_type, aggregate_id, body, n) \
+         ORDER BY n",
     )
-    .bind(event_id)
-    .bind(&event.subject)
-    .bind(event.aggregate_type)
-    .bind(&event.aggregate_id)
-    .bind(envelope.encode_to_vec())
-    .bind(serde_json::Value::Object(headers))
+    .bind(&ids)
+    .bind(&subjects)
+    .bind(&aggregate_types)
+    .bind(&aggregate_ids)
+    .bind(&headers)
+    .bind(&bodies)
     .execute(&mut *transaction)
     .await?;
-    Ok(event_id)
+    Ok(ids)
 }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use asurso_proto::{events, gradebook as pb};
 use asurso_runtime::auth::Caller;
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -383,14 +382,13 @@ pub(super) async fn add_attachment(
             attachments::MAX_PER_ASSIGNMENT
         )));
     }
-    let digest = Sha256::digest(&request.content);
     let info = AttachmentInfo {
         id: Uuid::now_v7(),
         assignment_id: id,
         file_name,
         content_type,
         size: i64::try_from(request.content.len()).unwrap_or(i64::MAX),
-        sha256: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
+        sha256: attachments::sha256_hex(&request.content),
     };
     storage::journal::insert_attachment(&mut transaction, &info, &request.content).await?;
     state.commit(transaction).await?;

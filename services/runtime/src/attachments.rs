@@ -1,13 +1,13 @@
-//! What may be attached to an assignment: size, name and type, with the
-//! type checked against the content, not only the name a client gives.
+//! What may be attached to anything a person writes (an assignment, a
+//! letter, an announcement): size, name and type, with the type checked
+//! against the content, not only the name a client gives. One rule for
+//! every service, so a file one accepts another does not refuse.
 
-use super::{GradebookError, error::FieldViolation};
+use crate::errors::{FieldViolation, ServiceError};
 
 /// The largest attachment: a scanned page or a short document, well inside
 /// one gRPC message.
 pub const MAX_BYTES: usize = 3 * 1024 * 1024;
-/// Attachments of one assignment.
-pub const MAX_PER_ASSIGNMENT: i64 = 10;
 
 const ZIP_BASED: [&str; 5] = [
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -29,12 +29,33 @@ fn content_matches(content_type: &str, content: &[u8]) -> Option<bool> {
     })
 }
 
+/// The hex SHA-256 of a file, kept with it and shown beside it.
+pub fn sha256_hex(content: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(content)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
 /// Checks a file to attach; every violation names its field.
 pub fn validate(
     file_name: &str,
     content_type: &str,
     content: &[u8],
-) -> Result<String, GradebookError> {
+) -> Result<String, ServiceError> {
+    validate_at("", file_name, content_type, content)
+}
+
+/// [`validate`] for one file of a list: fields are named after `prefix`
+/// (`attachments[2].`).
+pub fn validate_at(
+    prefix: &str,
+    file_name: &str,
+    content_type: &str,
+    content: &[u8],
+) -> Result<String, ServiceError> {
+    let field = |name: &str| format!("{prefix}{name}");
     let mut violations = Vec::new();
     let name = file_name.trim();
     if name.is_empty()
@@ -44,15 +65,15 @@ pub fn validate(
         || name.starts_with('.')
     {
         violations.push(FieldViolation::new(
-            "file_name",
+            field("file_name"),
             "must be 1 to 200 characters, a plain file name without folders",
         ));
     }
     if content.is_empty() {
-        violations.push(FieldViolation::new("content", "is empty"));
+        violations.push(FieldViolation::new(field("content"), "is empty"));
     } else if content.len() > MAX_BYTES {
         violations.push(FieldViolation::new(
-            "content",
+            field("content"),
             format!(
                 "is {} bytes; an attachment is at most {} MiB",
                 content.len(),
@@ -62,14 +83,14 @@ pub fn validate(
     }
     match content_matches(content_type, content) {
         None => violations.push(FieldViolation::new(
-            "content_type",
+            field("content_type"),
             format!(
                 "{content_type:?} is not accepted: attach PDF, PNG, JPEG, plain text or an office document"
             ),
         )),
         Some(false) if !content.is_empty() => {
             violations.push(FieldViolation::new(
-                "content",
+            field("content"),
                 format!("is not a {content_type} file"),
             ))
         }
@@ -78,7 +99,7 @@ pub fn validate(
     if violations.is_empty() {
         Ok(name.to_owned())
     } else {
-        Err(GradebookError::Invalid(violations))
+        Err(ServiceError::Invalid(violations))
     }
 }
 
@@ -86,9 +107,9 @@ pub fn validate(
 mod tests {
     use super::*;
 
-    fn fields(result: Result<String, GradebookError>) -> Vec<String> {
+    fn fields(result: Result<String, ServiceError>) -> Vec<String> {
         match result {
-            Err(GradebookError::Invalid(violations)) => {
+            Err(ServiceError::Invalid(violations)) => {
                 violations.into_iter().map(|v| v.field).collect()
             }
             _ => Vec::new(),
