@@ -74,6 +74,7 @@ impl Application {
 
     async fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
         asurso_directory::migrate(&foundation.pool).await?;
+        asurso_directory::roster::migrate(&foundation.pool).await?;
         let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
         let service = foundation
             .add_service(

@@ -1,6 +1,8 @@
-//! What attendance knows of the gradebook: school years' terms, classes
-//! and their class teachers, subjects, the teaching load, lessons (moved, given to another teacher, cancelled,
-//! removed), enrolments with their dates, subgroup members, bell schedules.
+//! What attendance knows of the gradebook: the shared roster (classes and
+//! their class teachers, enrolments with their dates, the teaching load,
+//! subgroup members: `asurso_directory::roster`) and its own: school
+//! years' terms, subjects, lessons (moved, given to another teacher,
+//! cancelled, removed), bell schedules.
 //!
 //! A durable consumer of the gradebook's stream (`attendance-gradebook`):
 //! after attendance was down it catches up from where it stopped, and a new
@@ -9,18 +11,16 @@
 //! is an upsert or sets a value outright, so applying the stream again from
 //! the start gives the same tables.
 
+use asurso_directory::roster;
 use asurso_proto::events as ev;
-use asurso_runtime::{
-    convert,
-    events::{
-        ConsumerSpec, EventHandler, HandleError, ReceivedEvent,
-        consumer::{event_uuid, optional_event_uuid},
-        streams,
-    },
+use asurso_runtime::events::{
+    ConsumerSpec, EventHandler, HandleError, ReceivedEvent,
+    consumer::{event_date, event_uuid, optional_event_uuid},
+    streams,
 };
 use prost::Name;
 use sqlx::PgConnection;
-use time::{Date, Time};
+use time::Time;
 
 pub fn consumer_spec() -> ConsumerSpec {
     ConsumerSpec::new("attendance-gradebook", streams::GRADEBOOK)
@@ -29,15 +29,6 @@ pub fn consumer_spec() -> ConsumerSpec {
 pub struct Gradebook;
 
 const EVENTS: &str = ev::LessonScheduled::PACKAGE;
-
-fn date(value: Option<&asurso_proto::common::CivilDate>, field: &str) -> Result<Date, HandleError> {
-    value
-        .ok_or_else(|| HandleError::Permanent(format!("{field} is missing")))
-        .and_then(|value| {
-            convert::date(value, field)
-                .map_err(|violation| HandleError::Permanent(violation.description))
-        })
-}
 
 fn time_of_day(
     value: Option<&asurso_proto::common::TimeOfDay>,
@@ -58,19 +49,12 @@ impl EventHandler for Gradebook {
         transaction: &mut PgConnection,
         event: &ReceivedEvent,
     ) -> Result<(), HandleError> {
+        if roster::apply(transaction, event).await? {
+            return Ok(());
+        }
         let name = event.name_in(EVENTS);
         tracing::debug!(subject = %event.subject, event = name.unwrap_or_default(), "gradebook event");
         match name {
-            Some(ev::ClassCreated::NAME) => class_created(transaction, event.payload()?).await,
-            Some(ev::ClassTeacherSet::NAME) => {
-                let set: ev::ClassTeacherSet = event.payload()?;
-                sqlx::query("UPDATE classes SET class_teacher_id = $2 WHERE id = $1")
-                    .bind(event_uuid(&set.class_id, "class_id")?)
-                    .bind(event_uuid(&set.teacher_id, "teacher_id")?)
-                    .execute(&mut *transaction)
-                    .await?;
-                Ok(())
-            }
             Some(ev::SubjectCreated::NAME) => {
                 let subject: ev::SubjectCreated = event.payload()?;
                 sqlx::query(
@@ -97,75 +81,12 @@ impl EventHandler for Gradebook {
                 let lesson: ev::LessonRemoved = event.payload()?;
                 lesson_status(transaction, &lesson.lesson_id, "removed").await
             }
-            Some(ev::StudentEnrolled::NAME) => {
-                let enrolled: ev::StudentEnrolled = event.payload()?;
-                enrol(
-                    transaction,
-                    &enrolled.enrolment_id,
-                    &enrolled.class_id,
-                    &enrolled.student_id,
-                    date(enrolled.start_date.as_ref(), "start_date")?,
-                )
-                .await
-            }
-            Some(ev::StudentWithdrawn::NAME) => {
-                let withdrawn: ev::StudentWithdrawn = event.payload()?;
-                end_enrolment(
-                    transaction,
-                    &withdrawn.enrolment_id,
-                    date(withdrawn.end_date.as_ref(), "end_date")?,
-                )
-                .await
-            }
-            Some(ev::StudentMoved::NAME) => student_moved(transaction, event.payload()?).await,
-            Some(ev::SubgroupMembersSet::NAME) => members_set(transaction, event.payload()?).await,
             Some(ev::BellScheduleSet::NAME) => bells_set(transaction, event.payload()?).await,
             Some(ev::SchoolYearCreated::NAME) => year_created(transaction, event.payload()?).await,
-            Some(ev::LoadAssigned::NAME) => {
-                let load: ev::LoadAssigned = event.payload()?;
-                sqlx::query(
-                    "INSERT INTO loads (id, class_id, subgroup_id, subject_id, teacher_id) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE \
-                     SET teacher_id = excluded.teacher_id",
-                )
-                .bind(event_uuid(&load.load_id, "load_id")?)
-                .bind(event_uuid(&load.class_id, "class_id")?)
-                .bind(optional_event_uuid(&load.subgroup_id, "subgroup_id")?)
-                .bind(event_uuid(&load.subject_id, "subject_id")?)
-                .bind(event_uuid(&load.teacher_id, "teacher_id")?)
-                .execute(&mut *transaction)
-                .await?;
-                Ok(())
-            }
-            Some(ev::LoadRemoved::NAME) => {
-                let load: ev::LoadRemoved = event.payload()?;
-                sqlx::query("DELETE FROM loads WHERE id = $1")
-                    .bind(event_uuid(&load.load_id, "load_id")?)
-                    .execute(&mut *transaction)
-                    .await?;
-                Ok(())
-            }
             // Marks, assignments and the rest are not attendance's business.
             _ => Ok(()),
         }
     }
-}
-
-async fn class_created(
-    transaction: &mut PgConnection,
-    class: ev::ClassCreated,
-) -> Result<(), HandleError> {
-    sqlx::query(
-        "INSERT INTO classes (id, school_id, school_year_id, name) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name",
-    )
-    .bind(event_uuid(&class.class_id, "class_id")?)
-    .bind(event_uuid(&class.school_id, "school_id")?)
-    .bind(event_uuid(&class.school_year_id, "school_year_id")?)
-    .bind(&class.name)
-    .execute(transaction)
-    .await?;
-    Ok(())
 }
 
 /// The school of a lesson is the envelope's scope: the gradebook publishes
@@ -193,7 +114,7 @@ async fn lesson_scheduled(
     .bind(optional_event_uuid(&lesson.subgroup_id, "subgroup_id")?)
     .bind(event_uuid(&lesson.subject_id, "subject_id")?)
     .bind(event_uuid(&lesson.teacher_id, "teacher_id")?)
-    .bind(date(lesson.date.as_ref(), "date")?)
+    .bind(event_date(lesson.date.as_ref(), "date")?)
     .bind(lesson.period)
     .execute(transaction)
     .await?;
@@ -207,7 +128,7 @@ async fn lesson_changed(
     sqlx::query("UPDATE lessons SET teacher_id = $2, date = $3, period = $4 WHERE id = $1")
         .bind(event_uuid(&lesson.lesson_id, "lesson_id")?)
         .bind(event_uuid(&lesson.teacher_id, "teacher_id")?)
-        .bind(date(lesson.date.as_ref(), "date")?)
+        .bind(event_date(lesson.date.as_ref(), "date")?)
         .bind(lesson.period)
         .execute(transaction)
         .await?;
@@ -224,88 +145,6 @@ async fn lesson_status(
         .bind(status)
         .execute(transaction)
         .await?;
-    Ok(())
-}
-
-async fn enrol(
-    transaction: &mut PgConnection,
-    enrolment: &str,
-    class: &str,
-    student: &str,
-    start: Date,
-) -> Result<(), HandleError> {
-    sqlx::query(
-        "INSERT INTO enrolments (id, class_id, student_id, start_date) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (id) DO UPDATE SET start_date = excluded.start_date",
-    )
-    .bind(event_uuid(enrolment, "enrolment_id")?)
-    .bind(event_uuid(class, "class_id")?)
-    .bind(event_uuid(student, "student_id")?)
-    .bind(start)
-    .execute(transaction)
-    .await?;
-    Ok(())
-}
-
-/// `last` is the last day in the class.
-async fn end_enrolment(
-    transaction: &mut PgConnection,
-    enrolment: &str,
-    last: Date,
-) -> Result<(), HandleError> {
-    sqlx::query("UPDATE enrolments SET end_date = $2 WHERE id = $1")
-        .bind(event_uuid(enrolment, "enrolment_id")?)
-        .bind(last)
-        .execute(transaction)
-        .await?;
-    Ok(())
-}
-
-/// A move on `date`: the old enrolment ends the day before, the new one
-/// starts that day.
-async fn student_moved(
-    transaction: &mut PgConnection,
-    moved: ev::StudentMoved,
-) -> Result<(), HandleError> {
-    let day = date(moved.date.as_ref(), "date")?;
-    let last = day
-        .previous_day()
-        .ok_or_else(|| HandleError::Permanent("date has no day before it".to_owned()))?;
-    end_enrolment(transaction, &moved.from_enrolment_id, last).await?;
-    enrol(
-        transaction,
-        &moved.to_enrolment_id,
-        &moved.to_class_id,
-        &moved.student_id,
-        day,
-    )
-    .await
-}
-
-async fn members_set(
-    transaction: &mut PgConnection,
-    set: ev::SubgroupMembersSet,
-) -> Result<(), HandleError> {
-    let subgroup = event_uuid(&set.subgroup_id, "subgroup_id")?;
-    let class = event_uuid(&set.class_id, "class_id")?;
-    let students = set
-        .student_ids
-        .iter()
-        .map(|id| event_uuid(id, "student_ids"))
-        .collect::<Result<Vec<_>, _>>()?;
-    sqlx::query("DELETE FROM subgroup_members WHERE subgroup_id = $1")
-        .bind(subgroup)
-        .execute(&mut *transaction)
-        .await?;
-    sqlx::query(
-        "INSERT INTO subgroup_members (subgroup_id, class_id, student_id) \
-         SELECT $1, $2, unnest($3::uuid[])",
-    )
-    .bind(subgroup)
-    .bind(class)
-    .bind(&students)
-    .execute(transaction)
-    .await?;
     Ok(())
 }
 
@@ -345,8 +184,8 @@ async fn year_created(
         )
         .bind(id)
         .bind(term.number)
-        .bind(date(term.start_date.as_ref(), "terms.start_date")?)
-        .bind(date(term.end_date.as_ref(), "terms.end_date")?)
+        .bind(event_date(term.start_date.as_ref(), "terms.start_date")?)
+        .bind(event_date(term.end_date.as_ref(), "terms.end_date")?)
         .execute(&mut *transaction)
         .await?;
     }

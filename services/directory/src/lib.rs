@@ -6,6 +6,10 @@
 //! ([`access`]): the caller's token verified, their grant not revoked, the
 //! grant covering the school, the matrix there giving the role the right.
 //!
+//!
+//! Services that need the gradebook's classes (who is in 5А, who teaches
+//! it, who leads it) keep them the same way with [`roster`].
+//!
 //! It must never call identity on a request (a service keeps answering
 //! while identity is down), never write to these tables other than from
 //! identity's events, and never hold a rule of one service (classes,
@@ -14,6 +18,7 @@
 pub mod access;
 pub mod consumer;
 pub mod events;
+pub mod roster;
 pub mod storage;
 
 use asurso_runtime::{
