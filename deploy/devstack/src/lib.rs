@@ -109,6 +109,15 @@ pub const SERVICES: &[ServiceSpec] = &[
         extra: |_| Vec::new(),
     },
     ServiceSpec {
+        name: "messaging",
+        env_prefix: "MESSAGING",
+        port: 50054,
+        database: true,
+        verifies_tokens: true,
+        behind_gateway: true,
+        extra: |_| Vec::new(),
+    },
+    ServiceSpec {
         name: GATEWAY,
         env_prefix: "GATEWAY",
         port: 8080,

@@ -221,6 +221,22 @@ pub const RULES: &[Rule] = &[
         "asurso.attendance.v1.AbsenceNoteService/DecideNote",
         SCHOOL_STAFF,
     ),
+    // messaging: mail is everyone's (the region's rules say who writes to
+    // whom); letters and announcements carry files.
+    rule("asurso.messaging.v1.MailService/*", ANYONE),
+    upload("asurso.messaging.v1.MailService/SendMessage", ANYONE),
+    upload("asurso.messaging.v1.MailService/SaveDraft", ANYONE),
+    rule("asurso.messaging.v1.MailRulesService/GetMailRules", ANYONE),
+    rule("asurso.messaging.v1.MailRulesService/SetMailRules", REGION),
+    rule("asurso.messaging.v1.AnnouncementService/*", ANYONE),
+    upload(
+        "asurso.messaging.v1.AnnouncementService/PublishAnnouncement",
+        STAFF,
+    ),
+    rule(
+        "asurso.messaging.v1.AnnouncementService/WithdrawAnnouncement",
+        STAFF,
+    ),
 ];
 
 /// The table, indexed.

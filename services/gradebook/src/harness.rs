@@ -10,7 +10,7 @@ use asurso_proto::{
     common::{CivilDate, TimeOfDay},
     gradebook as gb,
 };
-use asurso_runtime::{db, events::EventBus};
+use asurso_runtime::{convert::civil_date, db, events::EventBus};
 use asurso_testkit::{Spawned, TestDatabase, eventually};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use uuid::Uuid;
@@ -179,4 +179,58 @@ pub async fn enrol(admin: &mut Gb, class: &gb::Class, student: Uuid) -> anyhow::
         })
         .await?;
     Ok(())
+}
+
+/// A school year of two halves from four months before `today` to four
+/// months after (the first closed twenty days ago), six school days a week, 45-minute lessons.
+pub async fn year_around(
+    admin: &mut Gb,
+    school: Uuid,
+    today: time::Date,
+) -> anyhow::Result<gb::SchoolYear> {
+    let start = today - time::Duration::days(120);
+    let end = today + time::Duration::days(120);
+    let year = admin
+        .calendar
+        .create_school_year(gb::CreateSchoolYearRequest {
+            school_id: school.to_string(),
+            name: format!("{}/{}", start.year(), end.year()),
+            start_date: Some(civil_date(start)),
+            end_date: Some(civil_date(end)),
+            term_kind: gb::TermKind::Halves.into(),
+            days_per_week: 6,
+            terms: vec![
+                gb::TermInput {
+                    name: String::new(),
+                    start_date: Some(civil_date(start)),
+                    end_date: Some(civil_date(today - time::Duration::days(20))),
+                },
+                gb::TermInput {
+                    name: String::new(),
+                    start_date: Some(civil_date(today - time::Duration::days(19))),
+                    end_date: Some(civil_date(end)),
+                },
+            ],
+            holidays: Vec::new(),
+            idempotency_key: String::new(),
+        })
+        .await?
+        .into_inner()
+        .school_year
+        .ok_or_else(|| anyhow::anyhow!("no year"))?;
+    let periods = (0..6)
+        .map(|n| gb::Period {
+            number: n + 1,
+            start_time: at(8 + n, 30),
+            end_time: at(9 + n, 15),
+        })
+        .collect();
+    admin
+        .timetable
+        .set_bell_schedule(gb::SetBellScheduleRequest {
+            school_year_id: year.id.clone(),
+            periods,
+        })
+        .await?;
+    Ok(year)
 }

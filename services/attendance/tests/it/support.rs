@@ -6,7 +6,7 @@
 
 use asurso_attendance::harness::{Attendance, Clients, attendance_database};
 use asurso_gradebook::harness::{
-    Gb, Gradebook, at, class, enrol, gradebook_database, load, subject,
+    Gb, Gradebook, class, enrol, gradebook_database, load, subject, year_around,
 };
 use asurso_identity::harness::{World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
@@ -221,54 +221,4 @@ impl Class5 {
             ancient,
         })
     }
-}
-
-/// A school year of two halves from four months before `today` to four
-/// months after (the first closed twenty days ago), six school days a week, 45-minute lessons.
-async fn year_around(admin: &mut Gb, school: Uuid, today: Date) -> anyhow::Result<gb::SchoolYear> {
-    let start = today - Duration::days(120);
-    let end = today + Duration::days(120);
-    let year = admin
-        .calendar
-        .create_school_year(gb::CreateSchoolYearRequest {
-            school_id: school.to_string(),
-            name: format!("{}/{}", start.year(), end.year()),
-            start_date: civil(start),
-            end_date: civil(end),
-            term_kind: gb::TermKind::Halves.into(),
-            days_per_week: 6,
-            terms: vec![
-                gb::TermInput {
-                    name: String::new(),
-                    start_date: civil(start),
-                    end_date: civil(today - Duration::days(20)),
-                },
-                gb::TermInput {
-                    name: String::new(),
-                    start_date: civil(today - Duration::days(19)),
-                    end_date: civil(end),
-                },
-            ],
-            holidays: Vec::new(),
-            idempotency_key: String::new(),
-        })
-        .await?
-        .into_inner()
-        .school_year
-        .ok_or_else(|| anyhow::anyhow!("no year"))?;
-    let periods = (0..6)
-        .map(|n| gb::Period {
-            number: n + 1,
-            start_time: at(8 + n, 30),
-            end_time: at(9 + n, 15),
-        })
-        .collect();
-    admin
-        .timetable
-        .set_bell_schedule(gb::SetBellScheduleRequest {
-            school_year_id: year.id.clone(),
-            periods,
-        })
-        .await?;
-    Ok(year)
 }

@@ -1,0 +1,952 @@
+//! Mail: sending (to people and to groups resolved when sent), drafts,
+//! folders, threads, read state, attachments and search. Only a letter's
+//! sender and its recipients hold a copy, and only a copy's holder reads it.
+
+use std::collections::HashMap;
+
+use asurso_proto::{events as ev, messaging as pb};
+use asurso_runtime::{
+    auth::Caller,
+    convert::timestamp,
+    edge::{Edge, Idempotent, optional_uuid, page_size, text_of, uuid_field},
+    errors::ServiceError,
+    events::{NewEvent, enqueue_many},
+};
+use prost::Message as _;
+use sqlx::PgConnection;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Shared, State, new_files, person};
+use crate::{
+    access::{self, Sender, SenderKind},
+    domain::{self, Cursor, Format, MAX_ADDRESSES, MAX_RECIPIENTS, MAX_SUBJECT},
+    storage::{
+        self, attachments as files,
+        mail::{self as store, Held, NewMessage},
+    },
+};
+
+pub struct MailApi(pub Shared);
+
+/// Ids a call may name at once (marking, deleting, restoring).
+const MAX_IDS: usize = 500;
+
+fn kind_name(kind: pb::RecipientKind) -> &'static str {
+    match kind {
+        pb::RecipientKind::Cc => "cc",
+        pb::RecipientKind::Bcc => "bcc",
+        _ => "to",
+    }
+}
+
+fn kind_of(name: &str) -> pb::RecipientKind {
+    match name {
+        "cc" => pb::RecipientKind::Cc,
+        "bcc" => pb::RecipientKind::Bcc,
+        _ => pb::RecipientKind::To,
+    }
+}
+
+fn folder_of(held: &Held) -> pb::Folder {
+    if held.deleted {
+        return pb::Folder::Deleted;
+    }
+    match held.folder.as_str() {
+        "sent" => pb::Folder::Sent,
+        "drafts" => pb::Folder::Drafts,
+        _ => pb::Folder::Inbox,
+    }
+}
+
+fn ids(values: &[String], field: &str) -> Result<Vec<Uuid>, ServiceError> {
+    if values.is_empty() || values.len() > MAX_IDS {
+        return Err(ServiceError::invalid(
+            field,
+            format!("names 1 to {MAX_IDS} letters"),
+        ));
+    }
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, value)| uuid_field(value, &format!("{field}[{index}]")))
+        .collect()
+}
+
+/// The address lists of a letter, each with its field and kind.
+fn address_lists<'a>(
+    to: &'a [pb::Address],
+    cc: &'a [pb::Address],
+    bcc: &'a [pb::Address],
+) -> Result<[(&'static str, &'a [pb::Address], pb::RecipientKind); 3], ServiceError> {
+    if to.len() + cc.len() + bcc.len() > MAX_ADDRESSES {
+        return Err(ServiceError::invalid(
+            "to",
+            format!("to, cc and bcc hold at most {MAX_ADDRESSES} addresses together"),
+        ));
+    }
+    Ok([
+        ("to", to, pb::RecipientKind::To),
+        ("cc", cc, pb::RecipientKind::Cc),
+        ("bcc", bcc, pb::RecipientKind::Bcc),
+    ])
+}
+
+/// The people a letter goes to, each once (to before cc before bcc), every
+/// one someone the sender may write to — or, in a reply, someone the
+/// original named. A refusal names the address.
+async fn resolve(
+    connection: &mut PgConnection,
+    sender: &Sender,
+    lists: [(&'static str, &[pb::Address], pb::RecipientKind); 3],
+    also_allowed: &[Uuid],
+) -> Result<Vec<(Uuid, &'static str)>, ServiceError> {
+    let mut chosen: Vec<(Uuid, pb::RecipientKind)> = Vec::new();
+    let mut named: Vec<(Uuid, String)> = Vec::new();
+    for (field, addresses, kind) in lists {
+        for (index, address) in addresses.iter().enumerate() {
+            let at = format!("{field}[{index}]");
+            match &address.target {
+                Some(pb::address::Target::PersonId(id)) => {
+                    let id = uuid_field(id, &format!("{at}.person_id"))?;
+                    named.push((id, format!("{at}.person_id")));
+                    chosen.push((id, kind));
+                }
+                Some(pb::address::Target::Group(group)) => {
+                    let members =
+                        access::members(connection, sender, group, &format!("{at}.group")).await?;
+                    chosen.extend(members.into_iter().map(|member| (member, kind)));
+                }
+                None => {
+                    return Err(ServiceError::invalid(at, "names a person or a group"));
+                }
+            }
+        }
+    }
+    let candidates: Vec<Uuid> = named
+        .iter()
+        .map(|(id, _)| *id)
+        .filter(|id| !also_allowed.contains(id))
+        .collect();
+    if !candidates.is_empty() {
+        let reachable = access::reachable(connection, sender, &candidates).await?;
+        for (id, field) in &named {
+            if also_allowed.contains(id) || reachable.contains(id) {
+                continue;
+            }
+            let name = asurso_directory::storage::full_name(connection, *id).await?;
+            if name.is_empty() {
+                return Err(ServiceError::not_found(field, format_args!("person {id}")));
+            }
+            return Err(ServiceError::denied(format!(
+                "{field}: {name} is not someone you may write to"
+            )));
+        }
+    }
+    let mut best: HashMap<Uuid, pb::RecipientKind> = HashMap::new();
+    let mut order = Vec::new();
+    for (id, kind) in chosen {
+        match best.get_mut(&id) {
+            Some(held) => {
+                if (kind as i32) < (*held as i32) {
+                    *held = kind;
+                }
+            }
+            None => {
+                best.insert(id, kind);
+                order.push(id);
+            }
+        }
+    }
+    if order.is_empty() {
+        return Err(ServiceError::invalid("to", "name at least one recipient"));
+    }
+    if order.len() > MAX_RECIPIENTS {
+        return Err(ServiceError::invalid(
+            "to",
+            format!(
+                "the addresses come to {} people; a letter reaches at most {MAX_RECIPIENTS}",
+                order.len()
+            ),
+        ));
+    }
+    Ok(order
+        .into_iter()
+        .map(|id| (id, kind_name(best.get(&id).copied().unwrap_or_default())))
+        .collect())
+}
+
+/// Refuses a sender past their hourly letters (a lock per sender makes two
+/// sends at once count each other).
+async fn within_rate(connection: &mut PgConnection, sender: &Sender) -> Result<(), ServiceError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('mail-rate:' || $1::text, 0))")
+        .bind(sender.person)
+        .execute(&mut *connection)
+        .await?;
+    let (limit, who) = match sender.kind {
+        SenderKind::Parent => (sender.rules.parent_messages_per_hour, "a parent"),
+        SenderKind::Student => (sender.rules.student_messages_per_hour, "a student"),
+        SenderKind::Staff | SenderKind::Administration => {
+            (sender.rules.staff_messages_per_hour, "staff")
+        }
+    };
+    let sent = store::sent_last_hour(connection, sender.person).await?;
+    if sent >= i64::from(limit) {
+        return Err(ServiceError::Exhausted(format!(
+            "{who} sends at most {limit} letters an hour and you have sent {sent}: try again later"
+        )));
+    }
+    Ok(())
+}
+
+/// The letter `owner` holds, or not found naming `field`.
+async fn held(
+    connection: &mut PgConnection,
+    owner: Uuid,
+    message: Uuid,
+    field: &str,
+) -> Result<Held, ServiceError> {
+    store::held(connection, owner, message)
+        .await?
+        .ok_or_else(|| ServiceError::not_found(field, format_args!("letter {message} of yours")))
+}
+
+/// A letter as `owner` may see it: bcc only to its sender (and a bcc
+/// recipient sees themself).
+async fn view(
+    connection: &mut PgConnection,
+    owner: Uuid,
+    held: Held,
+) -> Result<pb::Message, ServiceError> {
+    let recipients = store::recipients(connection, held.id)
+        .await?
+        .into_iter()
+        .filter(|(id, _, kind)| kind != "bcc" || held.sender_id == owner || *id == owner)
+        .map(|(id, name, kind)| pb::Recipient {
+            person: Some(person(id, name)),
+            kind: kind_of(&kind).into(),
+        })
+        .collect();
+    let attachments = files::of_messages(connection, &[held.id])
+        .await?
+        .into_iter()
+        .map(|(_, file)| file.proto())
+        .collect();
+    let addresses = match &held.draft_addresses {
+        Some(bytes) if held.draft => {
+            pb::SaveDraftRequest::decode(bytes.as_slice()).map_err(ServiceError::internal)?
+        }
+        _ => pb::SaveDraftRequest::default(),
+    };
+    let folder = folder_of(&held);
+    Ok(pb::Message {
+        id: held.id.to_string(),
+        thread_id: held.thread_id.to_string(),
+        sender: Some(person(held.sender_id, held.sender_name)),
+        subject: held.subject,
+        text: held.body,
+        format: Format::parse(&held.format).proto(),
+        sent_at: Some(timestamp(held.sent_at)),
+        recipients,
+        attachments,
+        reply_to_message_id: text_of(held.reply_to),
+        forward_of_message_id: text_of(held.forward_of),
+        read: held.read,
+        folder: folder.into(),
+        draft_to: addresses.to,
+        draft_cc: addresses.cc,
+        draft_bcc: addresses.bcc,
+    })
+}
+
+/// "Re: …" or "Fwd: …" of the original's subject, once.
+fn answer_subject(prefix: &str, original: &str) -> String {
+    let subject = if original.starts_with(prefix) {
+        original.to_owned()
+    } else {
+        format!("{prefix}{original}")
+    };
+    subject.chars().take(MAX_SUBJECT).collect()
+}
+
+async fn send_message(
+    state: &State,
+    caller: &Caller,
+    request: pb::SendMessageRequest,
+) -> Result<pb::SendMessageResponse, ServiceError> {
+    let format = Format::of(request.format)?;
+    let reply_to = optional_uuid(&request.reply_to_message_id, "reply_to_message_id")?;
+    let forward_of = optional_uuid(&request.forward_of_message_id, "forward_of_message_id")?;
+    if reply_to.is_some() && forward_of.is_some() {
+        return Err(ServiceError::invalid(
+            "forward_of_message_id",
+            "a letter answers or forwards another, not both",
+        ));
+    }
+    let draft = optional_uuid(&request.draft_id, "draft_id")?;
+    let subject = domain::line(&request.subject, "subject", MAX_SUBJECT, false)?;
+    let body = domain::text(&request.text, format, "text")?;
+    let new = new_files(&request.attachments)?;
+    let lists = address_lists(&request.to, &request.cc, &request.bcc)?;
+    let idempotent = Idempotent::of(caller, &request, &request.idempotency_key)?;
+
+    let mut transaction = state.begin().await?;
+    if let Some(answer) = idempotent.replay(&mut transaction).await? {
+        return Ok(answer);
+    }
+    let sender = access::sender(&mut transaction, caller).await?;
+    within_rate(&mut transaction, &sender).await?;
+
+    let original = match (reply_to, forward_of) {
+        (Some(id), _) => Some(
+            held(
+                &mut transaction,
+                caller.person_id,
+                id,
+                "reply_to_message_id",
+            )
+            .await?,
+        ),
+        (_, Some(id)) => Some(
+            held(
+                &mut transaction,
+                caller.person_id,
+                id,
+                "forward_of_message_id",
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    if original.as_ref().is_some_and(|original| original.draft) {
+        return Err(ServiceError::invalid(
+            if reply_to.is_some() {
+                "reply_to_message_id"
+            } else {
+                "forward_of_message_id"
+            },
+            "is a draft, not a letter",
+        ));
+    }
+    let draft = match draft {
+        Some(id) => {
+            let row = held(&mut transaction, caller.person_id, id, "draft_id").await?;
+            if !row.draft || row.sender_id != caller.person_id {
+                return Err(ServiceError::invalid("draft_id", "is not a draft of yours"));
+            }
+            Some(row)
+        }
+        None => None,
+    };
+    let subject = match (&original, subject.is_empty()) {
+        (Some(original), true) if reply_to.is_some() => answer_subject("Re: ", &original.subject),
+        (Some(original), true) => answer_subject("Fwd: ", &original.subject),
+        (None, true) => return Err(ServiceError::invalid("subject", "is required")),
+        (_, false) => subject,
+    };
+
+    // A reply may always go back to the people the original named.
+    let mut also_allowed = Vec::new();
+    let mut defaults = Vec::new();
+    if let (Some(original), true) = (&original, reply_to.is_some()) {
+        let named: Vec<(Uuid, String, String)> = store::recipients(&mut transaction, original.id)
+            .await?
+            .into_iter()
+            .filter(|(_, _, kind)| kind != "bcc")
+            .collect();
+        also_allowed.push(original.sender_id);
+        also_allowed.extend(named.iter().map(|(id, _, _)| *id));
+        if original.sender_id != caller.person_id {
+            defaults.push(original.sender_id);
+        }
+        if request.reply_all || original.sender_id == caller.person_id {
+            defaults.extend(
+                named
+                    .iter()
+                    .map(|(id, _, _)| *id)
+                    .filter(|id| *id != caller.person_id),
+            );
+        }
+    }
+    let no_addresses = lists.iter().all(|(_, addresses, _)| addresses.is_empty());
+    let recipients = if no_addresses && !defaults.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        defaults
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .map(|id| (id, "to"))
+            .collect()
+    } else {
+        resolve(&mut transaction, &sender, lists, &also_allowed).await?
+    };
+
+    let id = Uuid::now_v7();
+    let count = i32::try_from(recipients.len()).unwrap_or(i32::MAX);
+    let at = store::insert(
+        &mut transaction,
+        &NewMessage {
+            id,
+            thread: original.as_ref().map_or(id, |original| original.thread_id),
+            sender: caller.person_id,
+            region: sender.region,
+            unit: sender.unit,
+            subject: &subject,
+            body: &body,
+            format: format.name(),
+            reply_to,
+            forward_of,
+            draft_addresses: None,
+            recipient_count: count,
+        },
+    )
+    .await?;
+    let mut carried: Vec<Uuid> = Vec::new();
+    for source in [draft.as_ref().map(|draft| draft.id), forward_of]
+        .into_iter()
+        .flatten()
+    {
+        carried.extend(
+            files::of_messages(&mut transaction, &[source])
+                .await?
+                .into_iter()
+                .map(|(_, file)| file.id),
+        );
+    }
+    carried.extend(files::store(&mut transaction, caller.person_id, &new).await?);
+    if !carried.is_empty() {
+        files::link_to_message(&mut transaction, id, &carried).await?;
+    }
+    store::deliver(
+        &mut transaction,
+        id,
+        caller.person_id,
+        "sent",
+        at,
+        &recipients,
+    )
+    .await?;
+    if let Some(draft) = &draft {
+        store::discard_draft(&mut transaction, draft.id).await?;
+    }
+
+    let scope = storage::scope_of(&mut transaction, sender.unit).await?;
+    let unit = sender.unit;
+    let thread = original.as_ref().map_or(id, |original| original.thread_id);
+    let payloads: Vec<ev::MessageDelivered> = recipients
+        .iter()
+        .map(|(recipient, _)| ev::MessageDelivered {
+            message_id: id.to_string(),
+            thread_id: thread.to_string(),
+            recipient_id: recipient.to_string(),
+            sender_id: caller.person_id.to_string(),
+            subject: subject.clone(),
+            has_attachments: !carried.is_empty(),
+        })
+        .collect();
+    let events: Vec<NewEvent<'_, ev::MessageDelivered>> = payloads
+        .iter()
+        .map(|payload| NewEvent {
+            subject: format!("messaging.message.delivered.{unit}"),
+            aggregate_type: "message",
+            aggregate_id: id.to_string(),
+            scope: scope.clone(),
+            payload,
+        })
+        .collect();
+    enqueue_many(&mut transaction, "messaging", &events).await?;
+
+    let sent = held(&mut transaction, caller.person_id, id, "message_id").await?;
+    let answer = pb::SendMessageResponse {
+        message: Some(view(&mut transaction, caller.person_id, sent).await?),
+        delivered_to: count,
+    };
+    idempotent.remember(&mut transaction, &answer).await?;
+    state.commit(transaction).await?;
+    tracing::info!(message_id = %id, recipients = count, "letter sent");
+    Ok(answer)
+}
+
+async fn save_draft(
+    state: &State,
+    caller: &Caller,
+    request: pb::SaveDraftRequest,
+) -> Result<pb::SaveDraftResponse, ServiceError> {
+    let format = Format::of(request.format)?;
+    let draft = optional_uuid(&request.draft_id, "draft_id")?;
+    let reply_to = optional_uuid(&request.reply_to_message_id, "reply_to_message_id")?;
+    let forward_of = optional_uuid(&request.forward_of_message_id, "forward_of_message_id")?;
+    let subject = domain::line(&request.subject, "subject", MAX_SUBJECT, false)?;
+    let body = domain::text(&request.text, format, "text")?;
+    let new = new_files(&request.attachments)?;
+    address_lists(&request.to, &request.cc, &request.bcc)?;
+    let addresses = pb::SaveDraftRequest {
+        to: request.to.clone(),
+        cc: request.cc.clone(),
+        bcc: request.bcc.clone(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+
+    let mut transaction = state.begin().await?;
+    let sender = access::sender(&mut transaction, caller).await?;
+    for (source, field) in [
+        (reply_to, "reply_to_message_id"),
+        (forward_of, "forward_of_message_id"),
+    ] {
+        if let Some(source) = source {
+            held(&mut transaction, caller.person_id, source, field).await?;
+        }
+    }
+    let id = draft.unwrap_or_else(Uuid::now_v7);
+    let message = NewMessage {
+        id,
+        thread: id,
+        sender: caller.person_id,
+        region: sender.region,
+        unit: sender.unit,
+        subject: &subject,
+        body: &body,
+        format: format.name(),
+        reply_to,
+        forward_of,
+        draft_addresses: Some(addresses),
+        recipient_count: 0,
+    };
+    match draft {
+        Some(id) => {
+            let row = held(&mut transaction, caller.person_id, id, "draft_id").await?;
+            if !row.draft {
+                return Err(ServiceError::invalid(
+                    "draft_id",
+                    "is a letter sent, not a draft",
+                ));
+            }
+            store::update_draft(&mut transaction, &message).await?;
+        }
+        None => {
+            let at = store::insert(&mut transaction, &message).await?;
+            store::keep_draft(&mut transaction, id, caller.person_id, at).await?;
+        }
+    }
+    let stored = files::store(&mut transaction, caller.person_id, &new).await?;
+    if !stored.is_empty() {
+        files::link_to_message(&mut transaction, id, &stored).await?;
+    }
+    let kept = held(&mut transaction, caller.person_id, id, "draft_id").await?;
+    let draft = view(&mut transaction, caller.person_id, kept).await?;
+    state.commit(transaction).await?;
+    Ok(pb::SaveDraftResponse { draft: Some(draft) })
+}
+
+async fn list_messages(
+    state: &State,
+    caller: &Caller,
+    request: pb::ListMessagesRequest,
+) -> Result<pb::ListMessagesResponse, ServiceError> {
+    let folder = match pb::Folder::try_from(request.folder) {
+        Ok(pb::Folder::Unspecified | pb::Folder::Inbox) => "inbox",
+        Ok(pb::Folder::Sent) => "sent",
+        Ok(pb::Folder::Drafts) => "drafts",
+        Ok(pb::Folder::Deleted) => "deleted",
+        Err(_) => return Err(ServiceError::invalid("folder", "is not a folder")),
+    };
+    let query = domain::line(&request.query, "query", 200, false)?;
+    let query = (!query.is_empty()).then_some(query);
+    let limit = page_size(request.page.as_ref());
+    let after = Cursor::parse(
+        request
+            .page
+            .as_ref()
+            .map(|page| page.page_token.as_str())
+            .unwrap_or_default(),
+    )?;
+    let mut connection = state.pool.acquire().await?;
+    let mut rows = store::page(
+        &mut connection,
+        caller.person_id,
+        folder,
+        request.unread_only,
+        query.as_deref(),
+        after,
+        limit + 1,
+    )
+    .await?;
+    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_page_token = match (more, rows.last()) {
+        (true, Some(last)) => Cursor {
+            at: last.sent_at,
+            id: last.id,
+            pinned: false,
+        }
+        .token(),
+        _ => String::new(),
+    };
+    let messages = rows
+        .into_iter()
+        .map(|row| {
+            let folder = folder_of(&row);
+            pb::MessageSummary {
+                id: row.id.to_string(),
+                thread_id: row.thread_id.to_string(),
+                preview: domain::preview(&row.body, Format::parse(&row.format)),
+                sender: Some(person(row.sender_id, row.sender_name)),
+                subject: row.subject,
+                sent_at: Some(timestamp(row.sent_at)),
+                read: row.read,
+                has_attachments: row.has_attachments,
+                folder: folder.into(),
+                recipient_count: row.recipient_count,
+            }
+        })
+        .collect();
+    Ok(pb::ListMessagesResponse {
+        messages,
+        page: Some(asurso_proto::common::PageResponse { next_page_token }),
+    })
+}
+
+async fn get_message(
+    state: &State,
+    caller: &Caller,
+    request: pb::GetMessageRequest,
+) -> Result<pb::GetMessageResponse, ServiceError> {
+    let id = uuid_field(&request.message_id, "message_id")?;
+    let mut transaction = state.begin().await?;
+    let mut row = held(&mut transaction, caller.person_id, id, "message_id").await?;
+    if row.folder == "inbox" && !row.read {
+        store::mark_read(&mut transaction, caller.person_id, &[id], true).await?;
+        row.read = true;
+    }
+    let message = view(&mut transaction, caller.person_id, row).await?;
+    transaction.commit().await?;
+    Ok(pb::GetMessageResponse {
+        message: Some(message),
+    })
+}
+
+async fn get_thread(
+    state: &State,
+    caller: &Caller,
+    request: pb::GetThreadRequest,
+) -> Result<pb::GetThreadResponse, ServiceError> {
+    let thread = uuid_field(&request.thread_id, "thread_id")?;
+    let mut connection = state.pool.acquire().await?;
+    let rows = store::thread(&mut connection, caller.person_id, thread).await?;
+    if rows.is_empty() {
+        return Err(ServiceError::not_found(
+            "thread_id",
+            format_args!("thread {thread} of yours"),
+        ));
+    }
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in rows {
+        messages.push(view(&mut connection, caller.person_id, row).await?);
+    }
+    Ok(pb::GetThreadResponse { messages })
+}
+
+async fn mark_read(
+    state: &State,
+    caller: &Caller,
+    request: pb::MarkReadRequest,
+) -> Result<pb::MarkReadResponse, ServiceError> {
+    let ids = ids(&request.message_ids, "message_ids")?;
+    let mut connection = state.pool.acquire().await?;
+    let changed = store::mark_read(&mut connection, caller.person_id, &ids, request.read).await?;
+    Ok(pb::MarkReadResponse {
+        changed: i32::try_from(changed).unwrap_or(i32::MAX),
+    })
+}
+
+async fn delete_messages(
+    state: &State,
+    caller: &Caller,
+    request: pb::DeleteMessagesRequest,
+) -> Result<pb::DeleteMessagesResponse, ServiceError> {
+    let ids = ids(&request.message_ids, "message_ids")?;
+    let mut transaction = state.begin().await?;
+    let deleted = store::delete(&mut transaction, caller.person_id, &ids).await?;
+    transaction.commit().await?;
+    Ok(pb::DeleteMessagesResponse {
+        deleted: i32::try_from(deleted).unwrap_or(i32::MAX),
+    })
+}
+
+async fn restore_messages(
+    state: &State,
+    caller: &Caller,
+    request: pb::RestoreMessagesRequest,
+) -> Result<pb::RestoreMessagesResponse, ServiceError> {
+    let ids = ids(&request.message_ids, "message_ids")?;
+    let mut connection = state.pool.acquire().await?;
+    let restored = store::restore(&mut connection, caller.person_id, &ids).await?;
+    Ok(pb::RestoreMessagesResponse {
+        restored: i32::try_from(restored).unwrap_or(i32::MAX),
+    })
+}
+
+async fn get_message_attachment(
+    state: &State,
+    caller: &Caller,
+    request: pb::GetMessageAttachmentRequest,
+) -> Result<pb::GetMessageAttachmentResponse, ServiceError> {
+    let message = uuid_field(&request.message_id, "message_id")?;
+    let file = uuid_field(&request.attachment_id, "attachment_id")?;
+    let mut connection = state.pool.acquire().await?;
+    held(&mut connection, caller.person_id, message, "message_id").await?;
+    let (info, content) = files::content_on_message(&mut connection, message, file)
+        .await?
+        .ok_or_else(|| {
+            ServiceError::not_found("attachment_id", format_args!("file {file} on the letter"))
+        })?;
+    Ok(pb::GetMessageAttachmentResponse {
+        attachment: Some(info.proto()),
+        content,
+    })
+}
+
+async fn get_unread_count(
+    state: &State,
+    caller: &Caller,
+    _request: pb::GetUnreadCountRequest,
+) -> Result<pb::GetUnreadCountResponse, ServiceError> {
+    let mut connection = state.pool.acquire().await?;
+    let unread = store::unread(&mut connection, caller.person_id).await?;
+    Ok(pb::GetUnreadCountResponse {
+        unread: i32::try_from(unread).unwrap_or(i32::MAX),
+    })
+}
+
+/// The groups a person may address, by who they are: a parent's children's
+/// class teachers, teachers and schools; a student's own; a school's
+/// staff, its administration and each class's families.
+async fn candidate_groups(
+    connection: &mut PgConnection,
+    sender: &Sender,
+) -> Result<Vec<(pb::Group, String)>, ServiceError> {
+    let group = |kind: pb::GroupKind,
+                 school: Option<Uuid>,
+                 class: Option<Uuid>,
+                 student: Option<Uuid>| pb::Group {
+        kind: kind.into(),
+        school_id: text_of(school),
+        class_id: text_of(class),
+        student_id: text_of(student),
+    };
+    let mut groups = Vec::new();
+    let students: Vec<(Uuid, String)> = match sender.kind {
+        SenderKind::Parent => {
+            sqlx::query_as(
+                "SELECT gu.student_id, coalesce(concat_ws(' ', p.last_name, p.first_name), '') \
+             FROM guardians gu LEFT JOIN known_people p ON p.id = gu.student_id \
+             WHERE gu.parent_id = $1 ORDER BY 2",
+            )
+            .bind(sender.person)
+            .fetch_all(&mut *connection)
+            .await?
+        }
+        SenderKind::Student => vec![(sender.person, String::new())],
+        _ => Vec::new(),
+    };
+    for (student, name) in &students {
+        let whose = if name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({name})")
+        };
+        groups.push((
+            group(pb::GroupKind::ClassTeacherOf, None, None, Some(*student)),
+            format!("Классный руководитель{whose}"),
+        ));
+        groups.push((
+            group(pb::GroupKind::TeachersOf, None, None, Some(*student)),
+            format!("Учителя{whose}"),
+        ));
+    }
+    let schools: Vec<(Uuid, String)> = match sender.kind {
+        SenderKind::Staff => sqlx::query_as("SELECT id, name FROM known_org_units WHERE id = $1")
+            .bind(sender.unit)
+            .fetch_all(&mut *connection)
+            .await?,
+        SenderKind::Parent | SenderKind::Student => sqlx::query_as(
+            "SELECT DISTINCT u.id, u.name FROM known_grants g JOIN known_org_units u ON u.id = g.org_unit_id \
+             WHERE g.role = 'student' AND NOT g.revoked AND (g.person_id = $1 \
+                 OR g.person_id IN (SELECT student_id FROM guardians WHERE parent_id = $1)) \
+             ORDER BY u.name",
+        )
+        .bind(sender.person)
+        .fetch_all(&mut *connection)
+        .await?,
+        SenderKind::Administration => Vec::new(),
+    };
+    for (school, name) in &schools {
+        for (kind, title) in [
+            (pb::GroupKind::SchoolAdministration, "Администрация"),
+            (pb::GroupKind::ClassTeachers, "Классные руководители"),
+            (pb::GroupKind::SchoolStaff, "Сотрудники"),
+        ] {
+            groups.push((
+                group(kind, Some(*school), None, None),
+                format!("{title}: {name}"),
+            ));
+        }
+    }
+    if sender.kind == SenderKind::Staff {
+        let classes: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT c.id, c.name FROM classes c WHERE c.school_id = $1 AND EXISTS ( \
+                 SELECT 1 FROM enrolments e WHERE e.class_id = c.id \
+                 AND e.start_date <= current_date + 1 \
+                 AND (e.end_date IS NULL OR e.end_date >= current_date - 1)) \
+             ORDER BY c.name",
+        )
+        .bind(sender.unit)
+        .fetch_all(&mut *connection)
+        .await?;
+        for (class, name) in classes {
+            groups.push((
+                group(pb::GroupKind::ClassParents, None, Some(class), None),
+                format!("Родители {name}"),
+            ));
+            groups.push((
+                group(pb::GroupKind::ClassStudents, None, Some(class), None),
+                format!("Ученики {name}"),
+            ));
+        }
+    }
+    Ok(groups)
+}
+
+async fn list_recipients(
+    state: &State,
+    caller: &Caller,
+    _request: pb::ListRecipientsRequest,
+) -> Result<pb::ListRecipientsResponse, ServiceError> {
+    let mut connection = state.pool.acquire().await?;
+    let sender = access::sender(&mut connection, caller).await?;
+    let mut groups = Vec::new();
+    for (group, name) in candidate_groups(&mut connection, &sender).await? {
+        let members = match access::members(&mut connection, &sender, &group, "group").await {
+            Ok(members) => members,
+            // A group the rules do not open to this sender, or an empty
+            // one, is simply not offered.
+            Err(ServiceError::PermissionDenied(_) | ServiceError::Invalid(_)) => continue,
+            Err(other) => return Err(other),
+        };
+        let people: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, concat_ws(' ', last_name, first_name, NULLIF(middle_name, '')) \
+             FROM known_people WHERE id = ANY($1) ORDER BY last_name, first_name, id",
+        )
+        .bind(&members)
+        .fetch_all(&mut *connection)
+        .await?;
+        groups.push(pb::RecipientGroup {
+            group: Some(group),
+            name,
+            members: people
+                .into_iter()
+                .map(|(id, name)| person(id, name))
+                .collect(),
+        });
+    }
+    Ok(pb::ListRecipientsResponse { groups })
+}
+
+#[tonic::async_trait]
+impl pb::mail_service_server::MailService for MailApi {
+    async fn send_message(
+        &self,
+        request: Request<pb::SendMessageRequest>,
+    ) -> Result<Response<pb::SendMessageResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, send_message)
+    }
+
+    async fn save_draft(
+        &self,
+        request: Request<pb::SaveDraftRequest>,
+    ) -> Result<Response<pb::SaveDraftResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, save_draft)
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, list_messages)
+    }
+
+    async fn get_message(
+        &self,
+        request: Request<pb::GetMessageRequest>,
+    ) -> Result<Response<pb::GetMessageResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, get_message)
+    }
+
+    async fn get_thread(
+        &self,
+        request: Request<pb::GetThreadRequest>,
+    ) -> Result<Response<pb::GetThreadResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, get_thread)
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Result<Response<pb::MarkReadResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, mark_read)
+    }
+
+    async fn delete_messages(
+        &self,
+        request: Request<pb::DeleteMessagesRequest>,
+    ) -> Result<Response<pb::DeleteMessagesResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, delete_messages)
+    }
+
+    async fn restore_messages(
+        &self,
+        request: Request<pb::RestoreMessagesRequest>,
+    ) -> Result<Response<pb::RestoreMessagesResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, restore_messages)
+    }
+
+    async fn get_message_attachment(
+        &self,
+        request: Request<pb::GetMessageAttachmentRequest>,
+    ) -> Result<Response<pb::GetMessageAttachmentResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, get_message_attachment)
+    }
+
+    async fn get_unread_count(
+        &self,
+        request: Request<pb::GetUnreadCountRequest>,
+    ) -> Result<Response<pb::GetUnreadCountResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, get_unread_count)
+    }
+
+    async fn list_recipients(
+        &self,
+        request: Request<pb::ListRecipientsRequest>,
+    ) -> Result<Response<pb::ListRecipientsResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, list_recipients)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_prefixes_the_subject_once() {
+        assert_eq!(answer_subject("Re: ", "Собрание"), "Re: Собрание");
+        assert_eq!(answer_subject("Re: ", "Re: Собрание"), "Re: Собрание");
+        assert_eq!(answer_subject("Fwd: ", "Re: Собрание"), "Fwd: Re: Собрание");
+    }
+
+    #[test]
+    fn too_many_addresses_are_refused_before_anything_is_read() {
+        let many = vec![pb::Address::default(); MAX_ADDRESSES + 1];
+        assert!(address_lists(&many, &[], &[]).is_err());
+        assert!(address_lists(&many[..10], &many[..10], &[]).is_ok());
+    }
+}

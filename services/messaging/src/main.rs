@@ -1,0 +1,16 @@
+//! The messaging binary: settings, telemetry, build, serve until SIGTERM
+//! or Ctrl-C.
+
+use asurso_messaging::{Application, CONFIG, Settings};
+use asurso_runtime::lifecycle::service_main;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    service_main("messaging", &CONFIG, |settings: Settings, shutdown| async {
+        Application::build(settings)
+            .await?
+            .run_until_stopped(shutdown)
+            .await
+    })
+    .await
+}
