@@ -1,12 +1,14 @@
 //! How the seed talks to the services: one person's authenticated clients
-//! of identity, the gradebook and attendance, logging in (making the login first when
+//! of identity, the gradebook, attendance and messaging, logging in (making the login first when
 //! needed), waiting for the gradebook to catch up with identity's events,
 //! and the small conversions its requests share.
 
 use std::{future::Future, time::Duration};
 
 use anyhow::{Context, anyhow};
-use asurso_proto::{attendance as at, common::CivilDate, gradebook as gb, identity as pb};
+use asurso_proto::{
+    attendance as at, common::CivilDate, gradebook as gb, identity as pb, messaging as msg,
+};
 use time::{Date, Month};
 use tonic::{Code, Status, service::interceptor::InterceptedService, transport::Channel};
 
@@ -30,12 +32,15 @@ pub(super) struct Actor {
     pub(super) timetable: gb::timetable_service_client::TimetableServiceClient<Authed>,
     pub(super) journal: gb::journal_service_client::JournalServiceClient<Authed>,
     pub(super) attendance: at::attendance_service_client::AttendanceServiceClient<Authed>,
+    pub(super) mail: msg::mail_service_client::MailServiceClient<Authed>,
+    pub(super) board: msg::announcement_service_client::AnnouncementServiceClient<Authed>,
 }
 
 pub(super) struct Channels {
     identity: Channel,
     gradebook: Channel,
     attendance: Channel,
+    messaging: Channel,
 }
 
 impl Channels {
@@ -48,6 +53,9 @@ impl Channels {
                 .connect()
                 .await?,
             attendance: Channel::from_shared(layout.url("attendance"))?
+                .connect()
+                .await?,
+            messaging: Channel::from_shared(layout.url("messaging"))?
                 .connect()
                 .await?,
         })
@@ -72,6 +80,10 @@ impl Channels {
             journal: gb::journal_service_client::JournalServiceClient::new(id(&self.gradebook)),
             attendance: at::attendance_service_client::AttendanceServiceClient::new(id(
                 &self.attendance
+            )),
+            mail: msg::mail_service_client::MailServiceClient::new(id(&self.messaging)),
+            board: msg::announcement_service_client::AnnouncementServiceClient::new(id(
+                &self.messaging
             )),
         })
     }

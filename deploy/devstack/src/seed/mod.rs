@@ -2,8 +2,8 @@
 //! their directors and teachers, two classes each with students, parents
 //! who log in through the development ESIA (one child; two children in two
 //! schools; a teacher who is also a parent; an unconfirmed account), a
-//! school year with its timetable, and three weeks of homework and marks
-//! around today.
+//! school year with its timetable, three weeks of homework and marks
+//! around today, and mail and announcements at every level.
 //!
 //! Everything goes through the services' APIs, as the region's operators
 //! would (the seed is an operator's tool inside the cluster, so it talks to
@@ -18,6 +18,7 @@
 mod clients;
 mod families;
 mod journal;
+mod messaging;
 mod school;
 
 use anyhow::{Context, anyhow};
@@ -29,7 +30,8 @@ pub use self::{
     journal::{journal_weeks, school_year_of},
 };
 use self::{
-    clients::Channels, families::seed_families, journal::seed_journal, school::seed_school,
+    clients::Channels, families::seed_families, journal::seed_journal, messaging::seed_messaging,
+    school::seed_school,
 };
 use crate::Layout;
 
@@ -202,6 +204,15 @@ pub async fn seed(layout: &Layout) -> anyhow::Result<Demo> {
             .await
             .with_context(|| format!("homework and marks of {}", school.name))?;
     }
+    seed_messaging(
+        &channels,
+        &region_admin,
+        &municipality_id,
+        &region_id,
+        &schools,
+    )
+    .await
+    .context("the demo's mail and announcements")?;
     Ok(Demo {
         region_id,
         municipality_id,

@@ -153,7 +153,7 @@ async fn publish_announcement(
             title: &title,
             body: &body,
             format: format.name(),
-            visible_from,
+            visible_from: starts,
             visible_until,
             pinned: request.pinned,
         },

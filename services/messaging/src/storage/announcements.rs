@@ -16,7 +16,7 @@ pub struct NewAnnouncement<'a> {
     pub title: &'a str,
     pub body: &'a str,
     pub format: &'a str,
-    pub visible_from: Option<OffsetDateTime>,
+    pub visible_from: OffsetDateTime,
     pub visible_until: Option<OffsetDateTime>,
     pub pinned: bool,
 }
@@ -28,7 +28,7 @@ pub async fn insert(
     sqlx::query(
         "INSERT INTO announcements (id, audience_id, audience_kind, audience_name, region_id, school_id, \
              roles, author_id, author_role, title, body, format, visible_from, visible_until, pinned) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, now()), $14, $15)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(new.id)
     .bind(new.audience.id)
