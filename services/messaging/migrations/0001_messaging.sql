@@ -34,6 +34,9 @@ CREATE TABLE messages (
     draft_addresses bytea,
     sent_at         timestamptz NOT NULL DEFAULT now(),
     recipient_count integer     NOT NULL DEFAULT 0,
+    -- The groups the letter was addressed to, by name ("Родители 5А"):
+    -- what its recipients see instead of one another.
+    groups          text[]      NOT NULL DEFAULT '{}',
     search          tsvector GENERATED ALWAYS AS (
         to_tsvector('russian', subject || ' ' || regexp_replace(body, '<[^>]*>', ' ', 'g'))
     ) STORED
@@ -52,12 +55,15 @@ CREATE TABLE message_attachments (
 
 CREATE INDEX message_attachments_attachment ON message_attachments (attachment_id);
 
--- The envelope: who a letter went to, and how (bcc is shown to the
--- sender only).
+-- The envelope: who a letter went to, and how. Bcc is shown to the
+-- sender only; people reached through a group are shown to the sender
+-- only (the others see the group's name), so a letter to 5А's parents
+-- does not hand every family the others' names.
 CREATE TABLE recipients (
-    message_id uuid NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
-    person_id  uuid NOT NULL,
-    kind       text NOT NULL CHECK (kind IN ('to', 'cc', 'bcc')),
+    message_id uuid    NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    person_id  uuid    NOT NULL,
+    kind       text    NOT NULL CHECK (kind IN ('to', 'cc', 'bcc')),
+    via_group  boolean NOT NULL DEFAULT false,
     PRIMARY KEY (message_id, person_id)
 );
 

@@ -214,19 +214,26 @@ pub async fn reachable(
     Ok(query.fetch_all(connection).await?)
 }
 
-/// A group's members now, once the caller may name the group at all.
+/// A group's members now, once the caller may name the group at all, and
+/// the group's name as recipients see it ("Родители 5А").
 pub async fn members(
     connection: &mut PgConnection,
     sender: &Sender,
     group: &pb::Group,
     field: &str,
-) -> Result<Vec<Uuid>, ServiceError> {
+) -> Result<(Vec<Uuid>, String), ServiceError> {
     let kind = pb::GroupKind::try_from(group.kind).unwrap_or(pb::GroupKind::Unspecified);
     let id = |value: &str, name: &str| {
         asurso_runtime::edge::uuid_field(value, &format!("{field}.{name}"))
     };
     let staff: Vec<String> = STAFF.iter().map(|role| (*role).to_owned()).collect();
-    let members: Vec<Uuid> = match kind {
+    let unit_name = |unit: Uuid| {
+        sqlx::query_scalar::<_, String>("SELECT name FROM known_org_units WHERE id = $1").bind(unit)
+    };
+    let class_name = |class: Uuid| {
+        sqlx::query_scalar::<_, String>("SELECT name FROM classes WHERE id = $1").bind(class)
+    };
+    let (members, name): (Vec<Uuid>, String) = match kind {
         pb::GroupKind::Unspecified => {
             return Err(ServiceError::invalid(
                 format!("{field}.kind"),
@@ -235,23 +242,27 @@ pub async fn members(
         }
         pb::GroupKind::SchoolAdministration | pb::GroupKind::SchoolStaff => {
             let school = id(&group.school_id, "school_id")?;
-            let roles: Vec<String> = if kind == pb::GroupKind::SchoolAdministration {
-                vec!["school_admin".to_owned()]
+            let (roles, title): (Vec<String>, &str) = if kind == pb::GroupKind::SchoolAdministration
+            {
+                (vec!["school_admin".to_owned()], "Администрация")
             } else {
-                staff
+                (staff, "Сотрудники")
             };
-            sqlx::query_scalar(
+            let name = unit_name(school).fetch_optional(&mut *connection).await?;
+            let members = sqlx::query_scalar(
                 "SELECT DISTINCT person_id FROM known_grants \
                  WHERE org_unit_id = $1 AND role = ANY($2) AND NOT revoked",
             )
             .bind(school)
             .bind(&roles)
             .fetch_all(&mut *connection)
-            .await?
+            .await?;
+            (members, format!("{title}: {}", name.unwrap_or_default()))
         }
         pb::GroupKind::ClassTeachers => {
             let school = id(&group.school_id, "school_id")?;
-            sqlx::query_scalar(
+            let name = unit_name(school).fetch_optional(&mut *connection).await?;
+            let members = sqlx::query_scalar(
                 "SELECT DISTINCT c.class_teacher_id FROM classes c \
                  JOIN known_grants g ON g.person_id = c.class_teacher_id \
                      AND g.org_unit_id = c.school_id AND NOT g.revoked AND g.role = ANY($2) \
@@ -260,7 +271,11 @@ pub async fn members(
             .bind(school)
             .bind(&staff)
             .fetch_all(&mut *connection)
-            .await?
+            .await?;
+            (
+                members,
+                format!("Классные руководители: {}", name.unwrap_or_default()),
+            )
         }
         pb::GroupKind::ClassTeacherOf | pb::GroupKind::TeachersOf => {
             let student = id(&group.student_id, "student_id")?;
@@ -273,6 +288,12 @@ pub async fn members(
                     "{field}.student_id: not your child, and not a student of yours"
                 )));
             }
+            let whose = known::full_name(connection, student).await?;
+            let title = if kind == pb::GroupKind::ClassTeacherOf {
+                "Классный руководитель"
+            } else {
+                "Учителя"
+            };
             let sql = if kind == pb::GroupKind::ClassTeacherOf {
                 "SELECT DISTINCT c.class_teacher_id FROM enrolments e JOIN classes c ON c.id = e.class_id \
                  WHERE e.student_id = $1 AND c.class_teacher_id IS NOT NULL \
@@ -286,13 +307,20 @@ pub async fn members(
                        SELECT 1 FROM subgroup_members m \
                        WHERE m.subgroup_id = l.subgroup_id AND m.student_id = $1))"
             };
-            sqlx::query_scalar(sql)
+            let members = sqlx::query_scalar(sql)
                 .bind(student)
                 .fetch_all(&mut *connection)
-                .await?
+                .await?;
+            (members, format!("{title}: {whose}"))
         }
         pb::GroupKind::ClassParents | pb::GroupKind::ClassStudents => {
             let class = id(&group.class_id, "class_id")?;
+            let name = class_name(class).fetch_optional(&mut *connection).await?;
+            let title = if kind == pb::GroupKind::ClassStudents {
+                "Ученики"
+            } else {
+                "Родители"
+            };
             let sql = if kind == pb::GroupKind::ClassStudents {
                 "SELECT DISTINCT e.student_id FROM enrolments e WHERE e.class_id = $1 \
                    AND e.start_date <= current_date + 1 \
@@ -303,10 +331,11 @@ pub async fn members(
                    AND e.start_date <= current_date + 1 \
                    AND (e.end_date IS NULL OR e.end_date >= current_date - 1)"
             };
-            sqlx::query_scalar(sql)
+            let members = sqlx::query_scalar(sql)
                 .bind(class)
                 .fetch_all(&mut *connection)
-                .await?
+                .await?;
+            (members, format!("{title} {}", name.unwrap_or_default()))
         }
     };
     if members.is_empty() {
@@ -321,7 +350,7 @@ pub async fn members(
             "{field}: this group is not people you may write to"
         )));
     }
-    Ok(members)
+    Ok((members, name))
 }
 
 /// Where a person stands, for the board: (org unit or class, role) for

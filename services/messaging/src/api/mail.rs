@@ -23,7 +23,7 @@ use crate::{
     domain::{self, Cursor, Format, MAX_ADDRESSES, MAX_RECIPIENTS, MAX_SUBJECT},
     storage::{
         self, attachments as files,
-        mail::{self as store, Held, NewMessage},
+        mail::{self as store, Held, NewMessage, Recipient},
     },
 };
 
@@ -92,16 +92,18 @@ fn address_lists<'a>(
     ])
 }
 
-/// The people a letter goes to, each once (to before cc before bcc), every
-/// one someone the sender may write to — or, in a reply, someone the
-/// original named. A refusal names the address.
+/// The people a letter goes to, each once (to before cc before bcc, named
+/// before reached through a group), every one someone the sender may
+/// write to — or, in a reply, someone the original named — and the names
+/// of the groups addressed. A refusal names the address.
 async fn resolve(
     connection: &mut PgConnection,
     sender: &Sender,
     lists: [(&'static str, &[pb::Address], pb::RecipientKind); 3],
     also_allowed: &[Uuid],
-) -> Result<Vec<(Uuid, &'static str)>, ServiceError> {
-    let mut chosen: Vec<(Uuid, pb::RecipientKind)> = Vec::new();
+) -> Result<(Vec<Recipient>, Vec<String>), ServiceError> {
+    let mut chosen: Vec<(Uuid, pb::RecipientKind, bool)> = Vec::new();
+    let mut groups = Vec::new();
     let mut named: Vec<(Uuid, String)> = Vec::new();
     for (field, addresses, kind) in lists {
         for (index, address) in addresses.iter().enumerate() {
@@ -110,12 +112,15 @@ async fn resolve(
                 Some(pb::address::Target::PersonId(id)) => {
                     let id = uuid_field(id, &format!("{at}.person_id"))?;
                     named.push((id, format!("{at}.person_id")));
-                    chosen.push((id, kind));
+                    chosen.push((id, kind, false));
                 }
                 Some(pb::address::Target::Group(group)) => {
-                    let members =
+                    let (members, name) =
                         access::members(connection, sender, group, &format!("{at}.group")).await?;
-                    chosen.extend(members.into_iter().map(|member| (member, kind)));
+                    chosen.extend(members.into_iter().map(|member| (member, kind, true)));
+                    if !groups.contains(&name) {
+                        groups.push(name);
+                    }
                 }
                 None => {
                     return Err(ServiceError::invalid(at, "names a person or a group"));
@@ -143,17 +148,18 @@ async fn resolve(
             )));
         }
     }
-    let mut best: HashMap<Uuid, pb::RecipientKind> = HashMap::new();
+    let mut best: HashMap<Uuid, (pb::RecipientKind, bool)> = HashMap::new();
     let mut order = Vec::new();
-    for (id, kind) in chosen {
+    for (id, kind, via_group) in chosen {
         match best.get_mut(&id) {
-            Some(held) => {
+            Some((held, held_via_group)) => {
                 if (kind as i32) < (*held as i32) {
                     *held = kind;
                 }
+                *held_via_group &= via_group;
             }
             None => {
-                best.insert(id, kind);
+                best.insert(id, (kind, via_group));
                 order.push(id);
             }
         }
@@ -170,10 +176,18 @@ async fn resolve(
             ),
         ));
     }
-    Ok(order
+    let recipients = order
         .into_iter()
-        .map(|id| (id, kind_name(best.get(&id).copied().unwrap_or_default())))
-        .collect())
+        .map(|person| {
+            let (kind, via_group) = best.get(&person).copied().unwrap_or_default();
+            Recipient {
+                person,
+                kind: kind_name(kind),
+                via_group,
+            }
+        })
+        .collect();
+    Ok((recipients, groups))
 }
 
 /// Refuses a sender past their hourly letters (a lock per sender makes two
@@ -211,8 +225,8 @@ async fn held(
         .ok_or_else(|| ServiceError::not_found(field, format_args!("letter {message} of yours")))
 }
 
-/// A letter as `owner` may see it: bcc only to its sender (and a bcc
-/// recipient sees themself).
+/// A letter as `owner` may see it: bcc and the people reached through a
+/// group only to its sender (each recipient sees themself).
 async fn view(
     connection: &mut PgConnection,
     owner: Uuid,
@@ -221,8 +235,10 @@ async fn view(
     let recipients = store::recipients(connection, held.id)
         .await?
         .into_iter()
-        .filter(|(id, _, kind)| kind != "bcc" || held.sender_id == owner || *id == owner)
-        .map(|(id, name, kind)| pb::Recipient {
+        .filter(|(id, _, kind, via_group)| {
+            held.sender_id == owner || *id == owner || (kind != "bcc" && !via_group)
+        })
+        .map(|(id, name, kind, _)| pb::Recipient {
             person: Some(person(id, name)),
             kind: kind_of(&kind).into(),
         })
@@ -256,6 +272,7 @@ async fn view(
         draft_to: addresses.to,
         draft_cc: addresses.cc,
         draft_bcc: addresses.bcc,
+        groups: held.groups,
     })
 }
 
@@ -349,33 +366,36 @@ async fn send_message(
     let mut also_allowed = Vec::new();
     let mut defaults = Vec::new();
     if let (Some(original), true) = (&original, reply_to.is_some()) {
-        let named: Vec<(Uuid, String, String)> = store::recipients(&mut transaction, original.id)
+        // The people it named, not those it reached through a group or in
+        // bcc: the original's sender did not show them to its recipients.
+        let named: Vec<Uuid> = store::recipients(&mut transaction, original.id)
             .await?
             .into_iter()
-            .filter(|(_, _, kind)| kind != "bcc")
+            .filter(|(_, _, kind, via_group)| kind != "bcc" && !via_group)
+            .map(|(id, _, _, _)| id)
             .collect();
         also_allowed.push(original.sender_id);
-        also_allowed.extend(named.iter().map(|(id, _, _)| *id));
+        also_allowed.extend(named.iter().copied());
         if original.sender_id != caller.person_id {
             defaults.push(original.sender_id);
         }
         if request.reply_all || original.sender_id == caller.person_id {
-            defaults.extend(
-                named
-                    .iter()
-                    .map(|(id, _, _)| *id)
-                    .filter(|id| *id != caller.person_id),
-            );
+            defaults.extend(named.iter().copied().filter(|id| *id != caller.person_id));
         }
     }
     let no_addresses = lists.iter().all(|(_, addresses, _)| addresses.is_empty());
-    let recipients = if no_addresses && !defaults.is_empty() {
+    let (recipients, groups) = if no_addresses && !defaults.is_empty() {
         let mut seen = std::collections::HashSet::new();
-        defaults
+        let recipients = defaults
             .into_iter()
             .filter(|id| seen.insert(*id))
-            .map(|id| (id, "to"))
-            .collect()
+            .map(|person| Recipient {
+                person,
+                kind: "to",
+                via_group: false,
+            })
+            .collect();
+        (recipients, Vec::new())
     } else {
         resolve(&mut transaction, &sender, lists, &also_allowed).await?
     };
@@ -397,6 +417,7 @@ async fn send_message(
             forward_of,
             draft_addresses: None,
             recipient_count: count,
+            groups: &groups,
         },
     )
     .await?;
@@ -434,10 +455,10 @@ async fn send_message(
     let thread = original.as_ref().map_or(id, |original| original.thread_id);
     let payloads: Vec<ev::MessageDelivered> = recipients
         .iter()
-        .map(|(recipient, _)| ev::MessageDelivered {
+        .map(|recipient| ev::MessageDelivered {
             message_id: id.to_string(),
             thread_id: thread.to_string(),
-            recipient_id: recipient.to_string(),
+            recipient_id: recipient.person.to_string(),
             sender_id: caller.person_id.to_string(),
             subject: subject.clone(),
             has_attachments: !carried.is_empty(),
@@ -511,6 +532,7 @@ async fn save_draft(
         forward_of,
         draft_addresses: Some(addresses),
         recipient_count: 0,
+        groups: &[],
     };
     match draft {
         Some(id) => {
@@ -724,7 +746,7 @@ async fn get_unread_count(
 async fn candidate_groups(
     connection: &mut PgConnection,
     sender: &Sender,
-) -> Result<Vec<(pb::Group, String)>, ServiceError> {
+) -> Result<Vec<pb::Group>, ServiceError> {
     let group = |kind: pb::GroupKind,
                  school: Option<Uuid>,
                  class: Option<Uuid>,
@@ -735,66 +757,51 @@ async fn candidate_groups(
         student_id: text_of(student),
     };
     let mut groups = Vec::new();
-    let students: Vec<(Uuid, String)> = match sender.kind {
+    let students: Vec<Uuid> = match sender.kind {
         SenderKind::Parent => {
-            sqlx::query_as(
-                "SELECT gu.student_id, coalesce(concat_ws(' ', p.last_name, p.first_name), '') \
-             FROM guardians gu LEFT JOIN known_people p ON p.id = gu.student_id \
-             WHERE gu.parent_id = $1 ORDER BY 2",
+            sqlx::query_scalar(
+                "SELECT gu.student_id FROM guardians gu \
+                 LEFT JOIN known_people p ON p.id = gu.student_id \
+                 WHERE gu.parent_id = $1 ORDER BY p.last_name, p.first_name",
             )
             .bind(sender.person)
             .fetch_all(&mut *connection)
             .await?
         }
-        SenderKind::Student => vec![(sender.person, String::new())],
+        SenderKind::Student => vec![sender.person],
         _ => Vec::new(),
     };
-    for (student, name) in &students {
-        let whose = if name.is_empty() {
-            String::new()
-        } else {
-            format!(" ({name})")
-        };
-        groups.push((
-            group(pb::GroupKind::ClassTeacherOf, None, None, Some(*student)),
-            format!("Классный руководитель{whose}"),
-        ));
-        groups.push((
-            group(pb::GroupKind::TeachersOf, None, None, Some(*student)),
-            format!("Учителя{whose}"),
-        ));
+    for student in students {
+        for kind in [pb::GroupKind::ClassTeacherOf, pb::GroupKind::TeachersOf] {
+            groups.push(group(kind, None, None, Some(student)));
+        }
     }
-    let schools: Vec<(Uuid, String)> = match sender.kind {
-        SenderKind::Staff => sqlx::query_as("SELECT id, name FROM known_org_units WHERE id = $1")
-            .bind(sender.unit)
+    let schools: Vec<Uuid> =
+        match sender.kind {
+            SenderKind::Staff => vec![sender.unit],
+            SenderKind::Parent | SenderKind::Student => sqlx::query_scalar(
+                "SELECT u.id FROM known_grants g JOIN known_org_units u ON u.id = g.org_unit_id \
+                 WHERE g.role = 'student' AND NOT g.revoked AND (g.person_id = $1 \
+                     OR g.person_id IN (SELECT student_id FROM guardians WHERE parent_id = $1)) \
+                 GROUP BY u.id, u.name ORDER BY u.name",
+            )
+            .bind(sender.person)
             .fetch_all(&mut *connection)
             .await?,
-        SenderKind::Parent | SenderKind::Student => sqlx::query_as(
-            "SELECT DISTINCT u.id, u.name FROM known_grants g JOIN known_org_units u ON u.id = g.org_unit_id \
-             WHERE g.role = 'student' AND NOT g.revoked AND (g.person_id = $1 \
-                 OR g.person_id IN (SELECT student_id FROM guardians WHERE parent_id = $1)) \
-             ORDER BY u.name",
-        )
-        .bind(sender.person)
-        .fetch_all(&mut *connection)
-        .await?,
-        SenderKind::Administration => Vec::new(),
-    };
-    for (school, name) in &schools {
-        for (kind, title) in [
-            (pb::GroupKind::SchoolAdministration, "Администрация"),
-            (pb::GroupKind::ClassTeachers, "Классные руководители"),
-            (pb::GroupKind::SchoolStaff, "Сотрудники"),
+            SenderKind::Administration => Vec::new(),
+        };
+    for school in schools {
+        for kind in [
+            pb::GroupKind::SchoolAdministration,
+            pb::GroupKind::ClassTeachers,
+            pb::GroupKind::SchoolStaff,
         ] {
-            groups.push((
-                group(kind, Some(*school), None, None),
-                format!("{title}: {name}"),
-            ));
+            groups.push(group(kind, Some(school), None, None));
         }
     }
     if sender.kind == SenderKind::Staff {
-        let classes: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT c.id, c.name FROM classes c WHERE c.school_id = $1 AND EXISTS ( \
+        let classes: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT c.id FROM classes c WHERE c.school_id = $1 AND EXISTS ( \
                  SELECT 1 FROM enrolments e WHERE e.class_id = c.id \
                  AND e.start_date <= current_date + 1 \
                  AND (e.end_date IS NULL OR e.end_date >= current_date - 1)) \
@@ -803,15 +810,10 @@ async fn candidate_groups(
         .bind(sender.unit)
         .fetch_all(&mut *connection)
         .await?;
-        for (class, name) in classes {
-            groups.push((
-                group(pb::GroupKind::ClassParents, None, Some(class), None),
-                format!("Родители {name}"),
-            ));
-            groups.push((
-                group(pb::GroupKind::ClassStudents, None, Some(class), None),
-                format!("Ученики {name}"),
-            ));
+        for class in classes {
+            for kind in [pb::GroupKind::ClassParents, pb::GroupKind::ClassStudents] {
+                groups.push(group(kind, None, Some(class), None));
+            }
         }
     }
     Ok(groups)
@@ -825,9 +827,10 @@ async fn list_recipients(
     let mut connection = state.pool.acquire().await?;
     let sender = access::sender(&mut connection, caller).await?;
     let mut groups = Vec::new();
-    for (group, name) in candidate_groups(&mut connection, &sender).await? {
-        let members = match access::members(&mut connection, &sender, &group, "group").await {
-            Ok(members) => members,
+    for group in candidate_groups(&mut connection, &sender).await? {
+        let (members, name) = match access::members(&mut connection, &sender, &group, "group").await
+        {
+            Ok(found) => found,
             // A group the rules do not open to this sender, or an empty
             // one, is simply not offered.
             Err(ServiceError::PermissionDenied(_) | ServiceError::Invalid(_)) => continue,

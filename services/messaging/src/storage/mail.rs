@@ -21,6 +21,8 @@ pub struct NewMessage<'a> {
     /// A draft's encoded addresses; `None` for a letter sent.
     pub draft_addresses: Option<Vec<u8>>,
     pub recipient_count: i32,
+    /// The groups it was addressed to, by name.
+    pub groups: &'a [String],
 }
 
 pub async fn insert(
@@ -29,8 +31,8 @@ pub async fn insert(
 ) -> Result<OffsetDateTime, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO messages (id, thread_id, sender_id, region_id, org_unit_id, subject, body, format, \
-             reply_to, forward_of, draft, draft_addresses, recipient_count) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING sent_at",
+             reply_to, forward_of, draft, draft_addresses, recipient_count, groups) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING sent_at",
     )
     .bind(message.id)
     .bind(message.thread)
@@ -45,6 +47,7 @@ pub async fn insert(
     .bind(message.draft_addresses.is_some())
     .bind(message.draft_addresses.as_deref())
     .bind(message.recipient_count)
+    .bind(message.groups)
     .fetch_one(connection)
     .await
 }
@@ -75,6 +78,15 @@ pub async fn update_draft(
     Ok(at)
 }
 
+/// One person a letter goes to: who, how (`to`, `cc`, `bcc`), and whether
+/// through a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recipient {
+    pub person: Uuid,
+    pub kind: &'static str,
+    pub via_group: bool,
+}
+
 /// The envelope and every recipient's inbox copy, and the sender's copy in
 /// `sender_folder`: two statements whatever the number of recipients.
 pub async fn deliver(
@@ -83,16 +95,20 @@ pub async fn deliver(
     sender: Uuid,
     sender_folder: &str,
     at: OffsetDateTime,
-    recipients: &[(Uuid, &str)],
+    recipients: &[Recipient],
 ) -> Result<(), sqlx::Error> {
-    let (people, kinds): (Vec<Uuid>, Vec<&str>) = recipients.iter().copied().unzip();
+    let people: Vec<Uuid> = recipients.iter().map(|r| r.person).collect();
+    let kinds: Vec<&str> = recipients.iter().map(|r| r.kind).collect();
+    let via_group: Vec<bool> = recipients.iter().map(|r| r.via_group).collect();
     sqlx::query(
-        "INSERT INTO recipients (message_id, person_id, kind) \
-         SELECT $1, person, kind FROM unnest($2::uuid[], $3::text[]) AS r (person, kind)",
+        "INSERT INTO recipients (message_id, person_id, kind, via_group) \
+         SELECT $1, person, kind, via_group \
+         FROM unnest($2::uuid[], $3::text[], $4::boolean[]) AS r (person, kind, via_group)",
     )
     .bind(message)
     .bind(&people)
     .bind(&kinds)
+    .bind(&via_group)
     .execute(&mut *connection)
     .await?;
     sqlx::query(
@@ -158,6 +174,7 @@ pub struct Held {
     pub draft: bool,
     pub draft_addresses: Option<Vec<u8>>,
     pub recipient_count: i32,
+    pub groups: Vec<String>,
     pub folder: String,
     pub read: bool,
     pub deleted: bool,
@@ -170,7 +187,7 @@ macro_rules! held {
         concat!("SELECT m.id, m.thread_id, m.sender_id, \
         coalesce(concat_ws(' ', p.last_name, p.first_name, NULLIF(p.middle_name, '')), '') AS sender_name, \
         m.subject, m.body, m.format, m.sent_at, m.reply_to, m.forward_of, m.draft, m.draft_addresses, \
-        m.recipient_count, b.folder, b.read, b.deleted_at IS NOT NULL AS deleted, \
+        m.recipient_count, m.groups, b.folder, b.read, b.deleted_at IS NOT NULL AS deleted, \
         EXISTS (SELECT 1 FROM message_attachments a WHERE a.message_id = m.id) AS has_attachments \
     FROM mailbox b JOIN messages m ON m.id = b.message_id \
     LEFT JOIN known_people p ON p.id = m.sender_id ", $rest)
@@ -249,14 +266,15 @@ pub async fn page(
         .await
 }
 
-/// Who a letter went to, with names: (person, name, kind).
+/// Who a letter went to, with names: (person, name, kind, through a group).
 pub async fn recipients(
     connection: &mut PgConnection,
     message: Uuid,
-) -> Result<Vec<(Uuid, String, String)>, sqlx::Error> {
+) -> Result<Vec<(Uuid, String, String, bool)>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.person_id, \
-             coalesce(concat_ws(' ', p.last_name, p.first_name, NULLIF(p.middle_name, '')), ''), r.kind \
+             coalesce(concat_ws(' ', p.last_name, p.first_name, NULLIF(p.middle_name, '')), ''), r.kind, \
+             r.via_group \
          FROM recipients r LEFT JOIN known_people p ON p.id = r.person_id \
          WHERE r.message_id = $1 ORDER BY r.kind, p.last_name, p.first_name, r.person_id",
     )

@@ -302,6 +302,48 @@ async fn students_write_to_their_own_teachers_and_staff_to_anyone_of_their_schoo
         .await?
         .into_inner();
     assert_eq!(sent.delivered_to, 2);
+    let sent = sent.message.unwrap_or_default();
+    assert_eq!(sent.groups, ["Родители 5А"]);
+    assert_eq!(
+        sent.recipients.len(),
+        2,
+        "the sender sees whom the group reached"
+    );
+    // A family sees the group's name and itself, not the other families.
+    let as_ivanova = region
+        .ivanovs
+        .parent
+        .msg
+        .mail
+        .get_message(msg::GetMessageRequest {
+            message_id: sent.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .message
+        .unwrap_or_default();
+    assert_eq!(as_ivanova.groups, ["Родители 5А"]);
+    let shown: Vec<String> = as_ivanova
+        .recipients
+        .iter()
+        .filter_map(|r| r.person.as_ref().map(|p| p.id.clone()))
+        .collect();
+    assert_eq!(shown, [region.ivanovs.parent.id.to_string()]);
+    // Reply-all goes to the teacher alone, not to the other families.
+    let reply = region
+        .ivanovs
+        .parent
+        .msg
+        .mail
+        .send_message(msg::SendMessageRequest {
+            reply_to_message_id: sent.id.clone(),
+            reply_all: true,
+            text: "Придём.".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    assert_eq!(reply.delivered_to, 1);
     assert_eq!(
         folder(&mut region.ivanovs.parent, msg::Folder::Inbox)
             .await?
@@ -319,7 +361,7 @@ async fn students_write_to_their_own_teachers_and_staff_to_anyone_of_their_schoo
             .await?
             .is_empty()
     );
-    let message_id = sent.message.map(|m| m.id).unwrap_or_default();
+    let message_id = sent.id.clone();
     let events: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM outbox WHERE subject LIKE 'messaging.message.delivered.%' \
          AND aggregate_id = $1",
