@@ -14,6 +14,9 @@ CREATE TABLE IF NOT EXISTS classes (
     class_teacher_id uuid
 );
 
+CREATE INDEX IF NOT EXISTS roster_classes_school ON classes (school_id);
+CREATE INDEX IF NOT EXISTS roster_classes_teacher ON classes (class_teacher_id);
+
 CREATE TABLE IF NOT EXISTS enrolments (
     id         uuid PRIMARY KEY,
     class_id   uuid NOT NULL,

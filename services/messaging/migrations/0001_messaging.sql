@@ -138,3 +138,5 @@ CREATE TABLE announcement_attachments (
     position        integer NOT NULL,
     PRIMARY KEY (announcement_id, attachment_id)
 );
+
+CREATE INDEX announcement_attachments_attachment ON announcement_attachments (attachment_id);

@@ -294,26 +294,41 @@ pub async fn members(
             } else {
                 "Учителя"
             };
+            // Only those still on the school's staff: a teacher who left
+            // does not make the whole group unreachable.
             let sql = if kind == pb::GroupKind::ClassTeacherOf {
                 "SELECT DISTINCT c.class_teacher_id FROM enrolments e JOIN classes c ON c.id = e.class_id \
                  WHERE e.student_id = $1 AND c.class_teacher_id IS NOT NULL \
                    AND e.start_date <= current_date + 1 \
-                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1)"
+                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1) \
+                   AND EXISTS (SELECT 1 FROM known_grants g WHERE g.person_id = c.class_teacher_id \
+                               AND g.org_unit_id = c.school_id AND g.role = ANY($2) AND NOT g.revoked)"
             } else {
                 "SELECT DISTINCT l.teacher_id FROM enrolments e JOIN loads l ON l.class_id = e.class_id \
+                 JOIN classes c ON c.id = e.class_id \
                  WHERE e.student_id = $1 AND e.start_date <= current_date + 1 \
                    AND (e.end_date IS NULL OR e.end_date >= current_date - 1) \
                    AND (l.subgroup_id IS NULL OR EXISTS ( \
                        SELECT 1 FROM subgroup_members m \
-                       WHERE m.subgroup_id = l.subgroup_id AND m.student_id = $1))"
+                       WHERE m.subgroup_id = l.subgroup_id AND m.student_id = $1)) \
+                   AND EXISTS (SELECT 1 FROM known_grants g WHERE g.person_id = l.teacher_id \
+                               AND g.org_unit_id = c.school_id AND g.role = ANY($2) AND NOT g.revoked)"
             };
             let members = sqlx::query_scalar(sql)
                 .bind(student)
+                .bind(&staff)
                 .fetch_all(&mut *connection)
                 .await?;
             (members, format!("{title}: {whose}"))
         }
         pb::GroupKind::ClassParents | pb::GroupKind::ClassStudents => {
+            // A class's families are addressed by its school's staff only,
+            // whatever the region lets families do one by one.
+            if sender.kind != SenderKind::Staff {
+                return Err(ServiceError::denied(format!(
+                    "{field}: a class's parents or students are written to by the school's staff"
+                )));
+            }
             let class = id(&group.class_id, "class_id")?;
             let name = class_name(class).fetch_optional(&mut *connection).await?;
             let title = if kind == pb::GroupKind::ClassStudents {

@@ -189,7 +189,12 @@ impl Cursor {
         };
         let micros: i128 = micros.parse().map_err(|_| wrong())?;
         let at = OffsetDateTime::from_unix_timestamp_nanos(micros.saturating_mul(1_000))
-            .map_err(|_| wrong())?;
+            .ok()
+            .filter(|at| {
+                (asurso_runtime::convert::EARLIEST_YEAR..=asurso_runtime::convert::LATEST_YEAR)
+                    .contains(&at.year())
+            })
+            .ok_or_else(wrong)?;
         let id = Uuid::try_parse(id).map_err(|_| wrong())?;
         Ok(Some(Self { at, id, pinned }))
     }
@@ -261,7 +266,14 @@ mod tests {
         };
         assert_eq!(Cursor::parse(&cursor.token())?, Some(cursor));
         assert_eq!(Cursor::parse("")?, None);
-        for bad in ["x", "1.2", "2.1.abc", "0.99999999999999999999999999.x"] {
+        let far = format!("0.-300000000000000000.{}", Uuid::nil().simple());
+        for bad in [
+            "x",
+            "1.2",
+            "2.1.abc",
+            "0.99999999999999999999999999.x",
+            far.as_str(),
+        ] {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }
         Ok(())

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::{Shared, State, new_files, person};
 use crate::{
     access::{self, Sender, SenderKind},
-    domain::{self, Cursor, Format, MAX_ADDRESSES, MAX_RECIPIENTS, MAX_SUBJECT},
+    domain::{self, Cursor, Format, MAX_ADDRESSES, MAX_ATTACHMENTS, MAX_RECIPIENTS, MAX_SUBJECT},
     storage::{
         self, attachments as files,
         mail::{self as store, Held, NewMessage, Recipient},
@@ -139,27 +139,30 @@ async fn resolve(
             if also_allowed.contains(id) || reachable.contains(id) {
                 continue;
             }
-            let name = asurso_directory::storage::full_name(connection, *id).await?;
-            if name.is_empty() {
-                return Err(ServiceError::not_found(field, format_args!("person {id}")));
-            }
+            // The refusal names the address as the sender gave it, never
+            // a name (an id is no way to learn who someone is), and says
+            // the same of someone unknown.
             return Err(ServiceError::denied(format!(
-                "{field}: {name} is not someone you may write to"
+                "{field}: {id} is not someone you may write to"
             )));
         }
     }
+    // Each person once: the strongest kind (to, then cc, then bcc), shown
+    // to the other recipients only if the sender named them in to or cc —
+    // someone named in bcc who is also in a group stays hidden.
     let mut best: HashMap<Uuid, (pb::RecipientKind, bool)> = HashMap::new();
     let mut order = Vec::new();
     for (id, kind, via_group) in chosen {
+        let shown = !via_group && kind != pb::RecipientKind::Bcc;
         match best.get_mut(&id) {
-            Some((held, held_via_group)) => {
+            Some((held, held_shown)) => {
                 if (kind as i32) < (*held as i32) {
                     *held = kind;
                 }
-                *held_via_group &= via_group;
+                *held_shown |= shown;
             }
             None => {
-                best.insert(id, (kind, via_group));
+                best.insert(id, (kind, shown));
                 order.push(id);
             }
         }
@@ -179,11 +182,11 @@ async fn resolve(
     let recipients = order
         .into_iter()
         .map(|person| {
-            let (kind, via_group) = best.get(&person).copied().unwrap_or_default();
+            let (kind, shown) = best.get(&person).copied().unwrap_or_default();
             Recipient {
                 person,
                 kind: kind_name(kind),
-                via_group,
+                via_group: !shown,
             }
         })
         .collect();
@@ -314,6 +317,52 @@ async fn send_message(
     let sender = access::sender(&mut transaction, caller).await?;
     within_rate(&mut transaction, &sender).await?;
 
+    // A draft being sent: locked (sent once), and what the request leaves
+    // empty — addresses, subject, text, what it answers — is the draft's.
+    let draft = match draft {
+        Some(id) => {
+            if !store::lock_draft(&mut transaction, caller.person_id, id).await? {
+                return Err(ServiceError::not_found(
+                    "draft_id",
+                    format_args!("draft {id} of yours"),
+                ));
+            }
+            Some(held(&mut transaction, caller.person_id, id, "draft_id").await?)
+        }
+        None => None,
+    };
+    let saved = match draft
+        .as_ref()
+        .and_then(|draft| draft.draft_addresses.as_deref())
+    {
+        Some(bytes) => pb::SaveDraftRequest::decode(bytes).map_err(ServiceError::internal)?,
+        None => pb::SaveDraftRequest::default(),
+    };
+    let (reply_to, forward_of) = match &draft {
+        Some(draft) if reply_to.is_none() && forward_of.is_none() => {
+            (draft.reply_to, draft.forward_of)
+        }
+        _ => (reply_to, forward_of),
+    };
+    let (subject, body, format) = match &draft {
+        Some(draft) if request.text.is_empty() => (
+            if subject.is_empty() {
+                draft.subject.clone()
+            } else {
+                subject
+            },
+            draft.body.clone(),
+            Format::parse(&draft.format),
+        ),
+        Some(draft) if subject.is_empty() => (draft.subject.clone(), body, format),
+        _ => (subject, body, format),
+    };
+    let lists = if lists.iter().all(|(_, addresses, _)| addresses.is_empty()) && draft.is_some() {
+        address_lists(&saved.to, &saved.cc, &saved.bcc)?
+    } else {
+        lists
+    };
+
     let original = match (reply_to, forward_of) {
         (Some(id), _) => Some(
             held(
@@ -345,16 +394,6 @@ async fn send_message(
             "is a draft, not a letter",
         ));
     }
-    let draft = match draft {
-        Some(id) => {
-            let row = held(&mut transaction, caller.person_id, id, "draft_id").await?;
-            if !row.draft || row.sender_id != caller.person_id {
-                return Err(ServiceError::invalid("draft_id", "is not a draft of yours"));
-            }
-            Some(row)
-        }
-        None => None,
-    };
     let subject = match (&original, subject.is_empty()) {
         (Some(original), true) if reply_to.is_some() => answer_subject("Re: ", &original.subject),
         (Some(original), true) => answer_subject("Fwd: ", &original.subject),
@@ -432,6 +471,15 @@ async fn send_message(
                 .into_iter()
                 .map(|(_, file)| file.id),
         );
+    }
+    if carried.len() + new.len() > MAX_ATTACHMENTS {
+        return Err(ServiceError::invalid(
+            "attachments",
+            format!(
+                "a letter carries at most {MAX_ATTACHMENTS} files; these come to {}",
+                carried.len() + new.len()
+            ),
+        ));
     }
     carried.extend(files::store(&mut transaction, caller.person_id, &new).await?);
     if !carried.is_empty() {
@@ -543,12 +591,28 @@ async fn save_draft(
                     "is a letter sent, not a draft",
                 ));
             }
-            store::update_draft(&mut transaction, &message).await?;
+            store::lock_draft(&mut transaction, caller.person_id, id).await?;
+            if store::update_draft(&mut transaction, &message)
+                .await?
+                .is_none()
+            {
+                return Err(ServiceError::not_found(
+                    "draft_id",
+                    format_args!("draft {id}"),
+                ));
+            }
         }
         None => {
             let at = store::insert(&mut transaction, &message).await?;
             store::keep_draft(&mut transaction, id, caller.person_id, at).await?;
         }
+    }
+    let holds = files::count_on_message(&mut transaction, id).await?;
+    if usize::try_from(holds).unwrap_or(usize::MAX) + new.len() > MAX_ATTACHMENTS {
+        return Err(ServiceError::invalid(
+            "attachments",
+            format!("a letter carries at most {MAX_ATTACHMENTS} files; the draft holds {holds}"),
+        ));
     }
     let stored = files::store(&mut transaction, caller.person_id, &new).await?;
     if !stored.is_empty() {
@@ -618,7 +682,12 @@ async fn list_messages(
                 read: row.read,
                 has_attachments: row.has_attachments,
                 folder: folder.into(),
-                recipient_count: row.recipient_count,
+                // How many it reached is the sender's to know (bcc, groups).
+                recipient_count: if row.sender_id == caller.person_id {
+                    row.recipient_count
+                } else {
+                    0
+                },
             }
         })
         .collect();

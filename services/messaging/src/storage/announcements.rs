@@ -86,21 +86,36 @@ macro_rules! row {
 // roles (or it has none).
 
 /// One page of the board of a reader with these memberships: in its
-/// window, not withdrawn, pinned first, then newest first.
+/// window, not withdrawn, pinned first, then newest first. Each
+/// membership's first page comes from the audience index in order; the
+/// pages are merged, so the cost is memberships × page, never the board.
 pub async fn board(
     connection: &mut PgConnection,
     (units, roles): (&[Uuid], &[String]),
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
-    sqlx::query_as(row!(
-        "WHERE a.withdrawn_at IS NULL AND a.audience_id = ANY($1) \
-           AND EXISTS (SELECT 1 FROM unnest($1::uuid[], $2::text[]) AS m (unit, role) \
-               WHERE m.unit = a.audience_id AND (cardinality(a.roles) = 0 OR m.role = ANY(a.roles))) \
-           AND a.visible_from <= now() AND (a.visible_until IS NULL OR a.visible_until > now()) \
-           AND ($3::timestamptz IS NULL OR (a.pinned, a.visible_from, a.id) < ($5, $3, $4)) \
-         ORDER BY a.pinned DESC, a.visible_from DESC, a.id DESC LIMIT $6"
-    ))
+    sqlx::query_as(
+        "WITH page AS ( \
+             SELECT DISTINCT x.id, x.pinned, x.visible_from \
+             FROM unnest($1::uuid[], $2::text[]) AS m (unit, role) \
+             CROSS JOIN LATERAL ( \
+                 SELECT a.id, a.pinned, a.visible_from FROM announcements a \
+                 WHERE a.audience_id = m.unit AND a.withdrawn_at IS NULL \
+                   AND (cardinality(a.roles) = 0 OR m.role = ANY(a.roles)) \
+                   AND a.visible_from <= now() \
+                   AND (a.visible_until IS NULL OR a.visible_until > now()) \
+                   AND ($3::timestamptz IS NULL OR (a.pinned, a.visible_from, a.id) < ($5, $3, $4)) \
+                 ORDER BY a.pinned DESC, a.visible_from DESC, a.id DESC LIMIT $6) x \
+             ORDER BY x.pinned DESC, x.visible_from DESC, x.id DESC LIMIT $6) \
+         SELECT a.id, a.audience_id, a.audience_kind, a.audience_name, a.region_id, a.school_id, \
+             a.roles, a.author_id, \
+             coalesce(concat_ws(' ', p.last_name, p.first_name, NULLIF(p.middle_name, '')), '') AS author_name, \
+             a.title, a.body, a.format, a.visible_from, a.visible_until, a.pinned, a.published_at \
+         FROM page JOIN announcements a ON a.id = page.id \
+         LEFT JOIN known_people p ON p.id = a.author_id \
+         ORDER BY a.pinned DESC, a.visible_from DESC, a.id DESC",
+    )
     .bind(units)
     .bind(roles)
     .bind(after.map(|cursor| cursor.at))

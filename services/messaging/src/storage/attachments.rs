@@ -60,6 +60,17 @@ pub async fn store(
     Ok(ids)
 }
 
+/// Files a letter (or draft) holds.
+pub async fn count_on_message(
+    connection: &mut PgConnection,
+    message: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM message_attachments WHERE message_id = $1")
+        .bind(message)
+        .fetch_one(connection)
+        .await
+}
+
 /// Links files to a letter after those it holds.
 pub async fn link_to_message(
     connection: &mut PgConnection,

@@ -52,12 +52,13 @@ pub async fn insert(
     .await
 }
 
-/// A draft's new content.
+/// A draft's new content; `None` when it is no longer a draft (sent or
+/// discarded meanwhile).
 pub async fn update_draft(
     connection: &mut PgConnection,
     message: &NewMessage<'_>,
-) -> Result<OffsetDateTime, sqlx::Error> {
-    let at = sqlx::query_scalar(
+) -> Result<Option<OffsetDateTime>, sqlx::Error> {
+    let at: Option<OffsetDateTime> = sqlx::query_scalar(
         "UPDATE messages SET subject = $2, body = $3, format = $4, reply_to = $5, forward_of = $6, \
              draft_addresses = $7, sent_at = now() WHERE id = $1 AND draft RETURNING sent_at",
     )
@@ -68,14 +69,34 @@ pub async fn update_draft(
     .bind(message.reply_to)
     .bind(message.forward_of)
     .bind(message.draft_addresses.as_deref())
-    .fetch_one(&mut *connection)
+    .fetch_optional(&mut *connection)
     .await?;
+    let Some(at) = at else {
+        return Ok(None);
+    };
     sqlx::query("UPDATE mailbox SET sort_at = $2 WHERE message_id = $1")
         .bind(message.id)
         .bind(at)
         .execute(connection)
         .await?;
-    Ok(at)
+    Ok(Some(at))
+}
+
+/// Locks a draft of `owner`'s until the transaction ends, so it is sent
+/// (or changed) once; whether it is still a draft.
+pub async fn lock_draft(
+    connection: &mut PgConnection,
+    owner: Uuid,
+    draft: Uuid,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, i32>(
+        "SELECT 1 FROM messages WHERE id = $1 AND sender_id = $2 AND draft FOR UPDATE",
+    )
+    .bind(draft)
+    .bind(owner)
+    .fetch_optional(connection)
+    .await?
+    .is_some())
 }
 
 /// One person a letter goes to: who, how (`to`, `cc`, `bcc`), and whether
@@ -225,6 +246,11 @@ pub async fn thread(
     .bind(thread)
     .fetch_all(connection)
     .await
+    .map(|mut held: Vec<Held>| {
+        // A letter to oneself is held twice (sent and inbox, inbox first).
+        held.dedup_by_key(|letter| letter.id);
+        held
+    })
 }
 
 /// One page of a folder (`deleted` for the deleted folder), newest first.
@@ -385,14 +411,16 @@ pub async fn purge(pool: PgPool) -> Result<u64, sqlx::Error> {
         .bind(&emptied)
         .execute(&mut *transaction)
         .await?;
-        sqlx::query(
-            "DELETE FROM attachments a WHERE a.created_at < now() - interval '1 day' \
-             AND NOT EXISTS (SELECT 1 FROM message_attachments l WHERE l.attachment_id = a.id) \
-             AND NOT EXISTS (SELECT 1 FROM announcement_attachments l WHERE l.attachment_id = a.id)",
-        )
-        .execute(&mut *transaction)
-        .await?;
     }
+    // Files nothing carries any more (letters emptied, drafts discarded or
+    // sent): a day's grace for a draft being written.
+    sqlx::query(
+        "DELETE FROM attachments a WHERE a.created_at < now() - interval '1 day' \
+         AND NOT EXISTS (SELECT 1 FROM message_attachments l WHERE l.attachment_id = a.id) \
+         AND NOT EXISTS (SELECT 1 FROM announcement_attachments l WHERE l.attachment_id = a.id)",
+    )
+    .execute(&mut *transaction)
+    .await?;
     transaction.commit().await?;
     Ok(u64::try_from(emptied.len()).unwrap_or(u64::MAX))
 }

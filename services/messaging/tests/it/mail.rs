@@ -149,7 +149,12 @@ async fn nobody_writes_to_another_family_unless_the_region_allows_it() -> anyhow
         refused.message()
     );
     assert!(
-        refused.message().contains("Петров Иван"),
+        refused.message().contains(&other_parent.to_string()),
+        "{}",
+        refused.message()
+    );
+    assert!(
+        !refused.message().contains("Петров"),
         "{}",
         refused.message()
     );
@@ -190,6 +195,24 @@ async fn nobody_writes_to_another_family_unless_the_region_allows_it() -> anyhow
     region
         .rules(|rules| rules.families_write_to_families = true)
         .await?;
+    // A class's parents stay a group for staff, whatever the rules.
+    let group = region
+        .ivanovs
+        .parent
+        .msg
+        .mail
+        .send_message(letter(
+            vec![to_group(
+                msg::GroupKind::ClassParents,
+                None,
+                Some(&class),
+                None,
+            )],
+            "Всем",
+            "Собираем на подарок.",
+        ))
+        .await;
+    assert_eq!(group.err().map(|s| s.code()), Some(Code::PermissionDenied));
     region
         .ivanovs
         .parent
@@ -344,17 +367,57 @@ async fn students_write_to_their_own_teachers_and_staff_to_anyone_of_their_schoo
         .await?
         .into_inner();
     assert_eq!(reply.delivered_to, 1);
+    // Named in bcc and also in the group: hidden from the other families.
+    let both = region
+        .class_teacher
+        .msg
+        .mail
+        .send_message(msg::SendMessageRequest {
+            bcc: vec![to_person(region.ivanovs.parent.id)],
+            ..letter(
+                vec![to_group(
+                    msg::GroupKind::ClassParents,
+                    None,
+                    Some(&class),
+                    None,
+                )],
+                "Дежурство",
+                "График дежурств.",
+            )
+        })
+        .await?
+        .into_inner()
+        .message
+        .unwrap_or_default();
+    let as_smirnova = region
+        .smirnovs
+        .parent
+        .msg
+        .mail
+        .get_message(msg::GetMessageRequest {
+            message_id: both.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .message
+        .unwrap_or_default();
+    let shown: Vec<String> = as_smirnova
+        .recipients
+        .iter()
+        .filter_map(|r| r.person.as_ref().map(|p| p.id.clone()))
+        .collect();
+    assert_eq!(shown, [region.smirnovs.parent.id.to_string()]);
     assert_eq!(
         folder(&mut region.ivanovs.parent, msg::Folder::Inbox)
             .await?
             .len(),
-        1
+        2
     );
     assert_eq!(
         folder(&mut region.smirnovs.parent, msg::Folder::Inbox)
             .await?
             .len(),
-        1
+        2
     );
     assert!(
         folder(&mut region.kuznetsovs.parent, msg::Folder::Inbox)
@@ -717,18 +780,66 @@ async fn folders_drafts_search_paging_and_deletion_as_a_mailbox_should() -> anyh
         .mail
         .send_message(msg::SendMessageRequest {
             draft_id: draft.id.clone(),
-            ..letter(
-                vec![to_person(parent)],
-                "Расписание",
-                "Новое расписание во вложении.",
-            )
+            ..Default::default()
         })
         .await?
         .into_inner()
         .message
         .unwrap_or_default();
+    // Sent as saved: its addresses, subject, text and file.
     assert_eq!(sent.attachments.len(), 1);
-    assert!(folder(teacher, msg::Folder::Drafts).await?.is_empty());
+    assert_eq!(sent.subject, "Расписание");
+    assert_eq!(sent.text, "Черновик");
+    assert_eq!(sent.recipients.len(), 1);
+    // Sent once: the draft is gone.
+    let again = teacher
+        .msg
+        .mail
+        .send_message(msg::SendMessageRequest {
+            draft_id: draft.id.clone(),
+            ..Default::default()
+        })
+        .await;
+    assert_eq!(again.err().map(|s| s.code()), Some(Code::NotFound));
+    // A draft holds at most ten files, however many calls bring them.
+    let pdf = |n: usize| msg::NewAttachment {
+        file_name: format!("лист{n}.pdf"),
+        content_type: "application/pdf".into(),
+        content: format!("%PDF-1.7 page {n}").into_bytes(),
+    };
+    let full = teacher
+        .msg
+        .mail
+        .save_draft(msg::SaveDraftRequest {
+            subject: "Много файлов".into(),
+            attachments: (0..10).map(pdf).collect(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .draft
+        .unwrap_or_default();
+    let eleventh = teacher
+        .msg
+        .mail
+        .save_draft(msg::SaveDraftRequest {
+            draft_id: full.id.clone(),
+            subject: "Много файлов".into(),
+            attachments: vec![pdf(10)],
+            ..Default::default()
+        })
+        .await
+        .err()
+        .ok_or_else(|| anyhow::anyhow!("an eleventh file joined the draft"))?;
+    assert_eq!(violated_fields(&eleventh), ["attachments"]);
+    let drafts = folder(teacher, msg::Folder::Drafts).await?;
+    assert_eq!(
+        drafts
+            .iter()
+            .map(|d| d.subject.as_str())
+            .collect::<Vec<_>>(),
+        ["Много файлов"]
+    );
     let file = region
         .ivanovs
         .parent
