@@ -73,12 +73,15 @@ fn ids(values: &[String], field: &str) -> Result<Vec<Uuid>, ServiceError> {
         .collect()
 }
 
+/// A letter's to, cc and bcc, each with its field and kind.
+type AddressLists<'a> = [(&'static str, &'a [pb::Address], pb::RecipientKind); 3];
+
 /// The address lists of a letter, each with its field and kind.
 fn address_lists<'a>(
     to: &'a [pb::Address],
     cc: &'a [pb::Address],
     bcc: &'a [pb::Address],
-) -> Result<[(&'static str, &'a [pb::Address], pb::RecipientKind); 3], ServiceError> {
+) -> Result<AddressLists<'a>, ServiceError> {
     if to.len() + cc.len() + bcc.len() > MAX_ADDRESSES {
         return Err(ServiceError::invalid(
             "to",
@@ -99,7 +102,7 @@ fn address_lists<'a>(
 async fn resolve(
     connection: &mut PgConnection,
     sender: &Sender,
-    lists: [(&'static str, &[pb::Address], pb::RecipientKind); 3],
+    lists: AddressLists<'_>,
     also_allowed: &[Uuid],
 ) -> Result<(Vec<Recipient>, Vec<String>), ServiceError> {
     let mut chosen: Vec<(Uuid, pb::RecipientKind, bool)> = Vec::new();

@@ -710,8 +710,8 @@ async fn folders_drafts_search_paging_and_deletion_as_a_mailbox_should() -> anyh
     assert_eq!(folder(mother, msg::Folder::Inbox).await?.len(), 4);
     let deleted = folder(mother, msg::Folder::Deleted).await?;
     assert_eq!(
-        deleted.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
-        [first.clone()]
+        deleted.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        [first.as_str()]
     );
     mother
         .msg
