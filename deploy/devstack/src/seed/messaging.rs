@@ -11,9 +11,21 @@ use asurso_proto::messaging as msg;
 use tonic::Code;
 
 use super::{
-    DEMO_PASSWORD, School,
+    DEMO_PASSWORD, REGION_ADMIN, School,
     clients::{Actor, Channels, patiently},
 };
+
+/// Someone of the demo, logged in just now: a run of the end-to-end tests
+/// issues tokens that live seconds, so none is kept from one step to the
+/// next.
+async fn as_person(channels: &Channels, login: &str) -> anyhow::Result<Actor> {
+    let password = if login == REGION_ADMIN.0 {
+        REGION_ADMIN.1
+    } else {
+        DEMO_PASSWORD
+    };
+    channels.actor(&channels.login(login, password).await?)
+}
 
 fn to_unit(unit: &str, title: &str, text: &str, pinned: bool) -> msg::PublishAnnouncementRequest {
     msg::PublishAnnouncementRequest {
@@ -42,7 +54,12 @@ fn group(kind: msg::GroupKind, school: &str, class: &str, student: &str) -> msg:
 /// Posts unless the poster's board already shows an announcement so named.
 /// Messaging learns of schools, people and classes from the other
 /// services' events a moment after they answered: it waits for that.
-async fn announce(poster: &Actor, request: msg::PublishAnnouncementRequest) -> anyhow::Result<()> {
+async fn announce(
+    channels: &Channels,
+    login: &str,
+    request: msg::PublishAnnouncementRequest,
+) -> anyhow::Result<()> {
+    let poster = as_person(channels, login).await?;
     let mut board = poster.board.clone();
     let posted = board
         .list_announcements(msg::ListAnnouncementsRequest {
@@ -68,7 +85,12 @@ async fn announce(poster: &Actor, request: msg::PublishAnnouncementRequest) -> a
 
 /// Sends unless the sender's sent folder holds a letter of that subject;
 /// the letter as sent (or as found).
-async fn send(sender: &Actor, request: msg::SendMessageRequest) -> anyhow::Result<String> {
+async fn send(
+    channels: &Channels,
+    login: &str,
+    request: msg::SendMessageRequest,
+) -> anyhow::Result<String> {
+    let sender = as_person(channels, login).await?;
     let mut mail = sender.mail.clone();
     let subject = request.subject.clone();
     let sent = mail
@@ -100,13 +122,13 @@ async fn send(sender: &Actor, request: msg::SendMessageRequest) -> anyhow::Resul
 
 pub(super) async fn seed_messaging(
     channels: &Channels,
-    region_admin: &Actor,
     municipality_id: &str,
     region_id: &str,
     schools: &[School],
 ) -> anyhow::Result<()> {
     announce(
-        region_admin,
+        channels,
+        REGION_ADMIN.0,
         to_unit(
             region_id,
             "Зимние каникулы",
@@ -116,7 +138,8 @@ pub(super) async fn seed_messaging(
     )
     .await?;
     announce(
-        region_admin,
+        channels,
+        REGION_ADMIN.0,
         to_unit(
             municipality_id,
             "Муниципальный этап олимпиады",
@@ -126,10 +149,9 @@ pub(super) async fn seed_messaging(
     )
     .await?;
     for school in schools {
-        let token = channels.login(&school.director, DEMO_PASSWORD).await?;
-        let director = channels.actor(&token)?;
         announce(
-            &director,
+            channels,
+            &school.director,
             to_unit(
                 &school.id,
                 &format!("День открытых дверей — {}", school.name),
@@ -140,7 +162,8 @@ pub(super) async fn seed_messaging(
         .await?;
         if let Some(class) = school.classes.first() {
             announce(
-                &director,
+                channels,
+                &school.director,
                 msg::PublishAnnouncementRequest {
                     audience: Some(msg::Audience {
                         class_id: class.id.clone(),
@@ -161,9 +184,9 @@ pub(super) async fn seed_messaging(
     let Some(school) = schools.first() else {
         return Ok(());
     };
-    let director = channels.actor(&channels.login(&school.director, DEMO_PASSWORD).await?)?;
     send(
-        &director,
+        channels,
+        &school.director,
         msg::SendMessageRequest {
             to: vec![group(msg::GroupKind::SchoolStaff, &school.id, "", "")],
             subject: "Педсовет в пятницу".to_owned(),
@@ -176,9 +199,9 @@ pub(super) async fn seed_messaging(
     else {
         return Ok(());
     };
-    let teacher = channels.actor(&channels.login(&class_teacher.login, DEMO_PASSWORD).await?)?;
     send(
-        &teacher,
+        channels,
+        &class_teacher.login,
         msg::SendMessageRequest {
             to: vec![group(msg::GroupKind::ClassParents, "", &class.id, "")],
             subject: format!("Родительское собрание {}", class.name),
@@ -190,9 +213,9 @@ pub(super) async fn seed_messaging(
     let Some((student_id, _)) = class.students.first() else {
         return Ok(());
     };
-    let student = channels.actor(&channels.login("student1", DEMO_PASSWORD).await?)?;
     let question = send(
-        &student,
+        channels,
+        "student1",
         msg::SendMessageRequest {
             to: vec![group(msg::GroupKind::ClassTeacherOf, "", "", student_id)],
             subject: "Вопрос о контрольной".to_owned(),
@@ -202,7 +225,8 @@ pub(super) async fn seed_messaging(
     )
     .await?;
     send(
-        &teacher,
+        channels,
+        &class_teacher.login,
         msg::SendMessageRequest {
             reply_to_message_id: question,
             subject: "Re: Вопрос о контрольной".to_owned(),

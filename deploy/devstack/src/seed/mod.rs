@@ -204,15 +204,9 @@ pub async fn seed(layout: &Layout) -> anyhow::Result<Demo> {
             .await
             .with_context(|| format!("homework and marks of {}", school.name))?;
     }
-    seed_messaging(
-        &channels,
-        &region_admin,
-        &municipality_id,
-        &region_id,
-        &schools,
-    )
-    .await
-    .context("the demo's mail and announcements")?;
+    seed_messaging(&channels, &municipality_id, &region_id, &schools)
+        .await
+        .context("the demo's mail and announcements")?;
     Ok(Demo {
         region_id,
         municipality_id,
