@@ -3,7 +3,7 @@
 //! students and parents, each with a token, as the gradebook knows them.
 
 pub use asurso_gradebook::harness::{
-    Gb, Gradebook, at, class, day, enrol, gradebook_database, load, subject,
+    Gb, Gradebook, at, class, day, enrol, gradebook_database, load, six_periods, subject,
 };
 pub use asurso_identity::harness::{World, identity_login};
 use asurso_proto::{gradebook as gb, identity as pb};
@@ -110,20 +110,7 @@ pub async fn school_year(admin: &mut Gb, school: Uuid) -> anyhow::Result<gb::Sch
         .into_inner()
         .school_year
         .ok_or_else(|| anyhow::anyhow!("no year"))?;
-    let periods = (0..6)
-        .map(|n| gb::Period {
-            number: n + 1,
-            start_time: at(8 + n, 30),
-            end_time: at(9 + n, 15),
-        })
-        .collect();
-    admin
-        .timetable
-        .set_bell_schedule(gb::SetBellScheduleRequest {
-            school_year_id: year.id.clone(),
-            periods,
-        })
-        .await?;
+    six_periods(admin, &year).await?;
     Ok(year)
 }
 
