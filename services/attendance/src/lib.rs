@@ -15,17 +15,16 @@ pub mod harness;
 pub mod projection;
 pub mod storage;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use asurso_proto::attendance as pb;
 use asurso_runtime::{
-    Shutdown,
     auth::IdentitySettings,
-    events::{EventBus, StreamDef, streams},
+    events::{StreamDef, streams},
     service::{Foundation, Service},
     settings::EmbeddedConfig,
 };
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 
 pub use asurso_runtime::service::StartError;
 
@@ -51,61 +50,32 @@ asurso_runtime::service_settings! {
     }
 }
 
-/// A built, bound, not yet serving attendance service.
-pub struct Application {
-    service: Service,
-}
+asurso_runtime::application!("attendance", Settings, MIGRATOR, STREAMS);
 
-impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let foundation = Foundation::connect("attendance", &settings, &MIGRATOR, &STREAMS).await?;
-        Self::assemble(settings, foundation).await
-    }
-
-    /// Builds on a pool and bus made elsewhere (tests).
-    pub async fn build_with(
-        settings: Settings,
-        pool: PgPool,
-        bus: EventBus,
-    ) -> Result<Self, StartError> {
-        let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
-        Self::assemble(settings, foundation).await
-    }
-
-    async fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
-        asurso_directory::migrate(&foundation.pool).await?;
-        asurso_directory::roster::migrate(&foundation.pool).await?;
-        let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
-        let service = foundation
-            .add_service(
-                pb::absence_code_service_server::AbsenceCodeServiceServer::new(
-                    api::codes::CodesApi(Arc::clone(&state)),
-                ),
-            )
-            .add_service(pb::attendance_service_server::AttendanceServiceServer::new(
-                api::lessons::LessonsApi(Arc::clone(&state)),
-            ))
-            .add_service(
-                pb::absence_note_service_server::AbsenceNoteServiceServer::new(
-                    api::notes::NotesApi(Arc::clone(&state)),
-                ),
-            )
-            .consume(
-                asurso_directory::consumer_spec("attendance"),
-                asurso_directory::Directory,
-            )
-            .consume(projection::consumer_spec(), projection::Gradebook)
-            .build();
-        Ok(Self { service })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
-    }
-
-    /// Serves until `shutdown`, then drains calls, stops the consumers and
-    /// flushes the outbox.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
-        self.service.run_until_stopped(shutdown).await
-    }
+/// The service on its foundation: its state, gRPC services and consumers.
+async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service, StartError> {
+    asurso_directory::migrate(&foundation.pool).await?;
+    asurso_directory::roster::migrate(&foundation.pool).await?;
+    let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
+    let service = foundation
+        .add_service(
+            pb::absence_code_service_server::AbsenceCodeServiceServer::new(api::codes::CodesApi(
+                Arc::clone(&state),
+            )),
+        )
+        .add_service(pb::attendance_service_server::AttendanceServiceServer::new(
+            api::lessons::LessonsApi(Arc::clone(&state)),
+        ))
+        .add_service(
+            pb::absence_note_service_server::AbsenceNoteServiceServer::new(api::notes::NotesApi(
+                Arc::clone(&state),
+            )),
+        )
+        .consume(
+            asurso_directory::consumer_spec("attendance"),
+            asurso_directory::Directory,
+        )
+        .consume(projection::consumer_spec(), projection::Gradebook)
+        .build();
+    Ok(service)
 }

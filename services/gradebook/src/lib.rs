@@ -22,17 +22,16 @@ pub mod events;
 pub mod harness;
 pub mod storage;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use asurso_proto::gradebook as pb;
 use asurso_runtime::{
-    Shutdown,
     auth::IdentitySettings,
-    events::{EventBus, StreamDef, streams},
+    events::{StreamDef, streams},
     service::{Foundation, Service},
     settings::EmbeddedConfig,
 };
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 
 pub use asurso_runtime::service::StartError;
 
@@ -58,74 +57,41 @@ asurso_runtime::service_settings! {
     }
 }
 
-/// A built, bound, not yet serving gradebook.
-pub struct Application {
-    service: Service,
-}
+asurso_runtime::application!("gradebook", Settings, MIGRATOR, STREAMS);
 
-impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let foundation = Foundation::connect("gradebook", &settings, &MIGRATOR, &STREAMS).await?;
-        asurso_directory::migrate(&foundation.pool).await?;
-        Self::assemble(settings, foundation)
-    }
-
-    /// Builds on a pool and bus made elsewhere (tests).
-    pub async fn build_with(
-        settings: Settings,
-        pool: PgPool,
-        bus: EventBus,
-    ) -> Result<Self, StartError> {
-        // A test's database is cloned from a template of the gradebook's
-        // own migrations: the directory's are applied here, as in `build`.
-        asurso_directory::migrate(&pool).await?;
-        let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
-        Self::assemble(settings, foundation)
-    }
-
-    fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
-        let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
-        let service = foundation
-            .add_service(pb::calendar_service_server::CalendarServiceServer::new(
-                api::calendar::CalendarApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::class_service_server::ClassServiceServer::new(
-                api::classes::ClassApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::curriculum_service_server::CurriculumServiceServer::new(
-                api::curriculum::CurriculumApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::timetable_service_server::TimetableServiceServer::new(
-                api::timetable::TimetableApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::journal_service_server::JournalServiceServer::new(
-                api::journal::JournalApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::diary_service_server::DiaryServiceServer::new(
-                api::diary::DiaryApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::report_service_server::ReportServiceServer::new(
-                api::reports::ReportApi(Arc::clone(&state)),
-            ))
-            .consume(
-                events::directory::consumer_spec(),
-                events::directory::Directory,
-            )
-            .build();
-        Ok(Self { service })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        self.service.pool()
-    }
-
-    /// Serves until `shutdown`, then drains calls, stops the directory
-    /// consumer and flushes the outbox.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
-        self.service.run_until_stopped(shutdown).await
-    }
+/// The service on its foundation: its state, gRPC services and consumers.
+async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service, StartError> {
+    // A test's database is cloned from a template of the gradebook's own
+    // migrations: the directory's are applied here, in a test as in
+    // production.
+    asurso_directory::migrate(&foundation.pool).await?;
+    let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
+    let service = foundation
+        .add_service(pb::calendar_service_server::CalendarServiceServer::new(
+            api::calendar::CalendarApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::class_service_server::ClassServiceServer::new(
+            api::classes::ClassApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::curriculum_service_server::CurriculumServiceServer::new(
+            api::curriculum::CurriculumApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::timetable_service_server::TimetableServiceServer::new(
+            api::timetable::TimetableApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::journal_service_server::JournalServiceServer::new(
+            api::journal::JournalApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::diary_service_server::DiaryServiceServer::new(
+            api::diary::DiaryApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::report_service_server::ReportServiceServer::new(
+            api::reports::ReportApi(Arc::clone(&state)),
+        ))
+        .consume(
+            events::directory::consumer_spec(),
+            events::directory::Directory,
+        )
+        .build();
+    Ok(service)
 }

@@ -26,19 +26,18 @@ pub mod policy;
 pub mod storage;
 pub mod tokens;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use asurso_proto::identity as pb;
 use asurso_runtime::{
-    Shutdown,
     auth::Verifier,
-    events::{EventBus, StreamDef, streams},
+    events::{StreamDef, streams},
     service::{Foundation, Service},
     settings::EmbeddedConfig,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 
 pub use asurso_runtime::service::StartError;
 
@@ -101,108 +100,73 @@ fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration
         .map_err(|_| serde::de::Error::custom(format!("{value} is not a duration in seconds")))
 }
 
-/// A built, bound, not yet serving identity service.
-pub struct Application {
-    service: Service,
-}
+asurso_runtime::application!("identity", Settings, MIGRATOR, STREAMS);
 
-impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let foundation = Foundation::connect("identity", &settings, &MIGRATOR, &STREAMS).await?;
-        Self::assemble(settings, foundation).await
-    }
-
-    /// Builds on a pool and bus made elsewhere (tests).
-    pub async fn build_with(
-        settings: Settings,
-        pool: PgPool,
-        bus: EventBus,
-    ) -> Result<Self, StartError> {
-        let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
-        Self::assemble(settings, foundation).await
-    }
-
-    async fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
-        let pool = foundation.pool.clone();
-        let secrets = crypto::Secrets::from_master(&settings.crypto.master_key)
+/// The service on its foundation: its state, gRPC services and consumers.
+async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service, StartError> {
+    let pool = foundation.pool.clone();
+    let secrets =
+        crypto::Secrets::from_master(&settings.crypto.master_key).map_err(StartError::service)?;
+    let tokens = Arc::new(tokens::TokenIssuer::new(
+        pool.clone(),
+        secrets.clone(),
+        settings.tokens.issuer.clone(),
+        settings.tokens.access_ttl,
+    ));
+    tokens.ensure_key().await.map_err(StartError::service)?;
+    if let Some(bootstrap) = &settings.bootstrap {
+        bootstrap::ensure_region(&pool, bootstrap)
+            .await
             .map_err(StartError::service)?;
-        let tokens = Arc::new(tokens::TokenIssuer::new(
-            pool.clone(),
-            secrets.clone(),
-            settings.tokens.issuer.clone(),
-            settings.tokens.access_ttl,
-        ));
-        tokens.ensure_key().await.map_err(StartError::service)?;
-        if let Some(bootstrap) = &settings.bootstrap {
-            bootstrap::ensure_region(&pool, bootstrap)
-                .await
-                .map_err(StartError::service)?;
-        }
-        let verifier = Verifier::new(
-            tokens::OwnKeys(Arc::clone(&tokens)),
-            settings.tokens.issuer.clone(),
+    }
+    let verifier = Verifier::new(
+        tokens::OwnKeys(Arc::clone(&tokens)),
+        settings.tokens.issuer.clone(),
+    );
+    let federation = match &settings.federation {
+        Some(federation) => Some(Arc::new(
+            federation::Federation::new(federation.clone()).map_err(StartError::service)?,
+        )),
+        None => None,
+    };
+    let state = Arc::new(api::State {
+        pool,
+        secrets,
+        tokens,
+        verifier,
+        settings: settings.clone(),
+        relay: foundation.relay_waker(),
+        federation,
+    });
+    let mut foundation = foundation
+        .add_service(pb::org_service_server::OrgServiceServer::new(
+            api::org::OrgApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::people_service_server::PeopleServiceServer::new(
+            api::people::PeopleApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::access_service_server::AccessServiceServer::new(
+            api::access::AccessApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::auth_service_server::AuthServiceServer::new(
+            api::auth::AuthApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::audit_service_server::AuditServiceServer::new(
+            api::audit::AuditApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::federation_service_server::FederationServiceServer::new(
+            api::federation::FederationApi(Arc::clone(&state)),
+        ))
+        .add_service(
+            pb::app_password_service_server::AppPasswordServiceServer::new(
+                api::app_passwords::AppPasswordApi(Arc::clone(&state)),
+            ),
         );
-        let federation = match &settings.federation {
-            Some(federation) => Some(Arc::new(
-                federation::Federation::new(federation.clone()).map_err(StartError::service)?,
-            )),
-            None => None,
-        };
-        let state = Arc::new(api::State {
-            pool,
-            secrets,
-            tokens,
-            verifier,
-            settings: settings.clone(),
-            relay: foundation.relay_waker(),
-            federation,
-        });
-        let mut foundation = foundation
-            .add_service(pb::org_service_server::OrgServiceServer::new(
-                api::org::OrgApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::people_service_server::PeopleServiceServer::new(
-                api::people::PeopleApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::access_service_server::AccessServiceServer::new(
-                api::access::AccessApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::auth_service_server::AuthServiceServer::new(
-                api::auth::AuthApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::audit_service_server::AuditServiceServer::new(
-                api::audit::AuditApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::federation_service_server::FederationServiceServer::new(
-                api::federation::FederationApi(Arc::clone(&state)),
-            ))
-            .add_service(
-                pb::app_password_service_server::AppPasswordServiceServer::new(
-                    api::app_passwords::AppPasswordApi(Arc::clone(&state)),
-                ),
-            );
-        for stream in audit_events::REPORTING_STREAMS {
-            foundation = foundation.consume(
-                audit_events::consumer_spec(stream),
-                audit_events::AuditRecorder,
-            );
-        }
-        Ok(Self {
-            service: foundation.build(),
-        })
+    for stream in audit_events::REPORTING_STREAMS {
+        foundation = foundation.consume(
+            audit_events::consumer_spec(stream),
+            audit_events::AuditRecorder,
+        );
     }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        self.service.pool()
-    }
-
-    /// Serves until `shutdown`, then drains calls, stops the audit
-    /// consumers and flushes the outbox.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
-        self.service.run_until_stopped(shutdown).await
-    }
+    Ok(foundation.build())
 }

@@ -17,17 +17,16 @@ pub mod domain;
 pub mod harness;
 pub mod storage;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use asurso_proto::messaging as pb;
 use asurso_runtime::{
-    Shutdown,
     auth::IdentitySettings,
-    events::{EventBus, StreamDef, streams},
+    events::{StreamDef, streams},
     service::{Foundation, Service},
     settings::EmbeddedConfig,
 };
-use sqlx::{PgPool, migrate::Migrator};
+use sqlx::migrate::Migrator;
 
 pub use asurso_runtime::service::StartError;
 
@@ -55,63 +54,34 @@ asurso_runtime::service_settings! {
     }
 }
 
-/// A built, bound, not yet serving messaging service.
-pub struct Application {
-    service: Service,
-}
+asurso_runtime::application!("messaging", Settings, MIGRATOR, STREAMS);
 
-impl Application {
-    pub async fn build(settings: Settings) -> Result<Self, StartError> {
-        let foundation = Foundation::connect("messaging", &settings, &MIGRATOR, &STREAMS).await?;
-        Self::assemble(settings, foundation).await
-    }
-
-    /// Builds on a pool and bus made elsewhere (tests).
-    pub async fn build_with(
-        settings: Settings,
-        pool: PgPool,
-        bus: EventBus,
-    ) -> Result<Self, StartError> {
-        let foundation = Foundation::on(&settings, pool, bus, &STREAMS).await?;
-        Self::assemble(settings, foundation).await
-    }
-
-    async fn assemble(settings: Settings, foundation: Foundation) -> Result<Self, StartError> {
-        asurso_directory::migrate(&foundation.pool).await?;
-        asurso_directory::roster::migrate(&foundation.pool).await?;
-        let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
-        let service = foundation
-            .add_service(pb::mail_service_server::MailServiceServer::new(
-                api::mail::MailApi(Arc::clone(&state)),
-            ))
-            .add_service(pb::mail_rules_service_server::MailRulesServiceServer::new(
-                api::rules::RulesApi(Arc::clone(&state)),
-            ))
-            .add_service(
-                pb::announcement_service_server::AnnouncementServiceServer::new(
-                    api::announcements::AnnouncementsApi(Arc::clone(&state)),
-                ),
-            )
-            .consume(
-                asurso_directory::consumer_spec("messaging"),
-                asurso_directory::Directory,
-            )
-            .consume(
-                asurso_directory::roster::consumer_spec("messaging"),
-                asurso_directory::roster::Roster,
-            )
-            .every("purge deleted mail", PURGE_EVERY, storage::mail::purge)
-            .build();
-        Ok(Self { service })
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.service.local_addr()
-    }
-
-    /// Serves until `shutdown`, then drains calls, stops the consumers and
-    /// flushes the outbox.
-    pub async fn run_until_stopped(self, shutdown: Shutdown) -> Result<(), StartError> {
-        self.service.run_until_stopped(shutdown).await
-    }
+/// The service on its foundation: its state, gRPC services and consumers.
+async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service, StartError> {
+    asurso_directory::migrate(&foundation.pool).await?;
+    asurso_directory::roster::migrate(&foundation.pool).await?;
+    let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
+    let service = foundation
+        .add_service(pb::mail_service_server::MailServiceServer::new(
+            api::mail::MailApi(Arc::clone(&state)),
+        ))
+        .add_service(pb::mail_rules_service_server::MailRulesServiceServer::new(
+            api::rules::RulesApi(Arc::clone(&state)),
+        ))
+        .add_service(
+            pb::announcement_service_server::AnnouncementServiceServer::new(
+                api::announcements::AnnouncementsApi(Arc::clone(&state)),
+            ),
+        )
+        .consume(
+            asurso_directory::consumer_spec("messaging"),
+            asurso_directory::Directory,
+        )
+        .consume(
+            asurso_directory::roster::consumer_spec("messaging"),
+            asurso_directory::roster::Roster,
+        )
+        .every("purge deleted mail", PURGE_EVERY, storage::mail::purge)
+        .build();
+    Ok(service)
 }

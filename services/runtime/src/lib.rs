@@ -29,3 +29,6 @@ pub use lifecycle::Shutdown;
 /// For [`service_settings!`]: a service needs no serde of its own.
 #[doc(hidden)]
 pub use serde;
+/// For [`application!`].
+#[doc(hidden)]
+pub use sqlx;

@@ -252,6 +252,72 @@ impl Foundation {
     }
 }
 
+/// Declares a service's `Application`, the same in every service: `build`
+/// (connect, migrate, ensure the streams, bind), `build_with` (on a test's
+/// pool and bus), `local_addr`, `pool` and `run_until_stopped`. The service
+/// writes only `assemble`, which builds its state on the foundation and
+/// adds its gRPC services and consumers:
+///
+/// ```ignore
+/// asurso_runtime::application!("attendance", Settings, MIGRATOR, STREAMS);
+///
+/// async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service, StartError> {
+///     let state = Arc::new(api::State::new(&foundation, &settings.identity)?);
+///     Ok(foundation.add_service(…).consume(…).build())
+/// }
+/// ```
+#[macro_export]
+macro_rules! application {
+    ($name:literal, $settings:ty, $migrator:expr, $streams:expr) => {
+        /// A built, bound, not yet serving service.
+        pub struct Application {
+            service: $crate::service::Service,
+        }
+
+        impl Application {
+            pub async fn build(settings: $settings) -> Result<Self, $crate::service::StartError> {
+                let foundation =
+                    $crate::service::Foundation::connect($name, &settings, &$migrator, &$streams)
+                        .await?;
+                Ok(Self {
+                    service: assemble(settings, foundation).await?,
+                })
+            }
+
+            /// Builds on a pool (migrated from a template) and a bus made
+            /// elsewhere: tests.
+            pub async fn build_with(
+                settings: $settings,
+                pool: $crate::sqlx::PgPool,
+                bus: $crate::events::EventBus,
+            ) -> Result<Self, $crate::service::StartError> {
+                let foundation =
+                    $crate::service::Foundation::on(&settings, pool, bus, &$streams).await?;
+                Ok(Self {
+                    service: assemble(settings, foundation).await?,
+                })
+            }
+
+            pub fn local_addr(&self) -> ::std::net::SocketAddr {
+                self.service.local_addr()
+            }
+
+            pub fn pool(&self) -> &$crate::sqlx::PgPool {
+                self.service.pool()
+            }
+
+            /// Serves until `shutdown`, then drains calls, stops the
+            /// consumers between two events and flushes the outbox.
+            pub async fn run_until_stopped(
+                self,
+                shutdown: $crate::Shutdown,
+            ) -> Result<(), $crate::service::StartError> {
+                self.service.run_until_stopped(shutdown).await
+            }
+        }
+    };
+}
+
 /// A built, bound, not yet serving service.
 pub struct Service {
     pool: PgPool,
