@@ -82,7 +82,33 @@ pub async fn ensure_region(
             phone: String::new(),
         };
         storage::people::insert(&mut transaction, &admin).await?;
-        storage::grants::grant(&mut transaction, admin.id, "region_admin", region.id, None).await?;
+        let (grant_id, _) =
+            storage::grants::grant(&mut transaction, admin.id, "region_admin", region.id, None)
+                .await?;
+        // The other services know people and grants from these events, as
+        // for anyone registered later (the board reads a region admin's
+        // place in the region from them).
+        crate::events::publish(
+            &mut transaction,
+            &region,
+            ("person", admin.id.to_string()),
+            "registered",
+            &crate::events::person_registered(&admin),
+        )
+        .await?;
+        crate::events::publish(
+            &mut transaction,
+            &region,
+            ("person", admin.id.to_string()),
+            "role_granted",
+            &asurso_proto::events::RoleGranted {
+                grant_id: grant_id.to_string(),
+                person_id: admin.id.to_string(),
+                role: "region_admin".to_owned(),
+                org_unit_id: region.id.to_string(),
+            },
+        )
+        .await?;
         let hash = passwords::hash(settings.admin_password.expose_secret().to_owned()).await?;
         storage::accounts::insert(
             &mut transaction,

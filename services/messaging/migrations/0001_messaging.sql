@@ -128,8 +128,8 @@ CREATE TABLE announcements (
 CREATE INDEX announcements_audience
     ON announcements (audience_id, pinned DESC, visible_from DESC, id DESC)
     WHERE withdrawn_at IS NULL;
-CREATE INDEX announcements_board
-    ON announcements (pinned DESC, visible_from DESC, id DESC)
+CREATE INDEX announcements_author
+    ON announcements (author_id, pinned DESC, visible_from DESC, id DESC)
     WHERE withdrawn_at IS NULL;
 
 CREATE TABLE announcement_attachments (

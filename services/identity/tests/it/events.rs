@@ -100,9 +100,10 @@ async fn each_change_is_published() -> anyhow::Result<()> {
     seen.extend(published(&world).await?);
     // The bootstrap region, a municipality, two schools.
     assert_eq!(count(&seen, "OrgUnitCreated"), 4, "{seen:?}");
-    // Two school admins, the parent, the student.
-    assert_eq!(count(&seen, "PersonRegistered"), 4);
-    assert_eq!(count(&seen, "RoleGranted"), 4);
+    // The bootstrap region admin, two school admins, the parent, the
+    // student.
+    assert_eq!(count(&seen, "PersonRegistered"), 5);
+    assert_eq!(count(&seen, "RoleGranted"), 5);
     assert_eq!(count(&seen, "PersonChanged"), 1);
     assert_eq!(count(&seen, "GuardianLinked"), 1);
     assert_eq!(count(&seen, "GuardianUnlinked"), 1);

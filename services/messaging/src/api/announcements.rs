@@ -225,7 +225,14 @@ async fn list_announcements(
     )?;
     let mut connection = state.pool.acquire().await?;
     let (units, roles) = access::memberships(&mut connection, caller.person_id).await?;
-    let mut rows = store::board(&mut connection, (&units, &roles), after, limit + 1).await?;
+    let mut rows = store::board(
+        &mut connection,
+        (&units, &roles),
+        caller.person_id,
+        after,
+        limit + 1,
+    )
+    .await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     let next_page_token = match (more, rows.last()) {

@@ -85,19 +85,22 @@ macro_rules! row {
 // memberships (`$1[i]` in role `$2[i]`) is its unit or class, in one of its
 // roles (or it has none).
 
-/// One page of the board of a reader with these memberships: in its
-/// window, not withdrawn, pinned first, then newest first. Each
-/// membership's first page comes from the audience index in order; the
-/// pages are merged, so the cost is memberships × page, never the board.
+/// One page of the board of `reader` with these memberships: in its
+/// window, not withdrawn, pinned first, then newest first, and what the
+/// reader posted themself among it. Each membership's first page comes
+/// from the audience index in order (and the reader's own from the author
+/// index); the pages are merged, so the cost is memberships × page, never
+/// the board.
 pub async fn board(
     connection: &mut PgConnection,
     (units, roles): (&[Uuid], &[String]),
+    reader: Uuid,
     after: Option<Cursor>,
     limit: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
     sqlx::query_as(
-        "WITH page AS ( \
-             SELECT DISTINCT x.id, x.pinned, x.visible_from \
+        "WITH candidates AS ( \
+             SELECT x.id, x.pinned, x.visible_from \
              FROM unnest($1::uuid[], $2::text[]) AS m (unit, role) \
              CROSS JOIN LATERAL ( \
                  SELECT a.id, a.pinned, a.visible_from FROM announcements a \
@@ -107,7 +110,16 @@ pub async fn board(
                    AND (a.visible_until IS NULL OR a.visible_until > now()) \
                    AND ($3::timestamptz IS NULL OR (a.pinned, a.visible_from, a.id) < ($5, $3, $4)) \
                  ORDER BY a.pinned DESC, a.visible_from DESC, a.id DESC LIMIT $6) x \
-             ORDER BY x.pinned DESC, x.visible_from DESC, x.id DESC LIMIT $6) \
+             UNION \
+             (SELECT a.id, a.pinned, a.visible_from FROM announcements a \
+              WHERE a.author_id = $7 AND a.withdrawn_at IS NULL \
+                AND a.visible_from <= now() \
+                AND (a.visible_until IS NULL OR a.visible_until > now()) \
+                AND ($3::timestamptz IS NULL OR (a.pinned, a.visible_from, a.id) < ($5, $3, $4)) \
+              ORDER BY a.pinned DESC, a.visible_from DESC, a.id DESC LIMIT $6)), \
+         page AS ( \
+             SELECT id FROM candidates \
+             ORDER BY pinned DESC, visible_from DESC, id DESC LIMIT $6) \
          SELECT a.id, a.audience_id, a.audience_kind, a.audience_name, a.region_id, a.school_id, \
              a.roles, a.author_id, \
              coalesce(concat_ws(' ', p.last_name, p.first_name, NULLIF(p.middle_name, '')), '') AS author_name, \
@@ -122,6 +134,7 @@ pub async fn board(
     .bind(after.map(|cursor| cursor.id))
     .bind(after.is_some_and(|cursor| cursor.pinned))
     .bind(limit)
+    .bind(reader)
     .fetch_all(connection)
     .await
 }

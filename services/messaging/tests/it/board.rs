@@ -62,6 +62,8 @@ async fn an_announcement_to_5a_is_read_by_5as_families_and_not_by_5bs() -> anyho
     assert_eq!(board(&mut region.class_teacher).await?, ["Экскурсия 5А"]);
     assert!(board(&mut region.kuznetsovs.parent).await?.is_empty());
     assert!(board(&mut region.teacher_5b).await?.is_empty());
+    // The director is not in 5А's audience, but sees what they posted.
+    assert_eq!(board(&mut region.director).await?, ["Экскурсия 5А"]);
     let hidden = region
         .kuznetsovs
         .parent
