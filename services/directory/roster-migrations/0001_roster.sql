@@ -29,6 +29,14 @@ CREATE TABLE IF NOT EXISTS enrolments (
 CREATE INDEX IF NOT EXISTS enrolments_class ON enrolments (class_id);
 CREATE INDEX IF NOT EXISTS enrolments_student ON enrolments (student_id);
 
+-- Enrolments in force today, from the day before the first day to the day
+-- after the last, so "today" holds in every time zone of a country (a
+-- student moving classes is in both for that day). One definition for
+-- every query that asks who is in a class now.
+CREATE OR REPLACE VIEW current_enrolments AS
+SELECT * FROM enrolments
+WHERE start_date <= current_date + 1 AND (end_date IS NULL OR end_date >= current_date - 1);
+
 CREATE TABLE IF NOT EXISTS subgroup_members (
     subgroup_id uuid NOT NULL,
     class_id    uuid NOT NULL,

@@ -10,9 +10,8 @@
 //! administration above schools to staff under it; nobody to another
 //! family. Whoever received a letter may answer everyone it named.
 //!
-//! An enrolment counts as current from the day before its first day to the
-//! day after its last, so "today" holds in every time zone of a country
-//! (a student moving classes is in both for that day).
+//! Who is in a class now is the roster's `current_enrolments` (a day's
+//! margin either side, so "today" holds in every time zone).
 
 use asurso_directory::{School, access as directory, storage as known};
 use asurso_proto::{identity::Role, messaging as pb};
@@ -153,21 +152,16 @@ pub async fn reachable(
                      AND g.role = 'student' AND NOT g.revoked \
                  WHERE gu.parent_id = $2), \
              child_classes AS ( \
-                 SELECT e.class_id FROM guardians gu JOIN enrolments e ON e.student_id = gu.student_id \
-                 WHERE gu.parent_id = $2 AND e.start_date <= current_date + 1 \
-                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1)) \
+                 SELECT e.class_id FROM guardians gu JOIN current_enrolments e ON e.student_id = gu.student_id \
+                 WHERE gu.parent_id = $2) \
              SELECT c FROM unnest($1::uuid[]) AS c WHERE \
              EXISTS (SELECT 1 FROM known_grants g WHERE g.person_id = c AND NOT g.revoked \
                      AND g.role = ANY($3) AND g.org_unit_id IN (SELECT org_unit_id FROM child_schools)) \
              OR ($4 AND c <> $2 AND ( \
-                 EXISTS (SELECT 1 FROM enrolments e WHERE e.student_id = c \
-                         AND e.class_id IN (SELECT class_id FROM child_classes) \
-                         AND e.start_date <= current_date + 1 \
-                         AND (e.end_date IS NULL OR e.end_date >= current_date - 1)) \
-                 OR EXISTS (SELECT 1 FROM guardians gu JOIN enrolments e ON e.student_id = gu.student_id \
-                            WHERE gu.parent_id = c AND e.class_id IN (SELECT class_id FROM child_classes) \
-                              AND e.start_date <= current_date + 1 \
-                              AND (e.end_date IS NULL OR e.end_date >= current_date - 1))))",
+                 EXISTS (SELECT 1 FROM current_enrolments e WHERE e.student_id = c \
+                         AND e.class_id IN (SELECT class_id FROM child_classes)) \
+                 OR EXISTS (SELECT 1 FROM guardians gu JOIN current_enrolments e ON e.student_id = gu.student_id \
+                            WHERE gu.parent_id = c AND e.class_id IN (SELECT class_id FROM child_classes))))",
         )
         .bind(candidates)
         .bind(sender.person)
@@ -175,9 +169,7 @@ pub async fn reachable(
         .bind(sender.rules.families_write_to_families),
         SenderKind::Student => sqlx::query_scalar(
             "WITH my_classes AS ( \
-                 SELECT e.class_id FROM enrolments e WHERE e.student_id = $2 \
-                   AND e.start_date <= current_date + 1 \
-                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1)), \
+                 SELECT e.class_id FROM current_enrolments e WHERE e.student_id = $2), \
              my_schools AS ( \
                  SELECT org_unit_id FROM known_grants \
                  WHERE person_id = $2 AND role = 'student' AND NOT revoked), \
@@ -196,14 +188,10 @@ pub async fn reachable(
                             AND g.role = 'school_admin' \
                             AND g.org_unit_id IN (SELECT org_unit_id FROM my_schools)))) \
              OR ($4 AND c <> $2 AND ( \
-                 EXISTS (SELECT 1 FROM enrolments e WHERE e.student_id = c \
-                         AND e.class_id IN (SELECT class_id FROM my_classes) \
-                         AND e.start_date <= current_date + 1 \
-                         AND (e.end_date IS NULL OR e.end_date >= current_date - 1)) \
-                 OR EXISTS (SELECT 1 FROM guardians gu JOIN enrolments e ON e.student_id = gu.student_id \
-                            WHERE gu.parent_id = c AND e.class_id IN (SELECT class_id FROM my_classes) \
-                              AND e.start_date <= current_date + 1 \
-                              AND (e.end_date IS NULL OR e.end_date >= current_date - 1))))",
+                 EXISTS (SELECT 1 FROM current_enrolments e WHERE e.student_id = c \
+                         AND e.class_id IN (SELECT class_id FROM my_classes)) \
+                 OR EXISTS (SELECT 1 FROM guardians gu JOIN current_enrolments e ON e.student_id = gu.student_id \
+                            WHERE gu.parent_id = c AND e.class_id IN (SELECT class_id FROM my_classes))))",
         )
         .bind(candidates)
         .bind(sender.person)
@@ -297,17 +285,14 @@ pub async fn members(
             // Only those still on the school's staff: a teacher who left
             // does not make the whole group unreachable.
             let sql = if kind == pb::GroupKind::ClassTeacherOf {
-                "SELECT DISTINCT c.class_teacher_id FROM enrolments e JOIN classes c ON c.id = e.class_id \
+                "SELECT DISTINCT c.class_teacher_id FROM current_enrolments e JOIN classes c ON c.id = e.class_id \
                  WHERE e.student_id = $1 AND c.class_teacher_id IS NOT NULL \
-                   AND e.start_date <= current_date + 1 \
-                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1) \
                    AND EXISTS (SELECT 1 FROM known_grants g WHERE g.person_id = c.class_teacher_id \
                                AND g.org_unit_id = c.school_id AND g.role = ANY($2) AND NOT g.revoked)"
             } else {
-                "SELECT DISTINCT l.teacher_id FROM enrolments e JOIN loads l ON l.class_id = e.class_id \
+                "SELECT DISTINCT l.teacher_id FROM current_enrolments e JOIN loads l ON l.class_id = e.class_id \
                  JOIN classes c ON c.id = e.class_id \
-                 WHERE e.student_id = $1 AND e.start_date <= current_date + 1 \
-                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1) \
+                 WHERE e.student_id = $1 \
                    AND (l.subgroup_id IS NULL OR EXISTS ( \
                        SELECT 1 FROM subgroup_members m \
                        WHERE m.subgroup_id = l.subgroup_id AND m.student_id = $1)) \
@@ -337,14 +322,10 @@ pub async fn members(
                 "Родители"
             };
             let sql = if kind == pb::GroupKind::ClassStudents {
-                "SELECT DISTINCT e.student_id FROM enrolments e WHERE e.class_id = $1 \
-                   AND e.start_date <= current_date + 1 \
-                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1)"
+                "SELECT DISTINCT e.student_id FROM current_enrolments e WHERE e.class_id = $1"
             } else {
-                "SELECT DISTINCT gu.parent_id FROM enrolments e \
-                 JOIN guardians gu ON gu.student_id = e.student_id WHERE e.class_id = $1 \
-                   AND e.start_date <= current_date + 1 \
-                   AND (e.end_date IS NULL OR e.end_date >= current_date - 1)"
+                "SELECT DISTINCT gu.parent_id FROM current_enrolments e \
+                 JOIN guardians gu ON gu.student_id = e.student_id WHERE e.class_id = $1"
             };
             let members = sqlx::query_scalar(sql)
                 .bind(class)
@@ -385,12 +366,9 @@ pub async fn memberships(
              WHERE gu.parent_id = $1), \
          units AS (SELECT * FROM grants UNION SELECT * FROM child_schools), \
          classes_of AS ( \
-             SELECT e.class_id, 'student'::text AS role FROM enrolments e WHERE e.student_id = $1 \
-               AND e.start_date <= current_date + 1 \
-               AND (e.end_date IS NULL OR e.end_date >= current_date - 1) \
-             UNION SELECT e.class_id, 'parent' FROM guardians gu JOIN enrolments e ON e.student_id = gu.student_id \
-             WHERE gu.parent_id = $1 AND e.start_date <= current_date + 1 \
-               AND (e.end_date IS NULL OR e.end_date >= current_date - 1) \
+             SELECT e.class_id, 'student'::text AS role FROM current_enrolments e WHERE e.student_id = $1 \
+             UNION SELECT e.class_id, 'parent' FROM guardians gu JOIN current_enrolments e ON e.student_id = gu.student_id \
+             WHERE gu.parent_id = $1 \
              UNION SELECT id, 'class_teacher' FROM classes WHERE class_teacher_id = $1 \
              UNION SELECT class_id, 'teacher' FROM loads WHERE teacher_id = $1) \
          SELECT u.org_unit_id, u.role FROM units u \

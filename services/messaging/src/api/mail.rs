@@ -874,9 +874,7 @@ async fn candidate_groups(
     if sender.kind == SenderKind::Staff {
         let classes: Vec<Uuid> = sqlx::query_scalar(
             "SELECT c.id FROM classes c WHERE c.school_id = $1 AND EXISTS ( \
-                 SELECT 1 FROM enrolments e WHERE e.class_id = c.id \
-                 AND e.start_date <= current_date + 1 \
-                 AND (e.end_date IS NULL OR e.end_date >= current_date - 1)) \
+                 SELECT 1 FROM current_enrolments e WHERE e.class_id = c.id) \
              ORDER BY c.name",
         )
         .bind(sender.unit)
