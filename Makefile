@@ -4,6 +4,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 DEVSTACK := $(TARGET_DIR)/debug/devstack
+# The tests' Python programs (make deps puts them there).
+export ASURSO_PYTHON ?= $(CURDIR)/.run/venv/bin/python
 
 .DEFAULT_GOAL := help
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Makes sure the servers the project runs against are installed: PostgreSQL
-# (server binaries) and nats-server; and, for identity's federation tests,
+# (server binaries) and nats-server; for identity's federation tests,
 # Node.js with the independent OpenID Provider (npm `oidc-provider`, pinned
-# by its package-lock.json). On Debian/Ubuntu it installs what is
+# by its package-lock.json); and for the tests' own Python programs (a real
+# SMTP server), a virtual environment in .run/venv with the pinned
+# deploy/local/requirements-test.txt. On Debian/Ubuntu it installs what is
 # missing; elsewhere it says in one line what to install. Installing starts
 # nothing: `make run` and `make test` start their own servers.
 set -euo pipefail
@@ -31,12 +33,34 @@ install_oidc_provider() {
   fi
 }
 
+have_venv() {
+  command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1
+}
+
+# The tests' Python programs, installed once per requirements file.
+install_test_python() {
+  local venv=".run/venv" requirements="deploy/local/requirements-test.txt"
+  [ -f "$requirements" ] || return 0
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "making the tests' Python environment ($venv)"
+    mkdir -p .run
+    python3 -m venv "$venv"
+  fi
+  if [ ! -f "$venv/installed.txt" ] || ! cmp -s "$requirements" "$venv/installed.txt"; then
+    echo "installing the tests' Python programs ($requirements)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/installed.txt"
+  fi
+}
+
 missing=()
 have_postgres || missing+=(postgresql)
 have_nats || missing+=(nats-server)
 have_node || missing+=(nodejs npm)
+have_venv || missing+=(python3 python3-venv)
 if [ ${#missing[@]} -eq 0 ]; then
   install_oidc_provider
+  install_test_python
   exit 0
 fi
 
@@ -48,7 +72,8 @@ if command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's postgresql package may start a cluster of its own; ours do not need it.
 else
-  echo "please install: ${missing[*]} (PostgreSQL 15+ server binaries, nats-server 2.9+ with JetStream, Node.js 20+ with npm)" >&2
+  echo "please install: ${missing[*]} (PostgreSQL 15+ server binaries, nats-server 2.9+ with JetStream, Node.js 20+ with npm, Python 3.9+ with venv)" >&2
   exit 1
 fi
 install_oidc_provider
+install_test_python

@@ -20,3 +20,4 @@ pub use asurso::events::v1 as events;
 pub use asurso::gradebook::v1 as gradebook;
 pub use asurso::identity::v1 as identity;
 pub use asurso::messaging::v1 as messaging;
+pub use asurso::notifications::v1 as notifications;

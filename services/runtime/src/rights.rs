@@ -77,6 +77,7 @@ pub mod right {
     pub const MESSAGES_SEND: Right = Right("messages.send");
     pub const ANNOUNCEMENTS_PUBLISH: Right = Right("announcements.publish");
     pub const MESSAGES_RULES: Right = Right("messages.rules");
+    pub const NOTIFICATIONS_ADMIN: Right = Right("notifications.admin");
 }
 
 /// Every right, with the roles that have it by default and whether schools
@@ -196,6 +197,9 @@ pub const DEFAULTS: &[RightDefault] = &[
     // Who may write to whom, how long deleted mail is kept, senders'
     // hourly limits: the region's administration.
     RightDefault::new(right::MESSAGES_RULES, &[Role::RegionAdmin], false),
+    // Failed deliveries and what e-mails and pushes may say: the region's
+    // administration.
+    RightDefault::new(right::NOTIFICATIONS_ADMIN, &[Role::RegionAdmin], false),
 ];
 
 /// Every role, in matrix order.

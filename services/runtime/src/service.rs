@@ -240,6 +240,23 @@ impl Foundation {
         self
     }
 
+    /// Runs `task` beside the service (a sender, a listener) until the
+    /// service stops; it is stopped with the consumers and should return
+    /// soon after its `Shutdown` fires.
+    pub fn task<F, Fut>(mut self, task: F) -> Self
+    where
+        F: FnOnce(Shutdown) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.consumers.push(Box::new(move |_pool, _bus| {
+            Box::pin(async move {
+                let run: Runner = Box::new(move |stop: Shutdown| Box::pin(task(stop)));
+                Ok(run)
+            })
+        }));
+        self
+    }
+
     pub fn build(self) -> Service {
         Service {
             pool: self.pool,

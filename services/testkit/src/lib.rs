@@ -20,11 +20,13 @@
 pub mod database;
 pub mod load;
 pub mod servers;
+pub mod smtp;
 pub mod spawned;
 pub mod wire;
 
 pub use database::TestDatabase;
 pub use servers::{NatsServer, PostgresServer};
+pub use smtp::SmtpServer;
 pub use spawned::{Spawned, spawn};
 
 use tokio::sync::OnceCell;

@@ -49,7 +49,7 @@ fn ensure_port_free(port: u16, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
+pub(crate) async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     while Instant::now() < deadline {
@@ -450,7 +450,7 @@ pub fn remove_server_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-fn throwaway_dir(kind: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn throwaway_dir(kind: &str) -> anyhow::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "asurso-{kind}-{}-{}",
         std::process::id(),
@@ -462,7 +462,7 @@ fn throwaway_dir(kind: &str) -> anyhow::Result<PathBuf> {
 
 /// A small shell process that waits for this process to end, then runs
 /// `stop` and removes `dir`: throw-away servers never outlive their tests.
-fn spawn_watchdog(stop: &str, dir: &Path) -> anyhow::Result<()> {
+pub(crate) fn spawn_watchdog(stop: &str, dir: &Path) -> anyhow::Result<()> {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop} >/dev/null 2>&1; rm -rf '{dir}'",
         pid = std::process::id(),

@@ -1,0 +1,112 @@
+//! Wakes what waits for news: each open `Subscribe` stream when its
+//! person's feed grows, the senders when deliveries are due. News comes
+//! from PostgreSQL's LISTEN on the channels [`crate::feed`] notifies on
+//! commit, so every replica hears of every commit, whichever replica (or
+//! consumer) made it.
+//!
+//! A wake-up is only a hint: a waiter always reads what is new from the
+//! database, so a lost or repeated hint costs a read, never an entry. When
+//! the listening connection is lost, everyone is woken once it is back.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError, Weak},
+    time::Duration,
+};
+
+use asurso_runtime::Shutdown;
+use sqlx::{PgPool, postgres::PgListener};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::feed::{DELIVERY_CHANNEL, FEED_CHANNEL};
+
+#[derive(Default)]
+pub struct Hub {
+    people: Mutex<HashMap<Uuid, Weak<Notify>>>,
+    deliveries: Notify,
+}
+
+impl Hub {
+    /// What a subscriber of `person` waits on; dropped with its last holder.
+    pub fn watch(&self, person: Uuid) -> Arc<Notify> {
+        let mut people = self.people.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(notify) = people.get(&person).and_then(Weak::upgrade) {
+            return notify;
+        }
+        let notify = Arc::new(Notify::new());
+        people.insert(person, Arc::downgrade(&notify));
+        notify
+    }
+
+    /// What the senders wait on.
+    pub fn deliveries(&self) -> &Notify {
+        &self.deliveries
+    }
+
+    fn person(&self, person: Uuid) {
+        let people = self.people.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(notify) = people.get(&person).and_then(Weak::upgrade) {
+            notify.notify_waiters();
+        }
+    }
+
+    fn everyone(&self) {
+        let mut people = self.people.lock().unwrap_or_else(PoisonError::into_inner);
+        people.retain(|_, notify| match notify.upgrade() {
+            Some(notify) => {
+                notify.notify_waiters();
+                true
+            }
+            None => false,
+        });
+        self.deliveries.notify_one();
+    }
+
+    /// Listens until `shutdown`, reconnecting by itself.
+    pub async fn listen(self: Arc<Self>, pool: PgPool, shutdown: Shutdown) {
+        let mut backoff = Duration::from_millis(100);
+        while !shutdown.is_triggered() {
+            let mut listener = match PgListener::connect_with(&pool).await {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for news; retrying");
+                    tokio::select! {
+                        () = shutdown.wait() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            if let Err(error) = listener.listen_all([FEED_CHANNEL, DELIVERY_CHANNEL]).await {
+                tracing::warn!(%error, "cannot listen for news; retrying");
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            // Whatever happened while nobody listened.
+            self.everyone();
+            loop {
+                let next = tokio::select! {
+                    () = shutdown.wait() => return,
+                    next = listener.try_recv() => next,
+                };
+                match next {
+                    Ok(Some(news)) if news.channel() == FEED_CHANNEL => {
+                        if let Ok(person) = Uuid::parse_str(news.payload()) {
+                            self.person(person);
+                        }
+                    }
+                    Ok(Some(_)) => self.deliveries.notify_one(),
+                    // The connection was lost and is being re-made: news
+                    // in between is gone, so everyone looks again.
+                    Ok(None) => self.everyone(),
+                    Err(error) => {
+                        tracing::warn!(%error, "listening for news failed; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}

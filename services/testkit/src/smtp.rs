@@ -1,0 +1,170 @@
+//! A real SMTP server for tests: Python's aiosmtpd (`smtp/sink.py`, pinned
+//! in deploy/local/requirements-test.txt and installed by `make deps`),
+//! keeping every message it accepts for the test to read back.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::Context;
+use serde::Deserialize;
+use tokio::process::{Child, Command};
+
+use crate::servers::{free_port, spawn_watchdog, throwaway_dir, wait_for_port};
+
+/// One message as the server received it, decoded as a mail client would.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Mail {
+    pub mail_from: String,
+    pub rcpt_tos: Vec<String>,
+    /// Whether it came over STARTTLS.
+    pub tls: bool,
+    pub message_id: String,
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub raw: String,
+}
+
+/// An SMTP server on a free loopback port. Addresses whose local part
+/// starts with `refuse` get 550, with `defer` 451.
+pub struct SmtpServer {
+    port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+    /// The PEM certificate it offers over STARTTLS, if started with TLS.
+    pub certificate: Option<PathBuf>,
+}
+
+/// The Python that has the tests' programs: `ASURSO_PYTHON` (the Makefile
+/// sets it), else the checkout's `.run/venv`.
+pub fn python() -> PathBuf {
+    std::env::var_os("ASURSO_PYTHON")
+        .map(PathBuf::from)
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.run/venv/bin/python"))
+}
+
+impl SmtpServer {
+    /// A plain SMTP server.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::spawn(false).await
+    }
+
+    /// A server that requires STARTTLS, with a certificate for 127.0.0.1
+    /// made with `openssl` (its PEM is [`SmtpServer::certificate`]).
+    pub async fn start_tls() -> anyhow::Result<Self> {
+        Self::spawn(true).await
+    }
+
+    async fn spawn(tls: bool) -> anyhow::Result<Self> {
+        let dir = throwaway_dir("smtp")?;
+        let port = free_port()?;
+        let python = python();
+        let mut command = Command::new(&python);
+        command
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp/sink.py"))
+            .arg(port.to_string())
+            .arg(dir.join("mail"));
+        let certificate = if tls {
+            let (certificate, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+            let made = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                ])
+                .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+                .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&certificate)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .await
+                .context("running openssl to make the test server's certificate")?;
+            anyhow::ensure!(made.success(), "openssl could not make a certificate");
+            command.arg(&certificate).arg(&key);
+            Some(certificate)
+        } else {
+            None
+        };
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "starting the test SMTP server with {}: run `make deps` (it installs aiosmtpd)",
+                    python.display()
+                )
+            })?;
+        if let Some(pid) = child.id() {
+            spawn_watchdog(&format!("kill {pid}"), &dir)?;
+        }
+        wait_for_port(port, Duration::from_secs(20)).await?;
+        Ok(Self {
+            port,
+            dir,
+            child: Some(child),
+            certificate,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Every message received so far, in the order received.
+    pub fn messages(&self) -> anyhow::Result<Vec<Mail>> {
+        let folder = self.dir.join("mail");
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries
+                .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+                .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+                .collect(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        files.sort();
+        files
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path)?;
+                serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))
+            })
+            .collect()
+    }
+
+    /// The messages to `address`.
+    pub fn messages_to(&self, address: &str) -> anyhow::Result<Vec<Mail>> {
+        Ok(self
+            .messages()?
+            .into_iter()
+            .filter(|mail| {
+                mail.rcpt_tos
+                    .iter()
+                    .any(|to| to.eq_ignore_ascii_case(address))
+            })
+            .collect())
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.start_kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
