@@ -118,6 +118,20 @@ pub const SERVICES: &[ServiceSpec] = &[
         extra: |_| Vec::new(),
     },
     ServiceSpec {
+        name: "notifications",
+        env_prefix: "NOTIFICATIONS",
+        port: 50055,
+        database: true,
+        verifies_tokens: true,
+        behind_gateway: true,
+        extra: |layout| {
+            vec![(
+                "NOTIFICATIONS_DELIVERY__PUBLIC_URL".to_owned(),
+                layout.gateway_url(),
+            )]
+        },
+    },
+    ServiceSpec {
         name: GATEWAY,
         env_prefix: "GATEWAY",
         port: 8080,

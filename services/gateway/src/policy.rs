@@ -237,6 +237,11 @@ pub const RULES: &[Rule] = &[
         "asurso.messaging.v1.AnnouncementService/WithdrawAnnouncement",
         STAFF,
     ),
+    // notifications: each person's own feed and preferences; failed
+    // deliveries and what mail may say, for the region's operators.
+    rule("asurso.notifications.v1.FeedService/*", ANYONE),
+    rule("asurso.notifications.v1.PreferencesService/*", ANYONE),
+    rule("asurso.notifications.v1.DeliveryAdminService/*", REGION),
 ];
 
 /// The table, indexed.
