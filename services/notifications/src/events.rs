@@ -61,15 +61,37 @@ fn mark_value(value: Option<&ev::MarkValueFact>) -> String {
     value.map_or_else(String::new, |value| mark_text(&value.kind, value.grade))
 }
 
-/// The student and each of their guardians.
-async fn family(transaction: &mut PgConnection, student: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    let mut people: Vec<Uuid> =
-        sqlx::query_scalar("SELECT parent_id FROM guardians WHERE student_id = $1")
-            .bind(student)
-            .fetch_all(&mut *transaction)
-            .await?;
-    people.push(student);
-    Ok(people)
+/// What a notification about one student says and whom it reaches: the
+/// student's name, the subject's, and the student with their guardians,
+/// in one round trip.
+struct About {
+    who: String,
+    subject: String,
+    family: Vec<Uuid>,
+}
+
+async fn about(
+    transaction: &mut PgConnection,
+    student: Uuid,
+    subject: &str,
+) -> Result<About, HandleError> {
+    let subject = optional_event_uuid(subject, "subject_id")?;
+    let (who, name, mut family): (Option<String>, Option<String>, Vec<Uuid>) = sqlx::query_as(
+        "SELECT (SELECT concat_ws(' ', last_name, first_name, NULLIF(middle_name, '')) \
+                 FROM known_people WHERE id = $1), \
+                (SELECT name FROM subjects WHERE id = $2), \
+                ARRAY(SELECT parent_id FROM guardians WHERE student_id = $1)",
+    )
+    .bind(student)
+    .bind(subject)
+    .fetch_one(&mut *transaction)
+    .await?;
+    family.push(student);
+    Ok(About {
+        who: who.unwrap_or_default(),
+        subject: name.unwrap_or_default(),
+        family,
+    })
 }
 
 /// The students of a class now (or of one of its subgroups) and their
@@ -171,8 +193,11 @@ impl EventHandler for Gradebook {
                 let mark: ev::MarkPosted = event.payload()?;
                 let student = event_uuid(&mark.student_id, "student_id")?;
                 let date = event_date(mark.lesson_date.as_ref(), "lesson_date")?;
-                let subject = subject_name(transaction, &mark.subject_id).await?;
-                let who = name(transaction, student).await?;
+                let About {
+                    who,
+                    subject,
+                    family,
+                } = about(transaction, student, &mark.subject_id).await?;
                 let draft = Draft {
                     kind: Kind::Mark,
                     title: "Новая оценка".to_owned(),
@@ -187,14 +212,16 @@ impl EventHandler for Gradebook {
                     student: Some(student),
                     school,
                 };
-                let people = family(transaction, student).await?;
-                feed::give(transaction, event.event_id, &people, &draft).await?;
+                feed::give(transaction, event.event_id, &family, &draft).await?;
             }
             Some(ev::MarkChanged::NAME) => {
                 let mark: ev::MarkChanged = event.payload()?;
                 let student = event_uuid(&mark.student_id, "student_id")?;
-                let subject = subject_name(transaction, &mark.subject_id).await?;
-                let who = name(transaction, student).await?;
+                let About {
+                    who,
+                    subject,
+                    family,
+                } = about(transaction, student, &mark.subject_id).await?;
                 let draft = Draft {
                     kind: Kind::Mark,
                     title: "Оценка исправлена".to_owned(),
@@ -209,14 +236,16 @@ impl EventHandler for Gradebook {
                     student: Some(student),
                     school,
                 };
-                let people = family(transaction, student).await?;
-                feed::give(transaction, event.event_id, &people, &draft).await?;
+                feed::give(transaction, event.event_id, &family, &draft).await?;
             }
             Some(ev::MarkRemoved::NAME) => {
                 let mark: ev::MarkRemoved = event.payload()?;
                 let student = event_uuid(&mark.student_id, "student_id")?;
-                let subject = subject_name(transaction, &mark.subject_id).await?;
-                let who = name(transaction, student).await?;
+                let About {
+                    who,
+                    subject,
+                    family,
+                } = about(transaction, student, &mark.subject_id).await?;
                 let draft = Draft {
                     kind: Kind::Mark,
                     title: "Оценка удалена".to_owned(),
@@ -230,14 +259,16 @@ impl EventHandler for Gradebook {
                     student: Some(student),
                     school,
                 };
-                let people = family(transaction, student).await?;
-                feed::give(transaction, event.event_id, &people, &draft).await?;
+                feed::give(transaction, event.event_id, &family, &draft).await?;
             }
             Some(ev::TermMarkSet::NAME) => {
                 let mark: ev::TermMarkSet = event.payload()?;
                 let student = event_uuid(&mark.student_id, "student_id")?;
-                let subject = subject_name(transaction, &mark.subject_id).await?;
-                let who = name(transaction, student).await?;
+                let About {
+                    who,
+                    subject,
+                    family,
+                } = about(transaction, student, &mark.subject_id).await?;
                 let period = period_text(&mark.period, mark.number);
                 let body = match &mark.value {
                     Some(value) => format!(
@@ -256,8 +287,7 @@ impl EventHandler for Gradebook {
                     student: Some(student),
                     school,
                 };
-                let people = family(transaction, student).await?;
-                feed::give(transaction, event.event_id, &people, &draft).await?;
+                feed::give(transaction, event.event_id, &family, &draft).await?;
             }
             Some(ev::AssignmentPublished::NAME) => {
                 let assignment: ev::AssignmentPublished = event.payload()?;
@@ -414,8 +444,11 @@ impl EventHandler for Attendance {
                 let absence: ev::AbsenceRecorded = event.payload()?;
                 let student = event_uuid(&absence.student_id, "student_id")?;
                 let date = event_date(absence.date.as_ref(), "date")?;
-                let subject = subject_name(transaction, &absence.subject_id).await?;
-                let who = name(transaction, student).await?;
+                let About {
+                    who,
+                    subject,
+                    family,
+                } = about(transaction, student, &absence.subject_id).await?;
                 let late = absence.minutes_late > 0;
                 let title = if late {
                     "Опоздание"
@@ -437,15 +470,17 @@ impl EventHandler for Attendance {
                     student: Some(student),
                     school,
                 };
-                let people = family(transaction, student).await?;
-                feed::give(transaction, event.event_id, &people, &draft).await?;
+                feed::give(transaction, event.event_id, &family, &draft).await?;
             }
             Some(ev::AbsenceCorrected::NAME) => {
                 let corrected: ev::AbsenceCorrected = event.payload()?;
                 let student = event_uuid(&corrected.student_id, "student_id")?;
                 let date = event_date(corrected.date.as_ref(), "date")?;
-                let subject = subject_name(transaction, &corrected.subject_id).await?;
-                let who = name(transaction, student).await?;
+                let About {
+                    who,
+                    subject,
+                    family,
+                } = about(transaction, student, &corrected.subject_id).await?;
                 let draft = Draft {
                     kind: Kind::Absence,
                     title: "Посещаемость исправлена".to_owned(),
@@ -462,8 +497,7 @@ impl EventHandler for Attendance {
                     student: Some(student),
                     school,
                 };
-                let people = family(transaction, student).await?;
-                feed::give(transaction, event.event_id, &people, &draft).await?;
+                feed::give(transaction, event.event_id, &family, &draft).await?;
             }
             Some(ev::NoteDecided::NAME) => {
                 let note: ev::NoteDecided = event.payload()?;

@@ -24,7 +24,8 @@ pub struct Given {
 
 /// Gives `draft` to `recipients` (each once, whatever the list repeats).
 /// `event_id` makes it once per event: a second call for the same event
-/// and person adds nothing.
+/// and person adds nothing. Three statements whatever the number of
+/// people (two when nobody takes e-mail or push for this kind).
 pub async fn give(
     transaction: &mut PgConnection,
     event_id: Uuid,
@@ -37,25 +38,32 @@ pub async fn give(
     if people.is_empty() {
         return Ok(Given::default());
     }
-    let region_allows = match draft.school {
-        Some(school) => details_allowed(transaction, school).await?,
-        None => false,
-    };
-    let (outside_title, outside_body) = draft.outside(region_allows);
 
-    // Each person's channels for this kind.
-    let choices: Vec<(Uuid, Option<Vec<String>>)> = sqlx::query_as(
-        "SELECT p.id, c.channels FROM unnest($1::uuid[]) AS p(id) \
+    // Each person's channels for this kind, and whether the region lets
+    // e-mails and pushes carry details.
+    let choices: Vec<(Uuid, Option<Vec<String>>, bool)> = sqlx::query_as(
+        "WITH RECURSIVE up AS ( \
+             SELECT id, parent_id, kind FROM known_org_units WHERE id = $3 \
+             UNION ALL \
+             SELECT u.id, u.parent_id, u.kind FROM known_org_units u JOIN up ON u.id = up.parent_id), \
+         details AS ( \
+             SELECT coalesce(bool_or(r.details_outside), false) AS allowed \
+             FROM up JOIN region_policies r ON r.region_id = up.id WHERE up.kind = 'region') \
+         SELECT p.id, c.channels, (SELECT allowed FROM details) \
+         FROM unnest($1::uuid[]) AS p(id) \
          LEFT JOIN channel_choices c ON c.person_id = p.id AND c.kind = $2 ORDER BY p.id",
     )
     .bind(&people)
     .bind(draft.kind.name())
+    .bind(draft.school)
     .fetch_all(&mut *transaction)
     .await?;
+    let region_allows = choices.first().is_some_and(|(_, _, allowed)| *allowed);
+    let (outside_title, outside_body) = draft.outside(region_allows);
     let mut in_feed = Vec::with_capacity(people.len());
     let mut by_email = Vec::new();
     let mut by_push = Vec::new();
-    for (person, chosen) in &choices {
+    for (person, chosen, _) in &choices {
         let channels = channels_of(draft.kind, chosen.as_deref());
         in_feed.push(channels.contains(&Channel::Feed));
         if channels.contains(&Channel::Email) {
@@ -65,38 +73,32 @@ pub async fn give(
             by_push.push(*person);
         }
     }
-    let people: Vec<Uuid> = choices.iter().map(|(person, _)| *person).collect();
-
-    // The next cursor of each feed, taken in id order so two transactions
-    // giving to overlapping people never wait on each other in a circle.
-    let cursors: Vec<(Uuid, i64)> = sqlx::query_as(
-        "INSERT INTO feed_heads AS h (person_id, last_cursor) \
-         SELECT id, 1 FROM unnest($1::uuid[]) AS p(id) ORDER BY id \
-         ON CONFLICT (person_id) DO UPDATE SET last_cursor = h.last_cursor + 1 \
-         RETURNING person_id, last_cursor",
-    )
-    .bind(&people)
-    .fetch_all(&mut *transaction)
-    .await?;
-    let cursor_of = |person: &Uuid| {
-        cursors
-            .iter()
-            .find(|(id, _)| id == person)
-            .map_or(0, |(_, cursor)| *cursor)
-    };
+    let people: Vec<Uuid> = choices.iter().map(|(person, ..)| *person).collect();
     let ids: Vec<Uuid> = people.iter().map(|_| Uuid::now_v7()).collect();
-    let person_cursors: Vec<i64> = people.iter().map(cursor_of).collect();
-    let inserted: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "INSERT INTO notifications (id, person_id, cursor, event_id, kind, title, body, \
-             outside_title, outside_body, link, student_id, school_id, in_feed) \
-         SELECT n.id, n.person_id, n.cursor, $4, $5, $6, $7, $8, $9, $10, $11, $12, n.in_feed \
-         FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $13::boolean[]) AS n(id, person_id, cursor, in_feed) \
-         ON CONFLICT (event_id, person_id) DO NOTHING \
-         RETURNING id, person_id",
+
+    // One statement: the next cursor of each feed (taken in id order, so
+    // two transactions giving to overlapping people never wait on each
+    // other in a circle), the entries, and the wake-ups their commit sends.
+    let given: Vec<(Uuid, bool, i64)> = sqlx::query_as(
+        "WITH heads AS ( \
+             INSERT INTO feed_heads AS h (person_id, last_cursor) \
+             SELECT id, 1 FROM unnest($1::uuid[]) AS p(id) ORDER BY id \
+             ON CONFLICT (person_id) DO UPDATE SET last_cursor = h.last_cursor + 1 \
+             RETURNING person_id, last_cursor), \
+         given AS ( \
+             INSERT INTO notifications (id, person_id, cursor, event_id, kind, title, body, \
+                 outside_title, outside_body, link, student_id, school_id, in_feed) \
+             SELECT n.id, n.person_id, heads.last_cursor, $4, $5, $6, $7, $8, $9, $10, $11, $12, n.in_feed \
+             FROM unnest($1::uuid[], $2::uuid[], $3::boolean[]) AS n(person_id, id, in_feed) \
+             JOIN heads ON heads.person_id = n.person_id \
+             ON CONFLICT (event_id, person_id) DO NOTHING \
+             RETURNING person_id, in_feed), \
+         woke AS (SELECT pg_notify($13, person_id::text) FROM given WHERE in_feed) \
+         SELECT person_id, in_feed, (SELECT count(*) FROM woke) FROM given",
     )
-    .bind(&ids)
     .bind(&people)
-    .bind(&person_cursors)
+    .bind(&ids)
+    .bind(&in_feed)
     .bind(event_id)
     .bind(draft.kind.name())
     .bind(&draft.title)
@@ -106,55 +108,49 @@ pub async fn give(
     .bind(&draft.link)
     .bind(draft.student)
     .bind(draft.school)
-    .bind(&in_feed)
+    .bind(FEED_CHANNEL)
     .fetch_all(&mut *transaction)
     .await?;
-    let mut given = Given {
-        entries: in_feed.iter().filter(|feed| **feed).count() as u64,
+    let mut result = Given {
+        entries: given.iter().filter(|(_, feed, _)| *feed).count() as u64,
         deliveries: 0,
     };
-    if inserted.len() != people.len() {
+    if given.len() != people.len() {
         // A repeat of an event already given: what was given stands.
-        given.entries = 0;
-        return Ok(given);
+        result.entries = 0;
+        return Ok(result);
+    }
+    if by_email.is_empty() && by_push.is_empty() {
+        return Ok(result);
     }
 
     // E-mail to confirmed addresses not switched off, unless the person
-    // takes a daily digest instead; push to every live subscription.
-    let emails = sqlx::query(
-        "INSERT INTO deliveries (notification_id, channel, target, person_id) \
-         SELECT n.id, 'email', p.email, p.person_id \
-         FROM notifications n JOIN preferences p ON p.person_id = n.person_id \
-         WHERE n.event_id = $1 AND n.person_id = ANY($2) \
-           AND p.email <> '' AND p.email_confirmed AND p.email_disabled_reason = '' \
-           AND NOT p.digest_enabled",
+    // takes a daily digest instead; push to every live subscription; and
+    // the senders woken on commit.
+    let (made, _woken): (i64, i64) = sqlx::query_as(
+        "WITH made AS ( \
+             INSERT INTO deliveries (notification_id, channel, target, person_id) \
+             SELECT n.id, 'email', p.email, p.person_id \
+             FROM notifications n JOIN preferences p ON p.person_id = n.person_id \
+             WHERE n.event_id = $1 AND n.person_id = ANY($2) \
+               AND p.email <> '' AND p.email_confirmed AND p.email_disabled_reason = '' \
+               AND NOT p.digest_enabled \
+             UNION ALL \
+             SELECT n.id, 'push', s.id::text, s.person_id \
+             FROM notifications n JOIN push_subscriptions s ON s.person_id = n.person_id \
+             WHERE n.event_id = $1 AND n.person_id = ANY($3) AND s.gone_at IS NULL \
+             RETURNING 1), \
+         woke AS (SELECT pg_notify($4, '') FROM (SELECT 1 FROM made LIMIT 1) AS first_made) \
+         SELECT (SELECT count(*) FROM made), (SELECT count(*) FROM woke)",
     )
     .bind(event_id)
     .bind(&by_email)
-    .execute(&mut *transaction)
-    .await?
-    .rows_affected();
-    let pushes = sqlx::query(
-        "INSERT INTO deliveries (notification_id, channel, target, person_id) \
-         SELECT n.id, 'push', s.id::text, s.person_id \
-         FROM notifications n JOIN push_subscriptions s ON s.person_id = n.person_id \
-         WHERE n.event_id = $1 AND n.person_id = ANY($2) AND s.gone_at IS NULL",
-    )
-    .bind(event_id)
     .bind(&by_push)
-    .execute(&mut *transaction)
-    .await?
-    .rows_affected();
-    given.deliveries = emails + pushes;
-
-    let woken: Vec<String> = people
-        .iter()
-        .zip(&in_feed)
-        .filter(|(_, feed)| **feed)
-        .map(|(person, _)| person.to_string())
-        .collect();
-    wake(transaction, &woken, given.deliveries > 0).await?;
-    Ok(given)
+    .bind(DELIVERY_CHANNEL)
+    .fetch_one(&mut *transaction)
+    .await?;
+    result.deliveries = made.unsigned_abs();
+    Ok(result)
 }
 
 /// Wakes the subscribers of `people` and, if asked, the senders, when the
@@ -178,25 +174,6 @@ pub async fn wake(
             .await?;
     }
     Ok(())
-}
-
-/// Whether the region of `school` lets e-mails and pushes carry details.
-async fn details_allowed(
-    transaction: &mut PgConnection,
-    school: Uuid,
-) -> Result<bool, sqlx::Error> {
-    let allowed: Option<bool> = sqlx::query_scalar(
-        "WITH RECURSIVE up AS ( \
-             SELECT id, parent_id, kind FROM known_org_units WHERE id = $1 \
-             UNION ALL \
-             SELECT u.id, u.parent_id, u.kind FROM known_org_units u JOIN up ON u.id = up.parent_id) \
-         SELECT r.details_outside FROM up JOIN region_policies r ON r.region_id = up.id \
-         WHERE up.kind = 'region'",
-    )
-    .bind(school)
-    .fetch_optional(&mut *transaction)
-    .await?;
-    Ok(allowed.unwrap_or(false))
 }
 
 /// One entry of a person's feed.

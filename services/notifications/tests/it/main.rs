@@ -5,4 +5,5 @@
 mod email;
 mod feed;
 mod push;
+mod sources;
 mod support;

@@ -35,6 +35,7 @@ pub struct School {
     pub gradebook: Gradebook,
     pub notifications: Notifications,
     pub smtp: Option<SmtpServer>,
+    pub director: Person,
     pub teacher: Person,
     pub teacher_gb: Gb,
     pub admin_gb: Gb,
@@ -44,6 +45,16 @@ pub struct School {
     pub petrovs: Family,
     pub sidorovs: Family,
     next_seed: u32,
+}
+
+/// The school day before [`school_day`].
+pub fn previous_school_day() -> time::Date {
+    let day = school_day() - time::Duration::days(1);
+    if day.weekday() == Weekday::Sunday {
+        day - time::Duration::days(1)
+    } else {
+        day
+    }
 }
 
 /// Today, or Saturday when today is a Sunday (the test year has six
@@ -127,6 +138,7 @@ impl School {
             gradebook,
             notifications,
             smtp,
+            director,
             teacher,
             teacher_gb,
             admin_gb,
