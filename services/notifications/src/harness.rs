@@ -55,6 +55,7 @@ pub fn test_settings(
     settings.identity.address = identity.address.clone();
     settings.delivery.retry_seconds = 1;
     settings.delivery.max_attempts = 3;
+    settings.delivery.digest_every = 1;
     settings.push.allow_loopback = true;
     if let Some(smtp) = smtp {
         settings.email.host = "127.0.0.1".to_owned();

@@ -57,8 +57,7 @@ const STREAMS: [StreamDef; 5] = [
     streams::MESSAGING,
 ];
 
-/// How often due digests are made, and old lessons forgotten.
-const DIGEST_EVERY: Duration = Duration::from_secs(60);
+/// How often old lessons are forgotten.
 const FORGET_LESSONS_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +115,7 @@ async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service,
         settings: settings.delivery.clone(),
     });
     let listening = foundation.pool.clone();
+    let digest_every = Duration::from_secs(settings.delivery.digest_every.max(1));
     let service = foundation
         .add_service(pb::feed_service_server::FeedServiceServer::new(
             api::feed::FeedApi(Arc::clone(&state)),
@@ -139,7 +139,7 @@ async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service,
         .consume(events::messaging_spec(), events::Messaging)
         .task(move |stop| hub.listen(listening, stop))
         .task(move |stop| dispatcher.run(stop))
-        .every("daily digests", DIGEST_EVERY, delivery::digest::run)
+        .every("daily digests", digest_every, delivery::digest::run)
         .every("forget past lessons", FORGET_LESSONS_EVERY, forget_lessons)
         .build();
     Ok(service)

@@ -56,6 +56,8 @@ pub struct DeliverySettings {
     pub concurrency: usize,
     /// Where links in e-mails and pushes lead: the system's public address.
     pub public_url: String,
+    /// Seconds between looks for digests that are due.
+    pub digest_every: u64,
 }
 
 pub struct Dispatcher {

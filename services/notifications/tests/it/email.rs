@@ -388,3 +388,72 @@ async fn the_region_decides_whether_mail_names_marks_and_subjects() -> anyhow::R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_digest_replaces_single_mails_with_one_a_day() -> anyhow::Result<()> {
+    let mut school = School::start("nf-digest", true).await?;
+    let address = "digest@example.org";
+    marks_by_email(&mut school.ivanovs.parent).await?;
+    confirm(&mut school, address).await?;
+    let digest = |hours, minutes| nf::SetDigestRequest {
+        digest: Some(nf::Digest {
+            enabled: true,
+            at: Some(TimeOfDay { hours, minutes }),
+        }),
+    };
+    // Due at the day's last minute: nothing goes yet.
+    school
+        .ivanovs
+        .parent
+        .n
+        .preferences
+        .set_digest(digest(23, 59))
+        .await?;
+    let class = school.class_5a.clone();
+    let lesson = school.lesson(&class, school_day(), 4).await?;
+    let child = school.ivanovs.student.id;
+    school.marks(&lesson, &[(child, 5)]).await?;
+    school.marks(&lesson, &[(child, 4)]).await?;
+    feed_of(&mut school.ivanovs.parent, 2).await?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        mail_to(&school, address, 1).await?.len(),
+        1,
+        "only the code: no single mails"
+    );
+
+    // The digest's time comes (set to the day's first minute): one letter
+    // with both marks, once.
+    school
+        .ivanovs
+        .parent
+        .n
+        .preferences
+        .set_digest(digest(0, 0))
+        .await?;
+    let letters = mail_to(&school, address, 2).await?;
+    let summary = &letters[1];
+    assert!(
+        summary.subject.starts_with("Сводка за "),
+        "{}",
+        summary.subject
+    );
+    assert!(
+        summary.subject.ends_with(": 2 уведомл."),
+        "{}",
+        summary.subject
+    );
+    assert_eq!(
+        summary.body.matches("Новая оценка").count(),
+        2,
+        "{}",
+        summary.body
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        mail_to(&school, address, 2).await?.len(),
+        2,
+        "one digest a day"
+    );
+    Ok(())
+}
