@@ -30,16 +30,20 @@ const EVENTS: &str = ev::MarkPosted::PACKAGE;
 /// in the same consumer, so a class's homework never arrives before the
 /// enrolments it goes to.
 pub fn gradebook_spec() -> ConsumerSpec {
-    ConsumerSpec::new("notifications-gradebook", streams::GRADEBOOK)
+    ConsumerSpec::new("notifications-gradebook", streams::GRADEBOOK).batch(BATCH)
 }
 
 pub fn attendance_spec() -> ConsumerSpec {
-    ConsumerSpec::new("notifications-attendance", streams::ATTENDANCE)
+    ConsumerSpec::new("notifications-attendance", streams::ATTENDANCE).batch(BATCH)
 }
 
 pub fn messaging_spec() -> ConsumerSpec {
-    ConsumerSpec::new("notifications-messaging", streams::MESSAGING)
+    ConsumerSpec::new("notifications-messaging", streams::MESSAGING).batch(BATCH)
 }
+
+/// Events already waiting that one transaction applies: a teacher's row
+/// of marks (and a busy evening's) costs one commit, not one per mark.
+const BATCH: usize = 100;
 
 pub struct Gradebook;
 pub struct Attendance;

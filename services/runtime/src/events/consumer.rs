@@ -16,7 +16,7 @@ use async_nats::jetstream::{
     consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
     message::PublishMessage,
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use prost::Message as _;
 use sqlx::{PgConnection, PgPool};
 use tracing::Instrument;
@@ -40,6 +40,11 @@ pub struct ConsumerSpec {
     pub ack_wait: Duration,
     /// The delay before the first retry; doubles with each delivery.
     pub retry_delay: Duration,
+    /// At most this many events that are already waiting are applied in
+    /// one transaction (1: each in its own). A batch whose handling fails
+    /// is rolled back and its events applied one at a time, so a bad event
+    /// is retried or dead-lettered alone.
+    pub batch: usize,
 }
 
 impl ConsumerSpec {
@@ -51,7 +56,14 @@ impl ConsumerSpec {
             max_deliver: 10,
             ack_wait: Duration::from_secs(30),
             retry_delay: Duration::from_millis(500),
+            batch: 1,
         }
+    }
+
+    /// Applies up to `size` waiting events in one transaction.
+    pub fn batch(mut self, size: usize) -> Self {
+        self.batch = size.max(1);
+        self
     }
 
     pub fn subjects(mut self, subjects: impl IntoIterator<Item = impl Into<String>>) -> Self {
@@ -264,20 +276,35 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                 match next {
                     Some(Ok(message)) => {
                         let started = std::time::Instant::now();
-                        let disposition = self.apply(&message).await;
-                        settle(&message, disposition).await;
-                        let outcome = match disposition {
-                            Disposition::Ack => "done",
-                            Disposition::Retry(_) => "retry",
-                            Disposition::DeadLettered => "dead_lettered",
+                        // What else is already here, up to the batch size.
+                        let mut batch = vec![message];
+                        while batch.len() < self.spec.batch {
+                            match messages.next().now_or_never() {
+                                Some(Some(Ok(more))) => batch.push(more),
+                                _ => break,
+                            }
+                        }
+                        let dispositions = if batch.len() == 1 {
+                            vec![self.apply(&batch[0]).await]
+                        } else {
+                            self.apply_batch(&batch).await
                         };
                         let consumer = self.spec.durable_name.clone();
-                        metrics::counter!("events_handled_total", "consumer" => consumer.clone(), "outcome" => outcome)
-                            .increment(1);
-                        metrics::histogram!("events_handling_seconds", "consumer" => consumer)
-                            .record(started.elapsed().as_secs_f64());
-                        if let Ok(info) = message.info() {
-                            metrics::gauge!("events_consumer_pending", "consumer" => self.spec.durable_name.clone())
+                        let each = started.elapsed().as_secs_f64() / batch.len() as f64;
+                        for (message, disposition) in batch.iter().zip(dispositions) {
+                            settle(message, disposition).await;
+                            let outcome = match disposition {
+                                Disposition::Ack => "done",
+                                Disposition::Retry(_) => "retry",
+                                Disposition::DeadLettered => "dead_lettered",
+                            };
+                            metrics::counter!("events_handled_total", "consumer" => consumer.clone(), "outcome" => outcome)
+                                .increment(1);
+                            metrics::histogram!("events_handling_seconds", "consumer" => consumer.clone())
+                                .record(each);
+                        }
+                        if let Some(info) = batch.last().and_then(|message| message.info().ok()) {
+                            metrics::gauge!("events_consumer_pending", "consumer" => consumer)
                                 .set(info.pending as f64);
                         }
                     }
@@ -290,14 +317,13 @@ impl<H: EventHandler> IdempotentConsumer<H> {
         }
     }
 
-    /// Applies one delivered message (at most once per event id) and says
-    /// how to settle it. Does not ack: see [`settle`].
-    pub async fn apply(&self, message: &jetstream::Message) -> Disposition {
-        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
-        let subject = self
-            .bus
-            .logical_subject(message.subject.as_str())
-            .to_owned();
+    /// The handling span of one message, a child of the producer's trace.
+    fn span_of(
+        &self,
+        message: &jetstream::Message,
+        subject: &str,
+        delivered: i64,
+    ) -> tracing::Span {
         let span = tracing::info_span!(
             "event.consume",
             otel.name = %format!("{subject} process"),
@@ -311,6 +337,87 @@ impl<H: EventHandler> IdempotentConsumer<H> {
         if let Some(headers) = &message.headers {
             telemetry::set_parent_from(&span, &telemetry::NatsHeaders(headers));
         }
+        span
+    }
+
+    /// Applies several delivered messages in one transaction, each at most
+    /// once per event id, in order; if any fails (or cannot be decoded),
+    /// nothing of the batch stays and each is applied alone instead.
+    pub async fn apply_batch(&self, messages: &[jetstream::Message]) -> Vec<Disposition> {
+        let mut events = Vec::with_capacity(messages.len());
+        for message in messages {
+            let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+            let subject = self
+                .bus
+                .logical_subject(message.subject.as_str())
+                .to_owned();
+            match decode(&message.payload, subject, delivered) {
+                Ok(event) => events.push(event),
+                Err(_) => return self.one_by_one(messages).await,
+            }
+        }
+        match self.apply_together(messages, &events).await {
+            Ok(()) => vec![Disposition::Ack; messages.len()],
+            Err(error) => {
+                tracing::debug!(%error, size = messages.len(), "a batch failed; applying its events one at a time");
+                self.one_by_one(messages).await
+            }
+        }
+    }
+
+    async fn one_by_one(&self, messages: &[jetstream::Message]) -> Vec<Disposition> {
+        let mut dispositions = Vec::with_capacity(messages.len());
+        for message in messages {
+            dispositions.push(self.apply(message).await);
+        }
+        dispositions
+    }
+
+    async fn apply_together(
+        &self,
+        messages: &[jetstream::Message],
+        events: &[ReceivedEvent],
+    ) -> Result<(), HandleError> {
+        let mut transaction = self.pool.begin().await?;
+        let ids: Vec<Uuid> = events.iter().map(|event| event.event_id).collect();
+        let subjects: Vec<&str> = events.iter().map(|event| event.subject.as_str()).collect();
+        let mut new: std::collections::HashSet<Uuid> = sqlx::query_scalar(
+            "INSERT INTO inbox (consumer, event_id, subject) \
+             SELECT $1, id, subject FROM unnest($2::uuid[], $3::text[]) AS e(id, subject) \
+             ON CONFLICT DO NOTHING RETURNING event_id",
+        )
+        .bind(&self.spec.durable_name)
+        .bind(&ids)
+        .bind(&subjects)
+        .fetch_all(&mut *transaction)
+        .await?
+        .into_iter()
+        .collect();
+        for (message, event) in messages.iter().zip(events) {
+            // A second copy of an event in the same batch finds it taken.
+            if !new.remove(&event.event_id) {
+                continue;
+            }
+            let span = self.span_of(message, &event.subject, event.delivered);
+            span.record("event_id", tracing::field::display(event.event_id));
+            self.handler
+                .handle(&mut transaction, event)
+                .instrument(span)
+                .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    /// Applies one delivered message (at most once per event id) and says
+    /// how to settle it. Does not ack: see [`settle`].
+    pub async fn apply(&self, message: &jetstream::Message) -> Disposition {
+        let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+        let subject = self
+            .bus
+            .logical_subject(message.subject.as_str())
+            .to_owned();
+        let span = self.span_of(message, &subject, delivered);
         async {
             let event = match decode(&message.payload, subject, delivered) {
                 Ok(event) => event,

@@ -552,3 +552,54 @@ async fn a_consumer_of_one_subject_sees_nothing_else_of_its_stream() -> anyhow::
     assert_eq!(effects[0].0, ours);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batch_applies_waiting_events_once_each_and_a_poison_one_alone() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    write_all(&world).await?;
+    world.write("poison", 1).await?;
+    for a in 0..3 {
+        world.write(&format!("late-{a}"), 1).await?;
+    }
+    // Everything is on the stream before the consumer starts, so batches
+    // fill up.
+    let relay = world.relay();
+    while relay.publish_pending().await?.published > 0 {}
+    let mut spec = spec("batched").batch(64);
+    spec.retry_delay = Duration::from_millis(20);
+    let consumer = IdempotentConsumer::create(
+        world.db.pool.clone(),
+        world.bus.clone(),
+        spec,
+        Picky { transient: false },
+    )
+    .await?;
+    let shutdown = Shutdown::new();
+    tokio::spawn(consumer.run(shutdown.clone()));
+    let written = TOTAL + 3;
+    eventually(Duration::from_secs(30), || async {
+        Ok(world.effect_count().await? >= written as i64)
+    })
+    .await?;
+    let effects = world.effects().await?;
+    assert_once_each_in_order(&effects, written);
+    assert!(
+        effects
+            .iter()
+            .all(|(_, aggregate, _)| aggregate != "poison")
+    );
+    let letters = dead_letters(&world, "batched").await?;
+    assert_eq!(letters.len(), 1, "the poison event alone is given up");
+    assert!(
+        letters[0].reason.contains("poison"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(
+        count(&world.db.pool, "SELECT count(*) FROM inbox").await?,
+        written as i64,
+        "the poison event is recorded as handled nowhere"
+    );
+    shutdown.trigger();
+    Ok(())
+}
