@@ -30,7 +30,15 @@ const FAILURES: [Code; 4] = [
     Code::Unavailable,
     Code::DataLoss,
 ];
-const PROCESSES: [&str; 4] = ["esia-dev", "identity", "gradebook", "gateway"];
+const PROCESSES: [&str; 7] = [
+    "esia-dev",
+    "identity",
+    "gradebook",
+    "attendance",
+    "messaging",
+    "notifications",
+    "gateway",
+];
 
 /// A small, seedable generator: a failure must be repeatable.
 struct Random(u64);

@@ -35,7 +35,8 @@ pub struct SmtpServer {
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
-    /// The PEM certificate it offers over STARTTLS, if started with TLS.
+    /// The PEM certificate of the authority that signed the one it offers
+    /// over STARTTLS (what a client trusts), if started with TLS.
     pub certificate: Option<PathBuf>,
 }
 
@@ -55,7 +56,8 @@ impl SmtpServer {
     }
 
     /// A server that requires STARTTLS, with a certificate for 127.0.0.1
-    /// made with `openssl` (its PEM is [`SmtpServer::certificate`]).
+    /// signed by a throw-away authority made with `openssl` (the
+    /// authority's PEM is [`SmtpServer::certificate`]).
     pub async fn start_tls() -> anyhow::Result<Self> {
         Self::spawn(true).await
     }
@@ -70,30 +72,9 @@ impl SmtpServer {
             .arg(port.to_string())
             .arg(dir.join("mail"));
         let certificate = if tls {
-            let (certificate, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-            let made = Command::new("openssl")
-                .args([
-                    "req",
-                    "-x509",
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                ])
-                .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
-                .args(["-addext", "subjectAltName=IP:127.0.0.1"])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&certificate)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .await
-                .context("running openssl to make the test server's certificate")?;
-            anyhow::ensure!(made.success(), "openssl could not make a certificate");
+            let (authority, certificate, key) = certificates(&dir).await?;
             command.arg(&certificate).arg(&key);
-            Some(certificate)
+            Some(authority)
         } else {
             None
         };
@@ -158,6 +139,70 @@ impl SmtpServer {
             })
             .collect())
     }
+}
+
+async fn openssl(args: &[&str], dir: &Path) -> anyhow::Result<()> {
+    let made = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .context("running openssl to make the test server's certificate")?;
+    anyhow::ensure!(made.success(), "openssl {} failed", args.join(" "));
+    Ok(())
+}
+
+/// An authority and a server certificate for 127.0.0.1 it signed, in
+/// `dir`: (authority's PEM, server's PEM, server's key).
+async fn certificates(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    let p256 = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut authority = vec!["req", "-x509", "-days", "1", "-subj", "/CN=ASU RSO test CA"];
+    authority.extend(p256);
+    authority.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&authority, dir).await?;
+    let mut request = vec!["req", "-subj", "/CN=127.0.0.1"];
+    request.extend(p256);
+    request.extend(["-keyout", "key.pem", "-out", "server.csr"]);
+    openssl(&request, dir).await?;
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )?;
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "cert.pem",
+        ],
+        dir,
+    )
+    .await?;
+    Ok((
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    ))
 }
 
 impl Drop for SmtpServer {

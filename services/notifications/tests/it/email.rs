@@ -457,3 +457,23 @@ async fn a_digest_replaces_single_mails_with_one_a_day() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn mail_goes_over_starttls_when_the_relay_requires_it() -> anyhow::Result<()> {
+    let smtp = asurso_testkit::SmtpServer::start_tls().await?;
+    let mut school = School::start_on("nf-tls", Some(smtp)).await?;
+    let address = "tls@example.org";
+    confirm(&mut school, address).await?;
+    let letters = mail_to(&school, address, 1).await?;
+    assert!(letters[0].tls, "the code went in the clear");
+    let preferences = school
+        .ivanovs
+        .parent
+        .n
+        .preferences
+        .get_preferences(nf::GetPreferencesRequest {})
+        .await?
+        .into_inner();
+    assert!(preferences.email_confirmed);
+    Ok(())
+}

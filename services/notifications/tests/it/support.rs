@@ -83,6 +83,11 @@ impl School {
         } else {
             None
         };
+        Self::start_on(tag, smtp).await
+    }
+
+    /// The school, mailing through `smtp`.
+    pub async fn start_on(tag: &str, smtp: Option<SmtpServer>) -> anyhow::Result<Self> {
         let mut world = World::new().await?;
         let gradebook = Gradebook::start(&world, gradebook_database().await?).await?;
         let notifications =
