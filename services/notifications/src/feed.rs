@@ -77,8 +77,10 @@ pub async fn give(
     let ids: Vec<Uuid> = people.iter().map(|_| Uuid::now_v7()).collect();
 
     // One statement: the next cursor of each feed (taken in id order, so
-    // two transactions giving to overlapping people never wait on each
-    // other in a circle), the entries, and the wake-ups their commit sends.
+    // two single notifications to overlapping people never wait on each
+    // other in a circle; two batches of several may, and PostgreSQL then
+    // fails one, which its consumer applies again event by event), the
+    // entries, and the wake-ups their commit sends.
     let given: Vec<(Uuid, bool, i64)> = sqlx::query_as(
         "WITH heads AS ( \
              INSERT INTO feed_heads AS h (person_id, last_cursor) \
@@ -111,16 +113,14 @@ pub async fn give(
     .bind(FEED_CHANNEL)
     .fetch_all(&mut *transaction)
     .await?;
+    // Entries that already were (a repeat of the event for someone) stay
+    // as they were; deliveries below are made once each whatever repeats.
+    let result_entries = given.iter().filter(|(_, feed, _)| *feed).count() as u64;
     let mut result = Given {
-        entries: given.iter().filter(|(_, feed, _)| *feed).count() as u64,
+        entries: result_entries,
         deliveries: 0,
     };
-    if given.len() != people.len() {
-        // A repeat of an event already given: what was given stands.
-        result.entries = 0;
-        return Ok(result);
-    }
-    if by_email.is_empty() && by_push.is_empty() {
+    if given.is_empty() || (by_email.is_empty() && by_push.is_empty()) {
         return Ok(result);
     }
 
@@ -139,6 +139,7 @@ pub async fn give(
              SELECT n.id, 'push', s.id::text, s.person_id \
              FROM notifications n JOIN push_subscriptions s ON s.person_id = n.person_id \
              WHERE n.event_id = $1 AND n.person_id = ANY($3) AND s.gone_at IS NULL \
+             ON CONFLICT DO NOTHING \
              RETURNING 1), \
          woke AS (SELECT pg_notify($4, '') FROM (SELECT 1 FROM made LIMIT 1) AS first_made) \
          SELECT (SELECT count(*) FROM made), (SELECT count(*) FROM woke)",

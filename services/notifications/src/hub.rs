@@ -6,7 +6,8 @@
 //!
 //! A wake-up is only a hint: a waiter always reads what is new from the
 //! database, so a lost or repeated hint costs a read, never an entry. When
-//! the listening connection is lost, everyone is woken once it is back.
+//! the listening connection is lost, everyone is woken once it listens
+//! again.
 
 use std::{
     collections::HashMap,
@@ -33,6 +34,10 @@ impl Hub {
         let mut people = self.people.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(notify) = people.get(&person).and_then(Weak::upgrade) {
             return notify;
+        }
+        // Now and then, forget the people whose streams have all ended.
+        if people.len() >= 1024 && people.len().is_power_of_two() {
+            people.retain(|_, notify| notify.strong_count() > 0);
         }
         let notify = Arc::new(Notify::new());
         people.insert(person, Arc::downgrade(&notify));
@@ -81,6 +86,11 @@ impl Hub {
             };
             if let Err(error) = listener.listen_all([FEED_CHANNEL, DELIVERY_CHANNEL]).await {
                 tracing::warn!(%error, "cannot listen for news; retrying");
+                tokio::select! {
+                    () = shutdown.wait() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
             backoff = Duration::from_millis(100);
@@ -98,9 +108,9 @@ impl Hub {
                         }
                     }
                     Ok(Some(_)) => self.deliveries.notify_one(),
-                    // The connection was lost and is being re-made: news
-                    // in between is gone, so everyone looks again.
-                    Ok(None) => self.everyone(),
+                    // The connection was lost: listen again on a new one,
+                    // then everyone looks for what came in between.
+                    Ok(None) => break,
                     Err(error) => {
                         tracing::warn!(%error, "listening for news failed; reconnecting");
                         break;

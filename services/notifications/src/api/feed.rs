@@ -136,9 +136,15 @@ async fn subscribe(
     let head = feed::head(&mut connection, person).await?;
     let cursor = match request.after {
         None => head,
-        Some(after) => i64::try_from(after).map_err(|_| {
-            ServiceError::Invalid(vec![FieldViolation::new("after", "is past any cursor")])
-        })?,
+        Some(after) => i64::try_from(after)
+            .ok()
+            .filter(|after| *after <= head)
+            .ok_or_else(|| {
+                ServiceError::Invalid(vec![FieldViolation::new(
+                    "after",
+                    format!("is past the feed's last cursor ({head})"),
+                )])
+            })?,
     };
     drop(connection);
     let (sender, receiver) = mpsc::channel(64);

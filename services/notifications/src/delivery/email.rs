@@ -124,9 +124,11 @@ impl Mailer {
         }))
     }
 
-    /// Sends one letter. A refusal of the address itself (550, 551, 553)
-    /// means the address is gone; another permanent answer refuses this
-    /// letter only; anything else is worth another try.
+    /// Sends one letter. A refusal of the address itself (550, 551 or
+    /// 553 with an enhanced status 5.1.x: no such mailbox, no such
+    /// domain) means the address is gone; another permanent answer (a
+    /// policy or spam refusal, our own sender refused) refuses this letter
+    /// only; anything else is worth another try.
     pub async fn send(&self, id: Uuid, to: &str, subject: &str, body: String) -> Outcome {
         let to: Mailbox = match to.parse() {
             Ok(to) => to,

@@ -49,10 +49,9 @@ pub struct DeliverySettings {
     /// The first retry's delay; it doubles with each attempt, up to an hour.
     pub retry_seconds: u64,
     /// How long a claimed delivery is this replica's before another may
-    /// take it: longer than any send.
+    /// take it; a send is cut off at half of it.
     pub lease_seconds: u64,
-    /// Deliveries claimed at once, and sent at once.
-    pub batch: i64,
+    /// Deliveries claimed and sent at once.
     pub concurrency: usize,
     /// Where links in e-mails and pushes lead: the system's public address.
     pub public_url: String,
@@ -76,6 +75,8 @@ struct Claimed {
     confirmation: bool,
     person_id: Uuid,
     attempts: i32,
+    /// The lease this replica took: what it records under.
+    leased_until: OffsetDateTime,
     kind: String,
     outside_title: String,
     outside_body: String,
@@ -93,7 +94,7 @@ impl Dispatcher {
             tokio::pin!(woken);
             woken.as_mut().enable();
             match self.round().await {
-                Ok(claimed) if claimed as i64 >= self.settings.batch => continue,
+                Ok(claimed) if claimed >= self.settings.concurrency.max(1) => continue,
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "claiming deliveries failed"),
             }
@@ -119,11 +120,11 @@ impl Dispatcher {
              WHERE d.notification_id = due.notification_id AND d.channel = due.channel \
                AND d.target = due.target AND n.id = d.notification_id \
              RETURNING d.notification_id, d.channel, d.target, d.confirmation, d.person_id, \
-                 d.attempts, n.kind, n.outside_title, n.outside_body, n.link, \
+                 d.attempts, d.leased_until, n.kind, n.outside_title, n.outside_body, n.link, \
                  CASE WHEN d.confirmation THEN NULL \
                       ELSE extract(epoch FROM quiet_left(d.person_id))::float8 END AS quiet_seconds",
         )
-        .bind(self.settings.batch)
+        .bind(i64::try_from(self.settings.concurrency.max(1)).unwrap_or(1))
         .bind(self.settings.lease_seconds as f64)
         .fetch_all(&self.pool)
         .await?;
@@ -149,21 +150,32 @@ impl Dispatcher {
             sqlx::query(
                 "UPDATE deliveries SET due_at = now() + make_interval(secs => $4), held = true, \
                      leased_until = NULL, attempts = attempts - 1 \
-                 WHERE notification_id = $1 AND channel = $2 AND target = $3",
+                 WHERE notification_id = $1 AND channel = $2 AND target = $3 \
+                   AND state = 'pending' AND leased_until = $5",
             )
             .bind(delivery.notification_id)
             .bind(&delivery.channel)
             .bind(&delivery.target)
             .bind(seconds)
+            .bind(delivery.leased_until)
             .execute(&self.pool)
             .await?;
             tracing::debug!(seconds, "held back by quiet hours");
             return Ok(());
         }
         let started = std::time::Instant::now();
-        let outcome = match delivery.channel.as_str() {
-            "email" => self.email(&delivery).await?,
-            _ => self.push(&delivery).await?,
+        // Cut off well inside the lease, so no other replica takes it while
+        // it is still being sent.
+        let limit = Duration::from_secs((self.settings.lease_seconds / 2).max(1));
+        let sending = async {
+            match delivery.channel.as_str() {
+                "email" => self.email(&delivery).await,
+                _ => self.push(&delivery).await,
+            }
+        };
+        let outcome = match tokio::time::timeout(limit, sending).await {
+            Ok(outcome) => outcome?,
+            Err(_) => Outcome::Transient(format!("no answer within {limit:?}")),
         };
         let label = match &outcome {
             Outcome::Sent => "sent",
@@ -256,76 +268,102 @@ impl Dispatcher {
     /// and its person told, in one transaction.
     async fn record(&self, delivery: &Claimed, outcome: Outcome) -> Result<(), sqlx::Error> {
         let mut transaction = self.pool.begin().await?;
-        let key = (
-            delivery.notification_id,
-            delivery.channel.as_str(),
-            delivery.target.as_str(),
-        );
-        match outcome {
-            Outcome::Sent => {
-                sqlx::query(
-                    "UPDATE deliveries SET state = 'sent', sent_at = now(), leased_until = NULL, \
-                         last_error = '' WHERE notification_id = $1 AND channel = $2 AND target = $3",
-                )
-                .bind(key.0)
-                .bind(key.1)
-                .bind(key.2)
-                .execute(&mut *transaction)
-                .await?;
-            }
+        let key = Key {
+            notification: delivery.notification_id,
+            channel: &delivery.channel,
+            target: &delivery.target,
+            lease: delivery.leased_until,
+        };
+        let (state, error) = match &outcome {
+            Outcome::Sent => ("sent", ""),
             Outcome::Transient(error) if delivery.attempts >= self.settings.max_attempts => {
                 tracing::warn!(%error, "delivery failed; attempts exhausted");
-                set_state(&mut transaction, key, "failed", &error).await?;
+                ("failed", error.as_str())
             }
-            Outcome::Transient(error) => {
-                let doublings = u32::try_from(delivery.attempts.clamp(1, 12) - 1).unwrap_or(0);
-                let delay = (self.settings.retry_seconds.max(1) * 2u64.pow(doublings)).min(3600);
-                tracing::info!(%error, delay, "delivery failed; will retry");
-                sqlx::query(
-                    "UPDATE deliveries SET due_at = now() + make_interval(secs => $4), \
-                         leased_until = NULL, last_error = $5 \
-                     WHERE notification_id = $1 AND channel = $2 AND target = $3",
-                )
-                .bind(key.0)
-                .bind(key.1)
-                .bind(key.2)
-                .bind(delay as f64)
-                .bind(&error)
-                .execute(&mut *transaction)
-                .await?;
-            }
+            Outcome::Transient(error) => ("pending", error.as_str()),
             Outcome::Refused(error) => {
                 tracing::warn!(%error, "delivery refused");
-                set_state(&mut transaction, key, "refused", &error).await?;
+                ("refused", error.as_str())
             }
             Outcome::Gone(error) => {
                 tracing::warn!(%error, "address or device gone; switching it off");
-                set_state(&mut transaction, key, "refused", &error).await?;
-                switch_off(&mut transaction, delivery, &error).await?;
+                ("refused", error.as_str())
             }
+        };
+        let recorded = if state == "pending" {
+            let doublings = u32::try_from(delivery.attempts.clamp(1, 12) - 1).unwrap_or(0);
+            let delay = (self.settings.retry_seconds.max(1) * 2u64.pow(doublings)).min(3600);
+            tracing::info!(error, delay, "delivery failed; will retry");
+            sqlx::query(
+                "UPDATE deliveries SET due_at = now() + make_interval(secs => $5), \
+                     leased_until = NULL, last_error = $6 \
+                 WHERE notification_id = $1 AND channel = $2 AND target = $3 \
+                   AND state = 'pending' AND leased_until = $4",
+            )
+            .bind(key.notification)
+            .bind(key.channel)
+            .bind(key.target)
+            .bind(key.lease)
+            .bind(delay as f64)
+            .bind(error)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+                > 0
+        } else {
+            set_state(&mut transaction, &key, state, error).await?
+        };
+        if !recorded {
+            // Another replica took it after this one's lease ran out: what
+            // it records stands.
+            tracing::warn!("the delivery's lease ran out before it was recorded");
+            return transaction.commit().await;
+        }
+        if let Outcome::Gone(error) = &outcome {
+            switch_off(&mut transaction, delivery, error).await?;
+        }
+        if delivery.confirmation && state != "pending" {
+            // The code has gone (or never will): it stays in no table.
+            sqlx::query("UPDATE notifications SET body = '', outside_body = '' WHERE id = $1")
+                .bind(delivery.notification_id)
+                .execute(&mut *transaction)
+                .await?;
         }
         transaction.commit().await
     }
 }
 
+/// A claimed delivery, as this replica's lease names it.
+struct Key<'a> {
+    notification: Uuid,
+    channel: &'a str,
+    target: &'a str,
+    lease: OffsetDateTime,
+}
+
+/// Ends a delivery still under this replica's lease; whether it was.
 async fn set_state(
     transaction: &mut PgConnection,
-    (notification, channel, target): (Uuid, &str, &str),
+    key: &Key<'_>,
     state: &str,
     error: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE deliveries SET state = $4, leased_until = NULL, last_error = $5 \
-         WHERE notification_id = $1 AND channel = $2 AND target = $3",
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE deliveries SET state = $5, leased_until = NULL, last_error = $6, \
+             sent_at = CASE WHEN $5 = 'sent' THEN now() END \
+         WHERE notification_id = $1 AND channel = $2 AND target = $3 \
+           AND state = 'pending' AND leased_until = $4",
     )
-    .bind(notification)
-    .bind(channel)
-    .bind(target)
+    .bind(key.notification)
+    .bind(key.channel)
+    .bind(key.target)
+    .bind(key.lease)
     .bind(state)
     .bind(error)
     .execute(transaction)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 /// Stops using a gone address or device, drops what was waiting for it,

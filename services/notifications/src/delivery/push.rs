@@ -27,7 +27,7 @@ pub struct PushSettings {
     /// Who runs this server, for the push services: `mailto:` or `https:`.
     pub subject: String,
     /// The push services' hosts subscriptions may point at (browsers'
-    /// own); empty allows any https host.
+    /// own, and their subdomains); a subscription elsewhere is refused.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
     /// Lets `http://127.0.0.1:…` endpoints in: tests and `make run` only.
@@ -227,11 +227,10 @@ impl Pusher {
         if !url.username().is_empty() || url.password().is_some() {
             return Err("may not carry credentials".to_owned());
         }
-        let allowed = self.allowed_hosts.is_empty()
-            || self
-                .allowed_hosts
-                .iter()
-                .any(|allowed| host == *allowed || host.ends_with(&format!(".{allowed}")));
+        let allowed = self
+            .allowed_hosts
+            .iter()
+            .any(|allowed| host == *allowed || host.ends_with(&format!(".{allowed}")));
         if !allowed {
             return Err(format!("{host} is not a push service this region allows"));
         }
@@ -371,6 +370,10 @@ mod tests {
         }
         let testing = test_pusher(&[], true);
         assert!(testing.check_endpoint("http://127.0.0.1:9/push").is_ok());
+        assert!(
+            testing.check_endpoint("https://gradebook/push").is_err(),
+            "no list allows no host but the loopback"
+        );
     }
 
     #[test]

@@ -300,5 +300,17 @@ async fn read_marks_and_unread_counts_are_the_callers_own() -> anyhow::Result<()
         .await
         .expect_err("not a token");
     assert_eq!(violated_fields(&bad), vec!["page.page_token".to_owned()]);
+    // A cursor the feed has not reached would skip what comes: refused.
+    let ahead = school
+        .ivanovs
+        .parent
+        .n
+        .feed
+        .subscribe(nf::SubscribeRequest {
+            after: Some(entries[0].cursor + 1_000),
+        })
+        .await
+        .expect_err("a cursor from the future");
+    assert_eq!(violated_fields(&ahead), vec!["after".to_owned()]);
     Ok(())
 }
