@@ -131,6 +131,16 @@ pub fn channels_of(kind: Kind, chosen: Option<&[String]>) -> Vec<Channel> {
     }
 }
 
+/// The channels of `kind` among a person's stored choices (kind name →
+/// channel names), else the default.
+pub fn channels_among(kind: Kind, chosen: &[(String, Vec<String>)]) -> Vec<Channel> {
+    let mine = chosen
+        .iter()
+        .find(|(name, _)| name == kind.name())
+        .map(|(_, channels)| channels.as_slice());
+    channels_of(kind, mine)
+}
+
 /// A notification about to be given to its recipients.
 #[derive(Debug, Clone)]
 pub struct Draft {

@@ -131,19 +131,11 @@ impl Notifications {
         parent: uuid::Uuid,
         student: uuid::Uuid,
     ) -> anyhow::Result<()> {
-        let pool = self.db.pool.clone();
-        asurso_testkit::eventually(Duration::from_secs(15), || {
-            let pool = pool.clone();
-            async move {
-                Ok(sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM guardians WHERE parent_id = $1 AND student_id = $2)",
-                )
-                .bind(parent)
-                .bind(student)
-                .fetch_one(&pool)
-                .await?)
-            }
-        })
+        self.holds(
+            "SELECT EXISTS (SELECT 1 FROM guardians WHERE parent_id = $1 AND student_id = $2)",
+            parent,
+            student,
+        )
         .await
     }
 
@@ -153,17 +145,30 @@ impl Notifications {
         student: uuid::Uuid,
         class: uuid::Uuid,
     ) -> anyhow::Result<()> {
+        self.holds(
+            "SELECT EXISTS (SELECT 1 FROM current_enrolments WHERE student_id = $1 AND class_id = $2)",
+            student,
+            class,
+        )
+        .await
+    }
+
+    /// Waits until `question` (of two ids) answers true.
+    async fn holds(
+        &self,
+        question: &'static str,
+        first: uuid::Uuid,
+        second: uuid::Uuid,
+    ) -> anyhow::Result<()> {
         let pool = self.db.pool.clone();
         asurso_testkit::eventually(Duration::from_secs(15), || {
             let pool = pool.clone();
             async move {
-                Ok(sqlx::query_scalar::<_, bool>(
-                    "SELECT EXISTS (SELECT 1 FROM current_enrolments WHERE student_id = $1 AND class_id = $2)",
-                )
-                .bind(student)
-                .bind(class)
-                .fetch_one(&pool)
-                .await?)
+                Ok(sqlx::query_scalar::<_, bool>(question)
+                    .bind(first)
+                    .bind(second)
+                    .fetch_one(&pool)
+                    .await?)
             }
         })
         .await

@@ -190,6 +190,18 @@ pub fn page_size(page: Option<&PageRequest>) -> i64 {
     }
 }
 
+/// Cuts rows read with one more than `limit` (to learn whether a page
+/// follows) back to `limit`, and gives the next page's token: `token` of
+/// the last row kept, empty when nothing follows.
+pub fn next_page<T>(rows: &mut Vec<T>, limit: i64, token: impl FnOnce(&T) -> String) -> String {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    if rows.len() <= limit {
+        return String::new();
+    }
+    rows.truncate(limit);
+    rows.last().map(token).unwrap_or_default()
+}
+
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 500;
 

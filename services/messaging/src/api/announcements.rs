@@ -8,7 +8,7 @@ use asurso_proto::{events as ev, identity::Role, messaging as pb};
 use asurso_runtime::{
     auth::{Caller, parse_role, role_name},
     convert::{instant, timestamp},
-    edge::{Edge, Idempotent, page_size, uuid_field},
+    edge::{Edge, Idempotent, next_page, page_size, uuid_field},
     errors::ServiceError,
     events::{NewEvent, enqueue},
 };
@@ -233,17 +233,14 @@ async fn list_announcements(
         limit + 1,
     )
     .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_page_token = match (more, rows.last()) {
-        (true, Some(last)) => Cursor {
+    let next_page_token = next_page(&mut rows, limit, |last| {
+        Cursor {
             at: last.visible_from,
             id: last.id,
             pinned: last.pinned,
         }
-        .token(),
-        _ => String::new(),
-    };
+        .token()
+    });
     Ok(pb::ListAnnouncementsResponse {
         announcements: with_attachments(&mut connection, rows).await?,
         page: Some(asurso_proto::common::PageResponse { next_page_token }),

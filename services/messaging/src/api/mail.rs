@@ -8,7 +8,7 @@ use asurso_proto::{events as ev, messaging as pb};
 use asurso_runtime::{
     auth::Caller,
     convert::timestamp,
-    edge::{Edge, Idempotent, optional_uuid, page_size, text_of, uuid_field},
+    edge::{Edge, Idempotent, next_page, optional_uuid, page_size, text_of, uuid_field},
     errors::ServiceError,
     events::{NewEvent, enqueue_many},
 };
@@ -660,17 +660,14 @@ async fn list_messages(
         limit + 1,
     )
     .await?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_page_token = match (more, rows.last()) {
-        (true, Some(last)) => Cursor {
+    let next_page_token = next_page(&mut rows, limit, |last| {
+        Cursor {
             at: last.sent_at,
             id: last.id,
             pinned: false,
         }
-        .token(),
-        _ => String::new(),
-    };
+        .token()
+    });
     let messages = rows
         .into_iter()
         .map(|row| {

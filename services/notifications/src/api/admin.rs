@@ -7,7 +7,7 @@ use asurso_proto::{identity::Role, notifications as pb};
 use asurso_runtime::{
     auth::Caller,
     convert::timestamp,
-    edge::{Edge, page_size},
+    edge::{Edge, next_page, page_size},
     errors::ServiceError,
     rights::right,
 };
@@ -88,12 +88,9 @@ async fn list_failed_deliveries(
     .bind(limit + 1)
     .fetch_all(&mut *connection)
     .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_page_token = match (more, rows.last()) {
-        (true, Some(last)) => (last.created_at.unix_timestamp_nanos() / 1_000).to_string(),
-        _ => String::new(),
-    };
+    let next_page_token = next_page(&mut rows, limit, |last| {
+        (last.created_at.unix_timestamp_nanos() / 1_000).to_string()
+    });
     Ok(pb::ListFailedDeliveriesResponse {
         deliveries: rows
             .into_iter()

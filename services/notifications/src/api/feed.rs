@@ -5,7 +5,7 @@ use std::time::Duration;
 use asurso_proto::notifications as pb;
 use asurso_runtime::{
     auth::Caller,
-    edge::{Edge, page_size, uuid_field},
+    edge::{Edge, next_page, page_size, uuid_field},
     errors::{FieldViolation, ServiceError},
 };
 use tokio::sync::mpsc;
@@ -67,12 +67,7 @@ async fn list_feed(
         limit + 1,
     )
     .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next_page_token = match (more, rows.last()) {
-        (true, Some(last)) => last.cursor.to_string(),
-        _ => String::new(),
-    };
+    let next_page_token = next_page(&mut rows, limit, |last| last.cursor.to_string());
     let unread = feed::unread(&mut connection, caller.person_id).await?;
     let head = feed::head(&mut connection, caller.person_id).await?;
     Ok(pb::ListFeedResponse {

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{Shared, State};
 use crate::{
-    domain::{Channel, Draft, Kind, channels_of},
+    domain::{Channel, Draft, Kind, channels_among},
     feed,
     preferences::{self, Row},
 };
@@ -42,18 +42,12 @@ async fn preferences_of(
     let chosen = preferences::choices(connection, person).await?;
     let kinds = Kind::ALL
         .into_iter()
-        .map(|kind| {
-            let mine = chosen
-                .iter()
-                .find(|(name, _)| name == kind.name())
-                .map(|(_, channels)| channels.as_slice());
-            pb::KindChannels {
-                kind: kind.to_proto() as i32,
-                channels: channels_of(kind, mine)
-                    .into_iter()
-                    .map(|channel| channel.to_proto() as i32)
-                    .collect(),
-            }
+        .map(|kind| pb::KindChannels {
+            kind: kind.to_proto() as i32,
+            channels: channels_among(kind, &chosen)
+                .into_iter()
+                .map(|channel| channel.to_proto() as i32)
+                .collect(),
         })
         .collect();
     let subscriptions = preferences::subscriptions(connection, person).await?;

@@ -8,7 +8,7 @@ use time::Date;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Channel, Draft, Kind, channels_of},
+    domain::{Channel, Draft, Kind, channels_among},
     feed, preferences,
 };
 
@@ -62,13 +62,8 @@ async fn digest_of(pool: &PgPool, person: Uuid) -> Result<bool, sqlx::Error> {
     let last = entries.last().map_or(after, |(cursor, ..)| *cursor);
     let chosen = preferences::choices(&mut transaction, person).await?;
     let by_email = |kind: &str| {
-        Kind::parse(kind).is_some_and(|kind| {
-            let mine = chosen
-                .iter()
-                .find(|(name, _)| name == kind.name())
-                .map(|(_, channels)| channels.as_slice());
-            channels_of(kind, mine).contains(&Channel::Email)
-        })
+        Kind::parse(kind)
+            .is_some_and(|kind| channels_among(kind, &chosen).contains(&Channel::Email))
     };
     let lines: Vec<String> = entries
         .iter()
