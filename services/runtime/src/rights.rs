@@ -54,6 +54,7 @@ pub mod right {
 
     pub const ORG_CREATE_MUNICIPALITY: Right = Right("org.create_municipality");
     pub const ORG_CREATE_SCHOOL: Right = Right("org.create_school");
+    pub const ORG_EDIT_SCHOOL_CARD: Right = Right("org.edit_school_card");
     pub const PEOPLE_REGISTER: Right = Right("people.register");
     pub const PEOPLE_IMPORT: Right = Right("people.import");
     pub const PEOPLE_READ: Right = Right("people.read");
@@ -87,6 +88,12 @@ pub const DEFAULTS: &[RightDefault] = &[
     RightDefault::new(
         right::ORG_CREATE_SCHOOL,
         &[Role::RegionAdmin, Role::MunicipalAdmin],
+        false,
+    ),
+    // What a school publishes about itself (address, contacts, director).
+    RightDefault::new(
+        right::ORG_EDIT_SCHOOL_CARD,
+        &[Role::RegionAdmin, Role::MunicipalAdmin, Role::SchoolAdmin],
         false,
     ),
     RightDefault::new(

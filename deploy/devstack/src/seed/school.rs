@@ -82,6 +82,30 @@ pub(super) async fn seed_school(
     let mut director = channels
         .ensure_login(region_admin, &director_id, &director_login)
         .await?;
+    // What the school publishes: apps find it by the short name.
+    director
+        .org
+        .set_school_card(pb::SetSchoolCardRequest {
+            card: Some(pb::SchoolCard {
+                school_id: school_id.clone(),
+                short_name: name.to_owned(),
+                about: format!(
+                    "Муниципальное бюджетное общеобразовательное учреждение «{name}» г. о. Самара"
+                ),
+                legal_address: format!("443{number:03}, г. Самара, ул. Школьная, д. {number}"),
+                postal_address: format!("443{number:03}, г. Самара, ул. Школьная, д. {number}"),
+                email: format!("school{number}@demo.asurso.local"),
+                website: format!("https://school{number}.demo.asurso.local"),
+                phones: format!("+7 846 200-00-0{number}"),
+                director: "Директорова Ольга Ивановна".to_owned(),
+                deputy_administration: "Хозяйкина Нина Петровна".to_owned(),
+                deputy_it: "Сетевой Антон Олегович".to_owned(),
+                deputy_education: "Учебная Галина Сергеевна".to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .context("setting the school's card")?;
 
     let mut teachers = Vec::new();
     for (index, subject) in SUBJECTS.iter().enumerate() {

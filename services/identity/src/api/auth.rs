@@ -283,6 +283,20 @@ async fn logout(
     Ok(pb::LogoutResponse {})
 }
 
+async fn check_session(
+    state: &State,
+    caller: &Caller,
+    _request: pb::CheckSessionRequest,
+) -> Result<pb::CheckSessionResponse, IdentityError> {
+    let mut connection = state.pool.acquire().await?;
+    let method = storage::sessions::method_of(&mut connection, caller.session_id)
+        .await?
+        .ok_or_else(|| {
+            IdentityError::Unauthenticated("the session has ended: log in again".to_owned())
+        })?;
+    Ok(pb::CheckSessionResponse { method })
+}
+
 async fn logout_everywhere(
     state: &State,
     caller: &Caller,
@@ -499,6 +513,13 @@ impl pb::auth_service_server::AuthService for AuthApi {
         request: Request<pb::LogoutRequest>,
     ) -> Result<Response<pb::LogoutResponse>, Status> {
         asurso_runtime::handle!(self.0, request, logout)
+    }
+
+    async fn check_session(
+        &self,
+        request: Request<pb::CheckSessionRequest>,
+    ) -> Result<Response<pb::CheckSessionResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, check_session)
     }
 
     async fn logout_everywhere(

@@ -2,7 +2,7 @@
 
 use asurso_proto::{common::PageResponse, events, identity as pb};
 use asurso_runtime::auth::Caller;
-use asurso_runtime::edge::{Edge, Idempotent};
+use asurso_runtime::edge::{Edge, Idempotent, next_page};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -10,9 +10,12 @@ use super::{Shared, org_unit, page_size, uuid_field};
 use crate::api::State;
 use crate::{
     access,
-    domain::{IdentityError, rights::right},
+    domain::{IdentityError, error::FieldViolation, rights::right},
     events::publish,
-    storage::{self, org::OrgUnitRow},
+    storage::{
+        self,
+        org::{OrgUnitRow, SchoolCardRow},
+    },
 };
 
 pub struct OrgApi(pub Shared);
@@ -254,6 +257,170 @@ async fn list_org_units(
     })
 }
 
+fn school_card(row: &SchoolCardRow) -> pb::SchoolCard {
+    pb::SchoolCard {
+        school_id: row.school_id.to_string(),
+        full_name: row.full_name.clone(),
+        short_name: row.short_name.clone(),
+        about: row.about.clone(),
+        legal_address: row.legal_address.clone(),
+        postal_address: row.postal_address.clone(),
+        email: row.email.clone(),
+        website: row.website.clone(),
+        phones: row.phones.clone(),
+        director: row.director.clone(),
+        deputy_administration: row.deputy_administration.clone(),
+        deputy_it: row.deputy_it.clone(),
+        deputy_education: row.deputy_education.clone(),
+    }
+}
+
+/// A text of the card: trimmed, at most `max` characters.
+fn card_text(value: &str, field: &str, max: usize, violations: &mut Vec<FieldViolation>) -> String {
+    let value = value.trim();
+    if value.chars().count() > max {
+        violations.push(FieldViolation::new(
+            field,
+            format!("is longer than {max} characters"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        violations.push(FieldViolation::new(field, "holds control characters"));
+    }
+    value.to_owned()
+}
+
+async fn search_schools(
+    state: &State,
+    request: pb::SearchSchoolsRequest,
+) -> Result<pb::SearchSchoolsResponse, IdentityError> {
+    let part = request.name_contains.trim();
+    if part.chars().count() > MAX_NAME {
+        return Err(IdentityError::invalid(
+            "name_contains",
+            "is longer than 300 characters",
+        ));
+    }
+    let limit = page_size(request.page.as_ref());
+    let after = match request.page.as_ref().map(|page| page.page_token.as_str()) {
+        None | Some("") => None,
+        Some(token) => Some(decode_token(token)?),
+    };
+    let mut connection = state.pool.acquire().await?;
+    let mut schools = storage::org::search_schools(&mut connection, part, after, limit + 1).await?;
+    let next_page_token = next_page(&mut schools, limit, |last| {
+        format!("{}|{}", last.school_id, last.full_name)
+    });
+    Ok(pb::SearchSchoolsResponse {
+        schools: schools
+            .iter()
+            .map(|row| pb::SchoolListing {
+                id: row.school_id.to_string(),
+                name: row.full_name.clone(),
+                short_name: if row.short_name.is_empty() {
+                    row.full_name.clone()
+                } else {
+                    row.short_name.clone()
+                },
+                address: if row.legal_address.is_empty() {
+                    row.postal_address.clone()
+                } else {
+                    row.legal_address.clone()
+                },
+            })
+            .collect(),
+        page: Some(PageResponse { next_page_token }),
+    })
+}
+
+async fn get_school_card(
+    state: &State,
+    request: pb::GetSchoolCardRequest,
+) -> Result<pb::GetSchoolCardResponse, IdentityError> {
+    let school = uuid_field(&request.school_id, "school_id")?;
+    let mut connection = state.pool.acquire().await?;
+    let card = storage::org::card(&mut connection, school)
+        .await?
+        .ok_or_else(|| IdentityError::NotFound(format!("school_id: no school {school}")))?;
+    Ok(pb::GetSchoolCardResponse {
+        card: Some(school_card(&card)),
+    })
+}
+
+async fn set_school_card(
+    state: &State,
+    caller: &Caller,
+    request: pb::SetSchoolCardRequest,
+) -> Result<pb::SetSchoolCardResponse, IdentityError> {
+    let given = request.card.unwrap_or_default();
+    let school = uuid_field(&given.school_id, "card.school_id")?;
+    let mut violations = Vec::new();
+    let mut text = |value: &str, field: &str, max: usize| {
+        card_text(value, &format!("card.{field}"), max, &mut violations)
+    };
+    let mut card = SchoolCardRow {
+        school_id: school,
+        full_name: String::new(),
+        short_name: text(&given.short_name, "short_name", 100),
+        about: text(&given.about, "about", 4000),
+        legal_address: text(&given.legal_address, "legal_address", 500),
+        postal_address: text(&given.postal_address, "postal_address", 500),
+        email: text(&given.email, "email", 254),
+        website: text(&given.website, "website", 500),
+        phones: text(&given.phones, "phones", 200),
+        director: text(&given.director, "director", MAX_NAME),
+        deputy_administration: text(
+            &given.deputy_administration,
+            "deputy_administration",
+            MAX_NAME,
+        ),
+        deputy_it: text(&given.deputy_it, "deputy_it", MAX_NAME),
+        deputy_education: text(&given.deputy_education, "deputy_education", MAX_NAME),
+    };
+    if !card.email.is_empty() && !looks_like_email(&card.email) {
+        violations.push(FieldViolation::new(
+            "card.email",
+            "is not an e-mail address",
+        ));
+    }
+    let web = &card.website;
+    if !(web.is_empty() || web.starts_with("https://") || web.starts_with("http://")) {
+        violations.push(FieldViolation::new(
+            "card.website",
+            "must start with https:// (or http://)",
+        ));
+    }
+    if !violations.is_empty() {
+        return Err(IdentityError::Invalid(violations));
+    }
+    let mut transaction = state.begin().await?;
+    let unit = access::unit(&mut transaction, school, "card.school_id").await?;
+    if unit.kind != "school" {
+        return Err(IdentityError::invalid("card.school_id", "is not a school"));
+    }
+    access::authorize(&mut transaction, caller, right::ORG_EDIT_SCHOOL_CARD, &unit).await?;
+    storage::org::set_card(&mut transaction, &card, caller.person_id).await?;
+    state.commit(transaction).await?;
+    card.full_name = unit.name;
+    tracing::info!(school_id = %school, "school card changed");
+    Ok(pb::SetSchoolCardResponse {
+        card: Some(school_card(&card)),
+    })
+}
+
+fn looks_like_email(address: &str) -> bool {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !address.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
 #[tonic::async_trait]
 impl pb::org_service_server::OrgService for OrgApi {
     async fn create_municipality(
@@ -282,6 +449,27 @@ impl pb::org_service_server::OrgService for OrgApi {
         request: Request<pb::ListOrgUnitsRequest>,
     ) -> Result<Response<pb::ListOrgUnitsResponse>, Status> {
         asurso_runtime::handle!(self.0, request, list_org_units)
+    }
+
+    async fn search_schools(
+        &self,
+        request: Request<pb::SearchSchoolsRequest>,
+    ) -> Result<Response<pb::SearchSchoolsResponse>, Status> {
+        asurso_runtime::handle!(anonymous self.0, request, search_schools)
+    }
+
+    async fn get_school_card(
+        &self,
+        request: Request<pb::GetSchoolCardRequest>,
+    ) -> Result<Response<pb::GetSchoolCardResponse>, Status> {
+        asurso_runtime::handle!(anonymous self.0, request, get_school_card)
+    }
+
+    async fn set_school_card(
+        &self,
+        request: Request<pb::SetSchoolCardRequest>,
+    ) -> Result<Response<pb::SetSchoolCardResponse>, Status> {
+        asurso_runtime::handle!(self.0, request, set_school_card)
     }
 }
 

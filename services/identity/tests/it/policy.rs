@@ -243,10 +243,18 @@ async fn after_the_date_parents_need_esia_staff_keep_passwords_and_apps_use_app_
             .unwrap_or_default(),
         parent.to_string()
     );
-    let app_refresh = app_session
-        .tokens
-        .map(|tokens| tokens.refresh_token)
-        .unwrap_or_default();
+    let app_tokens = app_session.tokens.unwrap_or_default();
+    let app_refresh = app_tokens.refresh_token.clone();
+    // A client that keeps sessions of its own (the apps' /webapi) asks
+    // whether this one stands.
+    let mut as_app =
+        crate::support::clients(&world.identity.address, Some(&app_tokens.access_token)).await?;
+    let standing = as_app
+        .auth
+        .check_session(pb::CheckSessionRequest {})
+        .await?
+        .into_inner();
+    assert_eq!(standing.method, "app_password");
     let wrong = app_login(&mut anonymous, &app.login, "not-the-password")
         .await
         .err();
@@ -289,6 +297,14 @@ async fn after_the_date_parents_need_esia_staff_keep_passwords_and_apps_use_app_
     assert_eq!(revoked.map(|s| s.code()), Some(Code::Unauthenticated));
     let ended = refresh_refused(&mut anonymous, app_refresh).await;
     assert_eq!(ended, Some(Code::Unauthenticated));
+    // Its access token still verifies until it runs out, but the session
+    // is over.
+    let over = as_app
+        .auth
+        .check_session(pb::CheckSessionRequest {})
+        .await
+        .err();
+    assert_eq!(over.map(|s| s.code()), Some(Code::Unauthenticated));
     assert!(
         family
             .app_passwords
