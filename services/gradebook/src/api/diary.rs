@@ -173,6 +173,51 @@ async fn list_overdue(
     })
 }
 
+/// At most this many assignments in one GetDiaryAssignments.
+const MAX_ASSIGNMENTS: usize = 100;
+
+async fn get_diary_assignments(
+    state: &State,
+    caller: &Caller,
+    request: pb::GetDiaryAssignmentsRequest,
+) -> Result<pb::GetDiaryAssignmentsResponse, GradebookError> {
+    let student = uuid_field(&request.student_id, "student_id")?;
+    if request.assignment_ids.len() > MAX_ASSIGNMENTS {
+        return Err(GradebookError::invalid(
+            "assignment_ids",
+            "holds more than 100 ids",
+        ));
+    }
+    let ids = request
+        .assignment_ids
+        .iter()
+        .enumerate()
+        .map(|(index, id)| uuid_field(id, &format!("assignment_ids[{index}]")))
+        .collect::<Result<Vec<Uuid>, _>>()?;
+    let mut transaction = state.begin().await?;
+    let only_school = reader(&mut transaction, caller, student, "assignments").await?;
+    let found =
+        storage::diary::of_student_by_id(&mut transaction, student, &ids, only_school).await?;
+    let found_ids: Vec<Uuid> = found
+        .iter()
+        .map(|detail| detail.row.assignment.id)
+        .collect();
+    let attachments = attachments_by_assignment(&mut transaction, &found_ids).await?;
+    state.commit(transaction).await?;
+    Ok(pb::GetDiaryAssignmentsResponse {
+        assignments: found
+            .iter()
+            .map(|detail| pb::DiaryAssignmentDetail {
+                assignment: Some(diary_assignment(&detail.row, &attachments)),
+                teacher_id: detail.row.assignment.teacher_id.to_string(),
+                teacher_name: detail.teacher_name.clone(),
+                class_name: detail.class_name.clone(),
+                subgroup_name: detail.subgroup_name.clone(),
+            })
+            .collect(),
+    })
+}
+
 #[tonic::async_trait]
 impl pb::diary_service_server::DiaryService for DiaryApi {
     async fn get_diary_week(
@@ -187,5 +232,12 @@ impl pb::diary_service_server::DiaryService for DiaryApi {
         request: tonic::Request<pb::ListOverdueRequest>,
     ) -> Result<tonic::Response<pb::ListOverdueResponse>, tonic::Status> {
         asurso_runtime::handle!(self.0, request, list_overdue)
+    }
+
+    async fn get_diary_assignments(
+        &self,
+        request: tonic::Request<pb::GetDiaryAssignmentsRequest>,
+    ) -> Result<tonic::Response<pb::GetDiaryAssignmentsResponse>, tonic::Status> {
+        asurso_runtime::handle!(self.0, request, get_diary_assignments)
     }
 }

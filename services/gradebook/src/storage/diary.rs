@@ -88,3 +88,45 @@ pub async fn debts(
     .fetch_all(connection)
     .await
 }
+
+/// An assignment of the student's with who set it and for which group.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AssignmentDetail {
+    #[sqlx(flatten)]
+    pub row: StudentAssignment,
+    pub teacher_name: String,
+    pub class_name: String,
+    pub subgroup_name: String,
+}
+
+/// These assignments ($2) where they belong to lessons of the student's
+/// ($1: their class on that day, their group); only `school`'s ($3) when
+/// given.
+pub async fn of_student_by_id(
+    connection: &mut PgConnection,
+    student: Uuid,
+    ids: &[Uuid],
+    school: Option<Uuid>,
+) -> Result<Vec<AssignmentDetail>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "SELECT q.*, m.kind AS mark_kind, m.grade AS mark_grade, m.comment AS mark_comment, \
+           COALESCE(concat_ws(' ', p.last_name, p.first_name, NULLIF(p.middle_name, '')), '') \
+             AS teacher_name, c.name AS class_name, COALESCE(g.name, '') AS subgroup_name FROM (",
+        assignment_select!(),
+        "JOIN enrolments e ON e.student_id = $1 AND e.class_id = a.class_id \
+           AND l.date >= e.start_date AND (e.end_date IS NULL OR l.date <= e.end_date) \
+         WHERE a.id = ANY($2) AND ($3::uuid IS NULL OR l.school_id = $3) \
+           AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members sm \
+                WHERE sm.subgroup_id = l.subgroup_id AND sm.student_id = $1))) q \
+         JOIN classes c ON c.id = q.class_id \
+         LEFT JOIN subgroups g ON g.id = q.subgroup_id \
+         LEFT JOIN known_people p ON p.id = q.teacher_id \
+         LEFT JOIN marks m ON m.assignment_id = q.id AND m.student_id = $1 \
+         ORDER BY q.lesson_date, q.id"
+    ))
+    .bind(student)
+    .bind(ids)
+    .bind(school)
+    .fetch_all(connection)
+    .await
+}

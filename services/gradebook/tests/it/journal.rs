@@ -949,6 +949,55 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
         code(second.diary.get_diary_week(week(s[0].clone())).await),
         Some(Code::PermissionDenied)
     );
+    // Assignments by id as the diary shows them, with who set them: the
+    // child's own only (an id of nothing of theirs is left out), not a
+    // classmate's; too many ids, or a malformed one, refused by name.
+    let by_id = |student: &str, ids: Vec<String>| gb::GetDiaryAssignmentsRequest {
+        student_id: student.to_owned(),
+        assignment_ids: ids,
+    };
+    let details = c
+        .parent
+        .gb
+        .diary
+        .get_diary_assignments(by_id(&s[0], vec![work.id.clone(), Uuid::now_v7().to_string()]))
+        .await?
+        .into_inner()
+        .assignments;
+    assert_eq!(details.len(), 1, "{details:?}");
+    let detail = &details[0];
+    let given = detail.assignment.clone().unwrap_or_default();
+    assert_eq!(given.id, work.id);
+    assert_eq!(given.mark, grade(5));
+    assert_eq!(detail.teacher_id, c.maths_teacher.id.to_string());
+    assert_eq!(detail.class_name, c.class.name);
+    assert_eq!(
+        code(
+            c.parent
+                .gb
+                .diary
+                .get_diary_assignments(by_id(&s[1], vec![work.id.clone()]))
+                .await
+        ),
+        Some(Code::PermissionDenied)
+    );
+    for (ids, field) in [
+        (vec![work.id.clone(); 101], "assignment_ids"),
+        (vec!["x".to_owned()], "assignment_ids[0]"),
+    ] {
+        let refused = c
+            .parent
+            .gb
+            .diary
+            .get_diary_assignments(by_id(&s[0], ids))
+            .await
+            .err();
+        assert!(
+            refused.as_ref().is_some_and(|status| status.code() == Code::InvalidArgument
+                && status.message().starts_with(field)),
+            "{refused:?}"
+        );
+    }
     assert_eq!(
         code(
             second
