@@ -38,7 +38,8 @@ impl System {
         );
         let name = asurso_testkit::namespace();
         let mut layout = Layout::free(&format!("e2e_{name}"))?;
-        // Every service that speaks on the bus (those with a database).
+        // Every service that speaks on the bus (those with a database; the
+        // gateway's setting is ignored).
         for service in asurso_devstack::SERVICES.iter().filter(|s| s.database) {
             layout.env.push((
                 format!("{}_NATS__NAMESPACE", service.env_prefix),

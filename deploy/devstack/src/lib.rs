@@ -42,7 +42,7 @@ pub struct ServiceDef {
     pub env_prefix: &'static str,
     /// Its gRPC port on this machine.
     pub port: u16,
-    /// Whether it keeps a database (the gateway keeps none).
+    /// Whether it keeps a database (the gateway's is its `/webapi` ids).
     pub database: bool,
     /// Settings that tie it to the others' ports.
     pub env: Vec<(String, String)>,
@@ -56,7 +56,7 @@ pub struct ServiceSpec {
     pub env_prefix: &'static str,
     /// Its gRPC port under `make run` (its `config/local.toml` agrees).
     pub port: u16,
-    /// Whether it keeps a database (the gateway keeps none).
+    /// Whether it keeps a database (the gateway's is its `/webapi` ids).
     pub database: bool,
     /// Verifies tokens with identity's keys (`<PREFIX>_IDENTITY__ADDRESS`).
     pub verifies_tokens: bool,
@@ -135,7 +135,7 @@ pub const SERVICES: &[ServiceSpec] = &[
         name: GATEWAY,
         env_prefix: "GATEWAY",
         port: 8080,
-        database: false,
+        database: true,
         verifies_tokens: false,
         behind_gateway: false,
         extra: |layout| {

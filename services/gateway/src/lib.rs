@@ -24,6 +24,7 @@ pub mod policy;
 pub mod proxy;
 pub mod routing;
 pub mod web;
+pub mod webapi;
 
 use std::{collections::BTreeMap, net::SocketAddr, sync::Arc, time::Duration};
 
@@ -59,6 +60,18 @@ pub struct Settings {
     pub upstreams: BTreeMap<String, String>,
     pub limits: LimitSettings,
     pub web: WebSettings,
+    /// The NetSchool-compatible `/webapi`'s own database (its integer ids);
+    /// without a URL, `/webapi` is off.
+    pub database: WebApiDatabase,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebApiDatabase {
+    #[serde(default)]
+    pub url: Option<secrecy::SecretString>,
+    pub max_connections: u32,
+    /// Seconds.
+    pub acquire_timeout: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +122,26 @@ impl ServiceSettings for Settings {
     }
 }
 
+/// The `/webapi` database: connected and migrated (replicas starting at
+/// once take turns: the migrator holds a lock).
+async fn webapi_database(
+    url: &secrecy::SecretString,
+    settings: &WebApiDatabase,
+) -> Result<sqlx::PgPool, GatewayError> {
+    let pool = asurso_runtime::db::connect(&asurso_runtime::settings::DatabaseSettings {
+        url: url.clone(),
+        max_connections: settings.max_connections,
+        acquire_timeout: Duration::from_secs_f64(settings.acquire_timeout.clamp(0.1, 600.0)),
+    })
+    .await
+    .map_err(|error| GatewayError::Settings(error.to_string()))?;
+    sqlx::migrate!("./migrations")
+        .run(&pool)
+        .await
+        .map_err(|error| GatewayError::Settings(format!("migrating database.url: {error}")))?;
+    Ok(pool)
+}
+
 /// How often idle rate-limit entries are dropped and upstreams' health read.
 const UPKEEP_EVERY: Duration = Duration::from_secs(10);
 
@@ -137,6 +170,13 @@ impl Application {
         let limits = limits::Limits::new(&settings.limits)?;
         let trusted = client::TrustedProxies::parse(&settings.limits.trusted_proxies)?;
         let web = web::Site::new(&settings.web)?;
+        let webapi = match &settings.database.url {
+            Some(url) => Some(webapi_database(url, &settings.database).await?),
+            None => {
+                tracing::info!("database.url is not set: the NetSchool-compatible /webapi is off");
+                None
+            }
+        };
         let state = Arc::new(proxy::Gateway {
             upstreams,
             identity,
@@ -150,7 +190,13 @@ impl Application {
         });
         let server = GrpcServer::bind(&settings.grpc).await?;
         let edge_state = Arc::clone(&state);
-        let server = server.public_edge(move |grpc| web::router(edge_state, grpc));
+        let server = server.public_edge(move |grpc| {
+            let site = web::router(Arc::clone(&edge_state), grpc);
+            match webapi {
+                Some(pool) => site.nest("/webapi", webapi::router(edge_state, pool)),
+                None => site,
+            }
+        });
         Ok(Self { server, state })
     }
 

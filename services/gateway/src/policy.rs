@@ -108,12 +108,23 @@ pub const RULES: &[Rule] = &[
     // identity: sessions, people, org tree, rights.
     rule("asurso.identity.v1.AuthService/Logout", ANYONE),
     rule("asurso.identity.v1.AuthService/LogoutEverywhere", ANYONE),
+    rule("asurso.identity.v1.AuthService/CheckSession", ANYONE),
     rule("asurso.identity.v1.AuthService/CreateLocalAccount", ADMINS),
     rule("asurso.identity.v1.AuthService/RotateSigningKey", REGION),
     rule("asurso.identity.v1.OrgService/CreateMunicipality", REGION),
     rule("asurso.identity.v1.OrgService/CreateSchool", ABOVE_SCHOOLS),
     rule("asurso.identity.v1.OrgService/GetOrgUnit", ANYONE),
     rule("asurso.identity.v1.OrgService/ListOrgUnits", ANYONE),
+    // What a school publishes about itself: read before logging in.
+    rule(
+        "asurso.identity.v1.OrgService/SearchSchools",
+        Access::Public,
+    ),
+    rule(
+        "asurso.identity.v1.OrgService/GetSchoolCard",
+        Access::Public,
+    ),
+    rule("asurso.identity.v1.OrgService/SetSchoolCard", ADMINS),
     rule("asurso.identity.v1.PeopleService/*", ADMINS),
     rule("asurso.identity.v1.PeopleService/GetPerson", ANYONE),
     rule("asurso.identity.v1.PeopleService/ListChildren", ANYONE),
@@ -347,6 +358,6 @@ mod tests {
                 "{pattern} goes without a token"
             );
         }
-        assert_eq!(open.len(), 8, "{open:?}");
+        assert_eq!(open.len(), 10, "{open:?}");
     }
 }

@@ -121,3 +121,15 @@ pub fn snils(seed: u32) -> String {
         .collect();
     format!("{}-{}-{} {:02}", &d[0..3], &d[3..6], &d[6..9], check)
 }
+
+/// The Python that has the tests' programs (`deploy/local/
+/// requirements-test.txt`): `ASURSO_PYTHON` (the Makefile sets it), else
+/// the checkout's `.run/venv`.
+pub fn python() -> std::path::PathBuf {
+    std::env::var_os("ASURSO_PYTHON")
+        .map(std::path::PathBuf::from)
+        .filter(|path| path.exists())
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.run/venv/bin/python")
+        })
+}

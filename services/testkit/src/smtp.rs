@@ -40,14 +40,7 @@ pub struct SmtpServer {
     pub certificate: Option<PathBuf>,
 }
 
-/// The Python that has the tests' programs: `ASURSO_PYTHON` (the Makefile
-/// sets it), else the checkout's `.run/venv`.
-pub fn python() -> PathBuf {
-    std::env::var_os("ASURSO_PYTHON")
-        .map(PathBuf::from)
-        .filter(|path| path.exists())
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.run/venv/bin/python"))
-}
+pub use crate::python;
 
 impl SmtpServer {
     /// A plain SMTP server.

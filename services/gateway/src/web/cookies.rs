@@ -65,7 +65,14 @@ impl Site {
         Ok(())
     }
 
-    fn cookie(&self, name: &str, value: &str, path: &str, same_site: &str, max_age: i64) -> String {
+    pub fn cookie(
+        &self,
+        name: &str,
+        value: &str,
+        path: &str,
+        same_site: &str,
+        max_age: i64,
+    ) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
         format!(
             "{name}={value}; Path={path}; Max-Age={}; HttpOnly; SameSite={same_site}{secure}",
@@ -172,7 +179,7 @@ pub(super) fn cleared(web: &Site) -> Vec<String> {
     ]
 }
 
-pub(super) fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
+pub(crate) fn with_cookies(mut response: Response, cookies: &[String]) -> Response {
     for cookie in cookies {
         if let Ok(value) = HeaderValue::from_str(cookie) {
             response.headers_mut().append(header::SET_COOKIE, value);

@@ -39,13 +39,14 @@ use http::{HeaderMap, StatusCode};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 use tower::Layer;
 
+pub(crate) use self::cookies::with_cookies;
 pub use self::cookies::{
     LOGIN_COOKIE, REFRESH_COOKIE, SESSION_COOKIE, Site, cookie, session_token,
 };
 use self::{
     cookies::{
         cleared, login_binding, login_cookies, login_ended, refresh_token, return_path,
-        session_cookies, with_cookies,
+        session_cookies,
     },
     encoding::local_path,
     pages::{redirect, refusal, throttled},

@@ -1,0 +1,268 @@
+//! What a school shows everyone: the list of schools (the apps find the
+//! school to log in to in it), a school's card, and the announcements the
+//! caller's audience sees.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use asurso_proto::{common::PageRequest, identity as pb, messaging as msg};
+use axum::{
+    Json,
+    extract::{Path, Request, State},
+    response::IntoResponse,
+};
+use serde_json::{Value, json};
+
+use super::{Answer, WebApi, WebApiError, anonymous_call, format, ids::Kind, json_with_token};
+
+/// How long the list of schools is reused before it is read again.
+const LIST_FRESH: Duration = Duration::from_secs(60);
+/// Pages of 500 read for the whole list: 10,000 schools.
+const MAX_PAGES: usize = 20;
+/// Announcements read at most in one request.
+const MAX_ANNOUNCEMENTS: usize = 500;
+
+/// The whole list of schools, read at most once a minute: every app's
+/// login asks for it.
+#[derive(Default)]
+pub struct SchoolList(Mutex<Option<(Instant, Arc<Vec<Value>>)>>);
+
+async fn read_schools(
+    api: &WebApi,
+    address: std::net::IpAddr,
+    part: &str,
+) -> Result<Vec<Value>, WebApiError> {
+    let mut schools = Vec::new();
+    let mut token = String::new();
+    for _ in 0..MAX_PAGES {
+        let page = api
+            .org()?
+            .search_schools(anonymous_call(
+                pb::SearchSchoolsRequest {
+                    name_contains: part.to_owned(),
+                    page: Some(PageRequest {
+                        page_size: 500,
+                        page_token: token.clone(),
+                    }),
+                },
+                address,
+            ))
+            .await?
+            .into_inner();
+        schools.extend(page.schools);
+        token = page
+            .page
+            .map(|page| page.next_page_token)
+            .unwrap_or_default();
+        if token.is_empty() {
+            break;
+        }
+    }
+    let numbers = api
+        .ids
+        .numbers(
+            Kind::School,
+            &schools
+                .iter()
+                .map(|s| (s.id.clone(), None))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+    Ok(schools
+        .iter()
+        .map(|school| {
+            json!({
+                "id": numbers.get(&school.id).copied().unwrap_or_default(),
+                "name": school.name,
+                "shortName": school.short_name,
+                "addressString": school.address,
+            })
+        })
+        .collect())
+}
+
+/// `schools/search[?name=]`: no login needed (the apps ask before it, and
+/// send a stale `at` after a session ended: ignored here).
+pub async fn search(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
+    let address = api.address(&request);
+    api.anonymous_call(address)?;
+    let query = format::query(&request);
+    let part = query.get("name").map(|name| name.trim()).unwrap_or("");
+    if part.chars().count() > 300 {
+        return Err(WebApiError::BadRequest(
+            "name: не длиннее 300 символов".to_owned(),
+        ));
+    }
+    if !part.is_empty() {
+        return Ok(Json(read_schools(&api, address, part).await?).into_response());
+    }
+    let cached = api.schools.0.lock().ok().and_then(|list| {
+        list.as_ref()
+            .filter(|(read, _)| read.elapsed() < LIST_FRESH)
+            .map(|(_, schools)| Arc::clone(schools))
+    });
+    let schools = match cached {
+        Some(schools) => schools,
+        None => {
+            let schools = Arc::new(read_schools(&api, address, "").await?);
+            if let Ok(mut list) = api.schools.0.lock() {
+                *list = Some((Instant::now(), Arc::clone(&schools)));
+            }
+            schools
+        }
+    };
+    Ok(Json(schools.as_slice()).into_response())
+}
+
+/// `schools/{id}/card`: what the school publishes, every value a string.
+pub async fn card(
+    State(api): State<Arc<WebApi>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Answer {
+    let address = api.address(&request);
+    api.anonymous_call(address)?;
+    let school = api
+        .ids
+        .resolve_text(Some(&id), &[Kind::School], "id")
+        .await?;
+    let card = api
+        .org()?
+        .get_school_card(anonymous_call(
+            pb::GetSchoolCardRequest {
+                school_id: school.key,
+            },
+            address,
+        ))
+        .await?
+        .into_inner()
+        .card
+        .unwrap_or_default();
+    Ok(Json(json!({
+        "commonInfo": {
+            "fullSchoolName": card.full_name,
+            "schoolName": if card.short_name.is_empty() { &card.full_name } else { &card.short_name },
+            "about": card.about,
+        },
+        "contactInfo": {
+            "juridicalAddress": card.legal_address,
+            "postAddress": card.postal_address,
+            "email": card.email,
+            "web": card.website,
+            "phones": card.phones,
+        },
+        "managementInfo": {
+            "director": card.director,
+            "principalAHC": card.deputy_administration,
+            "principalIT": card.deputy_it,
+            "principalUVR": card.deputy_education,
+        },
+    }))
+    .into_response())
+}
+
+/// `announcements?take=N` (-1: all): what the caller's audience sees,
+/// newest first.
+pub async fn announcements(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
+    let session = api.session(&request).await?;
+    let query = format::query(&request);
+    let take = match query.get("take").map(|take| take.trim()) {
+        None | Some("") | Some("-1") => MAX_ANNOUNCEMENTS,
+        Some(take) => take
+            .parse::<usize>()
+            .ok()
+            .filter(|take| *take > 0)
+            .map(|take| take.min(MAX_ANNOUNCEMENTS))
+            .ok_or_else(|| {
+                WebApiError::BadRequest(format!("take: {take:?} — не число (или -1 для всех)"))
+            })?,
+    };
+    let mut found: Vec<msg::Announcement> = Vec::new();
+    let mut token = String::new();
+    while found.len() < take {
+        let page = api
+            .board()?
+            .list_announcements(session.call(msg::ListAnnouncementsRequest {
+                page: Some(PageRequest {
+                    page_size: 100,
+                    page_token: token.clone(),
+                }),
+            }))
+            .await?
+            .into_inner();
+        found.extend(page.announcements);
+        token = page
+            .page
+            .map(|page| page.next_page_token)
+            .unwrap_or_default();
+        if token.is_empty() {
+            break;
+        }
+    }
+    found.truncate(take);
+    let numbers = api
+        .ids
+        .numbers(
+            Kind::Announcement,
+            &found
+                .iter()
+                .map(|a| (a.id.clone(), None))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+    let authors = api
+        .ids
+        .numbers(
+            Kind::Person,
+            &found
+                .iter()
+                .filter_map(|a| a.author.as_ref().map(|p| (p.id.clone(), None)))
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+    let files = api
+        .ids
+        .numbers(
+            Kind::AnnouncementFile,
+            &found
+                .iter()
+                .flat_map(|a| {
+                    a.attachments
+                        .iter()
+                        .map(|file| (file.id.clone(), Some(a.id.clone())))
+                })
+                .collect::<Vec<_>>(),
+        )
+        .await?;
+    let listed: Vec<Value> = found
+        .iter()
+        .map(|announcement| {
+            let author = announcement.author.clone().unwrap_or_default();
+            json!({
+                "id": numbers.get(&announcement.id).copied().unwrap_or_default(),
+                "name": announcement.title,
+                "description": announcement.text,
+                "postDate": format::moment(
+                    announcement.visible_from.as_ref().or(announcement.published_at.as_ref())
+                ),
+                "deleteDate": null,
+                "author": {
+                    "id": authors.get(&author.id).copied().unwrap_or_default(),
+                    "fio": author.name,
+                    "nickName": author.name,
+                },
+                "em": null,
+                "recipientInfo": null,
+                "attachments": announcement.attachments.iter().map(|file| json!({
+                    "id": files.get(&file.id).copied().unwrap_or_default(),
+                    "name": file.file_name,
+                    "originalFileName": file.file_name,
+                    "description": null,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json_with_token(&session, &listed))
+}
