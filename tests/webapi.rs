@@ -21,6 +21,7 @@ const ACCESS_TTL: u32 = 8;
 const PARENT: &str = "1000000001";
 const TITLE: &str = "Дроби: № 301–305 (webapi)";
 const OWED: &str = "Доклад о дробях (webapi)";
+const LETTER: &str = "Пересдача доклада (webapi)";
 const FILE: &[u8] = "Решить № 301–305 до пятницы.\n".as_bytes();
 
 fn civil(date: time::Date) -> Option<CivilDate> {
@@ -193,6 +194,7 @@ async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Resul
         "school": school.name,
         "monday": format!("{monday}"),
         "assignment": TITLE,
+        "letter": LETTER,
         "session_seconds": ACCESS_TTL,
     }))
     .await?;
@@ -328,6 +330,45 @@ async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Resul
             "{probe}: {answer}"
         );
     }
+
+    // The context, the years, the bells; a letter to the class teacher,
+    // found in the sent folder and read back.
+    let school_number = schools
+        .iter()
+        .find(|s| s["name"] == school.name.as_str())
+        .map(|s| s["id"].clone())
+        .unwrap_or_default();
+    assert_eq!(seen["context"]["schoolId"], school_number, "{}", seen["context"]);
+    assert_eq!(seen["context"]["organizationName"], school.name.as_str());
+    let years = seen["years"].as_array().cloned().unwrap_or_default();
+    assert!(
+        years.iter().any(|y| y["id"] == seen["year_id"]
+            && y["startDate"].as_str().is_some_and(|d| d.ends_with("T00:00:00"))),
+        "{years:?}"
+    );
+    let bells = seen["bells"].as_array().cloned().unwrap_or_default();
+    assert!(!bells.is_empty(), "no bell schedule");
+    assert!(
+        bells.iter().all(|b| (2..=7).contains(&b["weekDay"].as_i64().unwrap_or(0))
+            && b["startTime"].as_str().is_some_and(|t| t.len() == 5)),
+        "{bells:?}"
+    );
+    let recipients = seen["recipients"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !recipients.is_empty() && recipients.iter().all(|r| r["id"].is_string()),
+        "class teachers to write to: {recipients:?}"
+    );
+    assert_eq!(seen["sent_status"], 200, "{}", seen["sent"]);
+    let rows = seen["sent_folder"]["rows"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rows.iter()
+            .any(|r| r["subject"] == LETTER && r["id"] == seen["sent"]["messageId"]),
+        "{rows:?}"
+    );
+    assert_eq!(seen["letter"]["subject"], LETTER, "{}", seen["letter"]);
+    assert_eq!(seen["letter"]["text"], "Здравствуйте! Можно ли пересдать доклад?");
+    assert_eq!(seen["letter"]["mailBox"], "Sent");
+    assert!(seen["unread"].is_array(), "{}", seen["unread"]);
 
     // After logout the session is refused.
     assert_eq!(seen["after_logout_status"], 401, "{seen}");

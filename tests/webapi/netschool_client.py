@@ -155,10 +155,51 @@ async def main():
         "attachment_not_a_number": ("attachments/abc", {}),
     }
     seen["probes"] = {}
-    async with httpx.AsyncClient(base_url=f"{url}/webapi") as raw:
+    async with httpx.AsyncClient(base_url=f"{url}/webapi", headers={"at": last_token}) as raw:
         for name, (path, params) in probes.items():
-            answer = await raw.get(path, headers={"at": last_token}, params=params)
+            answer = await raw.get(path, params=params)
             seen["probes"][name] = [answer.status_code, answer.json().get("message", "")]
+
+        # What the library does not wrap, as other apps call it.
+        async def get(path, **params):
+            answer = await raw.get(path, params=params)
+            answer.raise_for_status()
+            return answer.json()
+
+        seen["context"] = await get("context")
+        seen["years"] = await get("years")
+        seen["bells"] = await get("schedule/times")
+        teachers = await get("mail/recipients", userId=0, organizationId=0, funcType=2, orgType=1, group=3)
+        seen["recipients"] = teachers
+        sent = await raw.post(
+            "mail/messages",
+            json={
+                "subject": case["letter"],
+                "text": "Здравствуйте! Можно ли пересдать доклад?",
+                "to": [teachers[0]["id"]] if teachers else [],
+                "cc": [],
+                "bcc": [],
+                "notify": False,
+                "draft": False,
+                "fileAttachmentGuids": [],
+            },
+        )
+        seen["sent_status"] = sent.status_code
+        seen["sent"] = sent.json()
+        registry = await raw.post(
+            "mail/registry",
+            json={
+                "filterContext": {"selectedData": [{"filterId": "MailBox", "filterValue": "Sent"}]},
+                "page": 1,
+                "pageSize": 20,
+                "search": None,
+                "order": {"fieldId": "sent", "ascending": False},
+            },
+        )
+        seen["sent_folder"] = registry.json()
+        if sent.status_code == 200:
+            seen["letter"] = await get(f"mail/messages/{sent.json()['messageId']}/read", userId=0)
+        seen["unread"] = await get("mail/messages/unread", userId=0)
 
     # Logging out ends the session: its token is refused afterwards.
     await api.logout()
