@@ -338,19 +338,27 @@ async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Resul
         .find(|s| s["name"] == school.name.as_str())
         .map(|s| s["id"].clone())
         .unwrap_or_default();
-    assert_eq!(seen["context"]["schoolId"], school_number, "{}", seen["context"]);
+    assert_eq!(
+        seen["context"]["schoolId"], school_number,
+        "{}",
+        seen["context"]
+    );
     assert_eq!(seen["context"]["organizationName"], school.name.as_str());
     let years = seen["years"].as_array().cloned().unwrap_or_default();
     assert!(
         years.iter().any(|y| y["id"] == seen["year_id"]
-            && y["startDate"].as_str().is_some_and(|d| d.ends_with("T00:00:00"))),
+            && y["startDate"]
+                .as_str()
+                .is_some_and(|d| d.ends_with("T00:00:00"))),
         "{years:?}"
     );
     let bells = seen["bells"].as_array().cloned().unwrap_or_default();
     assert!(!bells.is_empty(), "no bell schedule");
     assert!(
-        bells.iter().all(|b| (2..=7).contains(&b["weekDay"].as_i64().unwrap_or(0))
-            && b["startTime"].as_str().is_some_and(|t| t.len() == 5)),
+        bells
+            .iter()
+            .all(|b| (2..=7).contains(&b["weekDay"].as_i64().unwrap_or(0))
+                && b["startTime"].as_str().is_some_and(|t| t.len() == 5)),
         "{bells:?}"
     );
     let recipients = seen["recipients"].as_array().cloned().unwrap_or_default();
@@ -359,14 +367,20 @@ async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Resul
         "class teachers to write to: {recipients:?}"
     );
     assert_eq!(seen["sent_status"], 200, "{}", seen["sent"]);
-    let rows = seen["sent_folder"]["rows"].as_array().cloned().unwrap_or_default();
+    let rows = seen["sent_folder"]["rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert!(
         rows.iter()
             .any(|r| r["subject"] == LETTER && r["id"] == seen["sent"]["messageId"]),
         "{rows:?}"
     );
     assert_eq!(seen["letter"]["subject"], LETTER, "{}", seen["letter"]);
-    assert_eq!(seen["letter"]["text"], "Здравствуйте! Можно ли пересдать доклад?");
+    assert_eq!(
+        seen["letter"]["text"],
+        "Здравствуйте! Можно ли пересдать доклад?"
+    );
     assert_eq!(seen["letter"]["mailBox"], "Sent");
     assert!(seen["unread"].is_array(), "{}", seen["unread"]);
 

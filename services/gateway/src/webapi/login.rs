@@ -67,7 +67,7 @@ struct LoginMeta {
 /// A one-use salt for the next login.
 pub async fn get_data(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
     let address = api.address(&request);
-    api.login_attempt(address)?;
+    login_attempt(&api, address)?;
     let challenge = api
         .app_passwords()?
         .begin_app_password_login(anonymous_call(pb::BeginAppPasswordLoginRequest {}, address))
@@ -165,11 +165,23 @@ pub async fn login(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
     }
 }
 
+/// Spends one of the address's login attempts; too many is a refused login
+/// the apps show (their words for it: «слишком много»).
+fn login_attempt(api: &WebApi, address: std::net::IpAddr) -> Result<(), WebApiError> {
+    api.login_attempt(address).map_err(|error| match error {
+        WebApiError::Throttled { retry_after, .. } => WebApiError::Login(format!(
+            "Слишком много попыток входа с этого адреса: повторите через {} с",
+            retry_after.as_secs().max(1)
+        )),
+        other => other,
+    })
+}
+
 async fn log_in(api: &WebApi, request: Request) -> Answer {
     let address = api.address(&request);
     // An app logging in again carries its stale key: renewed below.
     let stale = super::session_key(request.headers());
-    api.login_attempt(address)?;
+    login_attempt(api, address)?;
     let body = to_bytes(request.into_body(), MAX_FORM)
         .await
         .map_err(|_| WebApiError::BadRequest("форма входа больше 8 КиБ".to_owned()))?;

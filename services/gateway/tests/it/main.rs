@@ -4,3 +4,4 @@
 mod browser;
 mod edge;
 mod support;
+mod webapi;

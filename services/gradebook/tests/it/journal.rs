@@ -960,7 +960,10 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
         .parent
         .gb
         .diary
-        .get_diary_assignments(by_id(&s[0], vec![work.id.clone(), Uuid::now_v7().to_string()]))
+        .get_diary_assignments(by_id(
+            &s[0],
+            vec![work.id.clone(), Uuid::now_v7().to_string()],
+        ))
         .await?
         .into_inner()
         .assignments;
@@ -993,8 +996,10 @@ async fn each_side_reads_only_its_own_and_staff_reads_are_audited() -> anyhow::R
             .await
             .err();
         assert!(
-            refused.as_ref().is_some_and(|status| status.code() == Code::InvalidArgument
-                && status.message().starts_with(field)),
+            refused
+                .as_ref()
+                .is_some_and(|status| status.code() == Code::InvalidArgument
+                    && status.message().starts_with(field)),
             "{refused:?}"
         );
     }

@@ -79,7 +79,10 @@ async fn a_schools_card_is_kept_by_its_admins_and_read_by_anyone() -> anyhow::Re
         .into_inner()
         .card
         .unwrap_or_default();
-    assert_eq!(set.full_name, "Школа № 1", "the unit's name, not the request's");
+    assert_eq!(
+        set.full_name, "Школа № 1",
+        "the unit's name, not the request's"
+    );
 
     // Anyone: found by a part of the short name, in any case.
     let mut anonymous = world.identity.anonymous().await?;
@@ -155,7 +158,10 @@ async fn a_schools_card_is_kept_by_its_admins_and_read_by_anyone() -> anyhow::Re
             card: Some(card(world.school_a)),
         })
         .await;
-    assert_eq!(by_teacher.err().map(|s| s.code()), Some(Code::PermissionDenied));
+    assert_eq!(
+        by_teacher.err().map(|s| s.code()),
+        Some(Code::PermissionDenied)
+    );
     let bad = world
         .admin_a
         .org
@@ -171,8 +177,16 @@ async fn a_schools_card_is_kept_by_its_admins_and_read_by_anyone() -> anyhow::Re
         .err()
         .ok_or_else(|| anyhow::anyhow!("a bad card was accepted"))?;
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(status.message().contains("card.email"), "{}", status.message());
-    assert!(status.message().contains("card.website"), "{}", status.message());
+    assert!(
+        status.message().contains("card.email"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        status.message().contains("card.website"),
+        "{}",
+        status.message()
+    );
     let kept = anonymous
         .org
         .get_school_card(pb::GetSchoolCardRequest {
@@ -182,6 +196,9 @@ async fn a_schools_card_is_kept_by_its_admins_and_read_by_anyone() -> anyhow::Re
         .into_inner()
         .card
         .unwrap_or_default();
-    assert_eq!(kept.email, "gymnasium@example.ru", "a refused card wrote nothing");
+    assert_eq!(
+        kept.email, "gymnasium@example.ru",
+        "a refused card wrote nothing"
+    );
     world.identity.stop().await
 }
