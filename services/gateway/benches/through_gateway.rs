@@ -5,20 +5,38 @@
 //! identity, and the gateway's throughput is printed as a ratio of the
 //! direct one.
 //!
+//! Then the same parent's app reads the same weeks through the gateway's
+//! NetSchool-compatible `/webapi` (JSON over HTTP/1.1, logged in with an
+//! app password), beside the gRPC figures.
+//!
 //! Settings (environment): BENCH_SECONDS (per run, default 15),
 //! BENCH_CONCURRENCY (callers at once, default 8). PostgreSQL and NATS as
 //! the tests find them (DATABASE_URL, NATS_URL, or throw-away servers).
 
+use std::sync::Arc;
+
 use asurso_gateway::{Application, CONFIG, Settings};
-use asurso_gradebook::bench_support::{Bench, read_diary_weeks};
-use asurso_identity::harness::World;
-use asurso_testkit::Spawned;
+use asurso_gradebook::bench_support::{Bench, Parent, read_diary_weeks};
+use asurso_identity::harness::{Bearer, World};
+use asurso_proto::identity as pb;
+use asurso_testkit::{
+    Spawned, TestDatabase,
+    load::{self, Call},
+};
+use md5::{Digest, Md5};
+use serde_json::Value;
+use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 /// The gateway in this process in front of `gradebook` and identity; its
 /// address.
-async fn start_gateway(world: &World, gradebook: &str) -> anyhow::Result<(String, Spawned)> {
+async fn start_gateway(
+    world: &World,
+    gradebook: &str,
+    webapi: &TestDatabase,
+) -> anyhow::Result<(String, Spawned)> {
     let mut settings: Settings = CONFIG.load()?;
     settings.grpc.port = 0;
+    settings.database.url = Some(webapi.url.clone().into());
     settings
         .upstreams
         .insert("identity".into(), world.identity.address.clone());
@@ -35,6 +53,136 @@ async fn start_gateway(world: &World, gradebook: &str) -> anyhow::Result<(String
     Ok((address, serving))
 }
 
+fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The bench parent's app logged in at `/webapi`: its session key and the
+/// numbers of the children it reads. App passwords are made from an ESIA
+/// session and the bench has no ESIA: its password session is marked as
+/// one first (bench set-up only).
+async fn app_session(
+    world: &World,
+    gateway: &str,
+    parent: &Parent,
+) -> anyhow::Result<(reqwest::Client, String, Vec<i64>)> {
+    sqlx::query(
+        "UPDATE sessions SET method = 'federation' WHERE person_id = \
+         (SELECT person_id FROM accounts WHERE lower(login) = 'bench.parent1')",
+    )
+    .execute(&world.identity.db.pool)
+    .await?;
+    let channel = Channel::from_shared(gateway.to_owned())?.connect().await?;
+    let made = pb::app_password_service_client::AppPasswordServiceClient::new(
+        InterceptedService::new(channel, Bearer::new(&parent.token)?),
+    )
+    .create_app_password(pb::CreateAppPasswordRequest {
+        name: "bench".into(),
+    })
+    .await?
+    .into_inner();
+    let login = made.app_password.map(|app| app.login).unwrap_or_default();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let meta: Value = http
+        .post(format!("{gateway}/webapi/auth/getdata"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let salt = meta["salt"].as_str().unwrap_or_default();
+    let pw2 = md5_hex(format!("{salt}{}", md5_hex(made.password.as_bytes())).as_bytes());
+    let opened: Value = http
+        .post(format!("{gateway}/webapi/login"))
+        .form(&[
+            ("loginType", "1"),
+            ("un", login.as_str()),
+            ("pw2", pw2.as_str()),
+            ("lt", meta["lt"].as_str().unwrap_or_default()),
+            ("ver", meta["ver"].as_str().unwrap_or_default()),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let at = opened["at"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the app's login failed: {opened}"))?
+        .to_owned();
+    let init: Value = http
+        .get(format!("{gateway}/webapi/student/diary/init"))
+        .header("at", &at)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let students: Vec<i64> = init["students"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|student| student["studentId"].as_i64())
+        .collect();
+    anyhow::ensure!(!students.is_empty(), "no students at /webapi: {init}");
+    Ok((http, at, students))
+}
+
+/// The app reads random diary weeks of random children for BENCH_SECONDS
+/// with BENCH_CONCURRENCY callers.
+async fn read_webapi_diaries(
+    gateway: &str,
+    http: reqwest::Client,
+    at: String,
+    students: Vec<i64>,
+) -> anyhow::Result<load::Figures> {
+    let seconds = load::setting("BENCH_SECONDS", 15);
+    let concurrency = load::setting("BENCH_CONCURRENCY", 8);
+    let students = Arc::new(students);
+    // Mondays of the bench's school year.
+    let first = time::macros::date!(2026 - 08 - 31);
+    let figures = load::drive(concurrency, seconds, |_| -> Call {
+        let (http, at, students) = (http.clone(), at.clone(), Arc::clone(&students));
+        let base = format!("{gateway}/webapi/student/diary");
+        Box::new(move |random| {
+            let (http, at, base) = (http.clone(), at.clone(), base.clone());
+            let student = students[usize::try_from(random % students.len() as u64).unwrap_or(0)];
+            let monday = first + time::Duration::weeks(i64::try_from((random >> 20) % 38).unwrap_or(0));
+            Box::pin(async move {
+                let answer = http
+                    .get(&base)
+                    .header("at", at)
+                    .query(&[
+                        ("studentId", student.to_string()),
+                        ("weekStart", monday.to_string()),
+                        ("weekEnd", (monday + time::Duration::days(5)).to_string()),
+                    ])
+                    .send()
+                    .await
+                    .map_err(|error| error.to_string())?;
+                if !answer.status().is_success() {
+                    return Err(format!("{}", answer.status()));
+                }
+                answer.bytes().await.map_err(|error| error.to_string())?;
+                Ok(())
+            })
+        })
+    })
+    .await?;
+    figures.print(
+        &format!("GET /webapi/student/diary through the gateway, {concurrency} callers, {seconds} s"),
+        "reads",
+    );
+    if figures.errors > 0 {
+        anyhow::bail!(
+            "{} /webapi reads failed: {}",
+            figures.errors,
+            figures.first_error.unwrap_or_default()
+        );
+    }
+    Ok(figures)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut bench = Bench::start().await?;
@@ -42,7 +190,8 @@ async fn main() -> anyhow::Result<()> {
     println!("seeded one school in {:.1} s", took.as_secs_f64());
     let parent = bench.parent_of_all(1, 1).await?;
     bench.describe("one school").await?;
-    let (gateway, gateway_serving) = start_gateway(&bench.world, bench.address()).await?;
+    let webapi = TestDatabase::create(&[]).await?;
+    let (gateway, gateway_serving) = start_gateway(&bench.world, bench.address(), &webapi).await?;
 
     let direct = read_diary_weeks("directly", bench.address(), &parent).await?;
     let through = read_diary_weeks("through the gateway", &gateway, &parent).await?;
@@ -50,6 +199,13 @@ async fn main() -> anyhow::Result<()> {
         "  the gateway: {:.2}x the direct throughput, p50 +{:.2} ms",
         through.per_second / direct.per_second,
         through.p50_ms - direct.p50_ms
+    );
+    let (http, at, students) = app_session(&bench.world, &gateway, &parent).await?;
+    let app = read_webapi_diaries(&gateway, http, at, students).await?;
+    println!(
+        "  /webapi: {:.2}x the gRPC throughput through the gateway, p50 +{:.2} ms",
+        app.per_second / through.per_second,
+        app.p50_ms - through.p50_ms
     );
 
     gateway_serving.stop().await?;
