@@ -85,7 +85,9 @@ async fn app_session(
     .await?
     .into_inner();
     let login = made.app_password.map(|app| app.login).unwrap_or_default();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()?;
     let meta: Value = http
         .post(format!("{gateway}/webapi/auth/getdata"))
         .send()
@@ -147,7 +149,8 @@ async fn read_webapi_diaries(
         Box::new(move |random| {
             let (http, at, base) = (http.clone(), at.clone(), base.clone());
             let student = students[usize::try_from(random % students.len() as u64).unwrap_or(0)];
-            let monday = first + time::Duration::weeks(i64::try_from((random >> 20) % 38).unwrap_or(0));
+            let monday =
+                first + time::Duration::weeks(i64::try_from((random >> 20) % 38).unwrap_or(0));
             Box::pin(async move {
                 let answer = http
                     .get(&base)
@@ -170,7 +173,9 @@ async fn read_webapi_diaries(
     })
     .await?;
     figures.print(
-        &format!("GET /webapi/student/diary through the gateway, {concurrency} callers, {seconds} s"),
+        &format!(
+            "GET /webapi/student/diary through the gateway, {concurrency} callers, {seconds} s"
+        ),
         "reads",
     );
     if figures.errors > 0 {

@@ -132,6 +132,11 @@ impl Demo {
                 }
             ));
         }
+        text.push_str(&format!(
+            "  NetSchool apps: logged in as a parent, make an app password at {}/apps; the app's server is {}\n",
+            layout.gateway_url(),
+            layout.gateway_url()
+        ));
         if !self.conflicts.is_empty() {
             text.push_str(&format!(
                 "  left as people changed it since the last seeding ({}):\n",

@@ -65,6 +65,11 @@ impl Site {
         Ok(())
     }
 
+    /// `https://dnevnik.example.ru`: where people reach this site.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
     pub fn cookie(
         &self,
         name: &str,

@@ -34,7 +34,8 @@ pub(super) fn percent_encode(text: &str) -> String {
     encoded
 }
 
-pub(super) fn percent_decode(text: &str) -> String {
+/// `%XX` back to bytes (then UTF-8, lossily); a malformed `%` stays.
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;

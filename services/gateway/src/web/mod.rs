@@ -9,7 +9,9 @@
 //! - `POST /auth/refresh` renews the pair, `POST /auth/logout` ends the
 //!   session at identity and clears the cookies, `GET /auth/session` says
 //!   who is logged in;
-//! - `GET /` is a small page that says the same and offers the login.
+//! - `GET /` is a small page that says the same and offers the login;
+//! - `/apps`: a parent's or student's app passwords for the NetSchool apps
+//!   (`/webapi`): made, shown once, revoked.
 //!
 //! Cookie-authenticated calls (these and gRPC-Web) are accepted only from
 //! the gateway's own origin, so another site cannot act with them.
@@ -18,8 +20,9 @@
 //! This module routes and orchestrates; the cookies, the pages and the
 //! encoding of what crosses into them live in its submodules.
 
+mod apps;
 mod cookies;
-mod encoding;
+pub(crate) mod encoding;
 mod pages;
 
 use std::{collections::HashMap, sync::Arc};
@@ -68,6 +71,8 @@ pub fn router(gateway: Arc<Gateway>, grpc: Router) -> Router {
         .route("/auth/refresh", post(refresh))
         .route("/auth/logout", post(logout))
         .route("/auth/session", get(session))
+        .route("/apps", get(apps::list).post(apps::create))
+        .route("/apps/{id}/revoke", post(apps::revoke))
         .with_state(gateway)
         .fallback_service(grpc)
 }

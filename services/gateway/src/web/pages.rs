@@ -10,7 +10,7 @@ use super::encoding::escape;
 use crate::GatewayError;
 
 /// A page for people: the gateway's few words, escaped.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -121,7 +121,8 @@ pub(super) fn logged_in(role: &str) -> Response {
         "Вы вошли",
         &format!(
             "<p>Роль: {}.</p><p>Дневник, расписание и отчёты доступны через API \
-             этого адреса (gRPC и gRPC-Web).</p>\
+             этого адреса (gRPC и gRPC-Web), а приложениям «Сетевого Города» — по \
+             <a href=\"/apps\">паролю приложения</a>.</p>\
              <form method=\"post\" action=\"/auth/logout\"><button>Выйти</button></form>",
             escape(role)
         ),

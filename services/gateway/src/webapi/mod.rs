@@ -92,7 +92,13 @@ pub enum WebApiError {
 
 impl From<sqlx::Error> for WebApiError {
     fn from(error: sqlx::Error) -> Self {
-        Self::Internal(format!("the id store: {error}"))
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(%error, "webapi: its database is out of reach");
+                Self::Unavailable("Сервис временно недоступен, повторите чуть позже".to_owned())
+            }
+            other => Self::Internal(format!("the webapi database: {other}")),
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! The apps' login at /webapi over real HTTP: an app password made after
-//! an ESIA login opens a session (header `at` or cookie `NSSESSIONID`); a
+//! The apps' login at /webapi over real HTTP: an app password made on the
+//! site's page after an ESIA login (shown once, refused from another
+//! site's form, revoked there) opens a session (header `at` or cookie `NSSESSIONID`); a
 //! wrong password and a reused salt are refused with the words the apps
 //! sort by; a revoked app password ends the session within seconds; a
 //! flood of logins is throttled.
@@ -15,6 +16,11 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::support::{CONFIRMED_PARENT, Stack, browser};
+
+struct AppPassword {
+    login: String,
+    password: String,
+}
 
 fn md5_hex(bytes: &[u8]) -> String {
     Md5::digest(bytes)
@@ -103,25 +109,60 @@ async fn an_app_logs_in_with_an_app_password_until_it_is_revoked() -> anyhow::Re
         .await?;
     let back = pick_person(&browser, &redirect_target(&started)?, CONFIRMED_PARENT.0).await?;
     let landed = browser.get(back).send().await?;
-    let token = landed
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|cookie| cookie.strip_prefix("asurso_access="))
-        .and_then(|rest| rest.split(';').next())
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("no session after the ESIA login"))?;
-    let mut apps = pb::app_password_service_client::AppPasswordServiceClient::new(
-        stack.with_token(Some(&token)).await?,
-    );
-    let made = apps
-        .create_app_password(pb::CreateAppPasswordRequest {
-            name: "Бот в мессенджере".into(),
-        })
+    anyhow::ensure!(landed.status().is_redirection(), "{}", landed.status());
+
+    // The parent makes an app password on the site's page; it is shown
+    // once, with the login to type into the app.
+    let page = browser
+        .get(format!("{base}/apps"))
+        .send()
         .await?
-        .into_inner();
-    let app = made.app_password.unwrap_or_default();
+        .text()
+        .await?;
+    assert!(page.contains("Паролей приложений пока нет"), "{page}");
+    let made = browser
+        .post(format!("{base}/apps"))
+        .form(&[("name", "Бот в мессенджере")])
+        .send()
+        .await?;
+    assert_eq!(made.status(), StatusCode::OK);
+    let made = made.text().await?;
+    let shown: Vec<&str> = made
+        .split("<code>")
+        .skip(1)
+        .filter_map(|part| part.split("</code>").next())
+        .collect();
+    let (login, password) = match shown.as_slice() {
+        [_site, login, password] => ((*login).to_owned(), (*password).to_owned()),
+        _ => anyhow::bail!("the page does not show the address, login and password: {made}"),
+    };
+    assert!(login.starts_with("app-"), "{login}");
+    assert_eq!(password.len(), 21, "{password}");
+    // Another site's form is refused and makes nothing.
+    let forged = browser
+        .post(format!("{base}/apps"))
+        .header("origin", "https://evil.example")
+        .form(&[("name", "чужой")])
+        .send()
+        .await?;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let page = browser
+        .get(format!("{base}/apps"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        page.contains("Бот в мессенджере") && !page.contains("чужой"),
+        "{page}"
+    );
+    let revoke_path = page
+        .split("action=\"")
+        .filter_map(|part| part.split('"').next())
+        .find(|path| path.ends_with("/revoke"))
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no revoke button: {page}"))?;
+    let app = AppPassword { login, password };
 
     // The app: the login page's settings and cookie, a salt, the login.
     let http = reqwest::Client::builder()
@@ -154,7 +195,7 @@ async fn an_app_logs_in_with_an_app_password_until_it_is_revoked() -> anyhow::Re
             &meta,
             school,
             &app.login,
-            &made.password,
+            &app.password,
             "some-app/1.0",
         )
         .await?,
@@ -199,7 +240,7 @@ async fn an_app_logs_in_with_an_app_password_until_it_is_revoked() -> anyhow::Re
             &meta,
             school,
             &app.login,
-            &made.password,
+            &app.password,
             "some-app/1.0",
         )
         .await?,
@@ -259,8 +300,8 @@ async fn an_app_logs_in_with_an_app_password_until_it_is_revoked() -> anyhow::Re
     );
 
     // Revoked: the session ends within the seconds identity is trusted for.
-    apps.revoke_app_password(pb::RevokeAppPasswordRequest { id: app.id.clone() })
-        .await?;
+    let revoked = browser.post(format!("{base}{revoke_path}")).send().await?;
+    assert!(revoked.status().is_redirection(), "{}", revoked.status());
     eventually(Duration::from_secs(15), || {
         let at = at.clone();
         let context = &context;
