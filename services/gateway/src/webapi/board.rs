@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use asurso_proto::{common::PageRequest, identity as pb, messaging as msg};
+use asurso_proto::{identity as pb, messaging as msg};
 use axum::{
     Json,
     extract::{Path, Request, State},
@@ -15,12 +15,14 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{Answer, WebApi, WebApiError, anonymous_call, format, ids::Kind, json_with_token};
+use super::{
+    Answer, WebApi, WebApiError, all_pages, anonymous_call, format, ids::Kind, json_with_token,
+};
 
 /// How long the list of schools is reused before it is read again.
 const LIST_FRESH: Duration = Duration::from_secs(60);
-/// Pages of 500 read for the whole list: 10,000 schools.
-const MAX_PAGES: usize = 20;
+/// The most schools listed (a region has a few thousand).
+const MAX_SCHOOLS: usize = 10_000;
 /// Announcements read at most in one request.
 const MAX_ANNOUNCEMENTS: usize = 500;
 
@@ -34,32 +36,20 @@ async fn read_schools(
     address: std::net::IpAddr,
     part: &str,
 ) -> Result<Vec<Value>, WebApiError> {
-    let mut schools = Vec::new();
-    let mut token = String::new();
-    for _ in 0..MAX_PAGES {
-        let page = api
-            .org()?
-            .search_schools(anonymous_call(
-                pb::SearchSchoolsRequest {
-                    name_contains: part.to_owned(),
-                    page: Some(PageRequest {
-                        page_size: 500,
-                        page_token: token.clone(),
-                    }),
-                },
-                address,
-            ))
-            .await?
-            .into_inner();
-        schools.extend(page.schools);
-        token = page
-            .page
-            .map(|page| page.next_page_token)
-            .unwrap_or_default();
-        if token.is_empty() {
-            break;
+    let schools = all_pages(MAX_SCHOOLS, |page| {
+        let call = anonymous_call(
+            pb::SearchSchoolsRequest {
+                name_contains: part.to_owned(),
+                page: Some(page),
+            },
+            address,
+        );
+        async move {
+            let answer = api.org()?.search_schools(call).await?.into_inner();
+            Ok((answer.schools, answer.page))
         }
-    }
+    })
+    .await?;
     let numbers = api
         .ids
         .numbers(
@@ -179,29 +169,15 @@ pub async fn announcements(State(api): State<Arc<WebApi>>, request: Request) -> 
                 WebApiError::BadRequest(format!("take: {take:?} — не число (или -1 для всех)"))
             })?,
     };
-    let mut found: Vec<msg::Announcement> = Vec::new();
-    let mut token = String::new();
-    while found.len() < take {
-        let page = api
-            .board()?
-            .list_announcements(session.call(msg::ListAnnouncementsRequest {
-                page: Some(PageRequest {
-                    page_size: 100,
-                    page_token: token.clone(),
-                }),
-            }))
-            .await?
-            .into_inner();
-        found.extend(page.announcements);
-        token = page
-            .page
-            .map(|page| page.next_page_token)
-            .unwrap_or_default();
-        if token.is_empty() {
-            break;
+    let api: &WebApi = &api;
+    let found: Vec<msg::Announcement> = all_pages(take, |page| {
+        let call = session.call(msg::ListAnnouncementsRequest { page: Some(page) });
+        async move {
+            let answer = api.board()?.list_announcements(call).await?.into_inner();
+            Ok((answer.announcements, answer.page))
         }
-    }
-    found.truncate(take);
+    })
+    .await?;
     let numbers = api
         .ids
         .numbers(

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use asurso_proto::{common::PageRequest, messaging as msg};
+use asurso_proto::messaging as msg;
 use axum::{
     body::to_bytes,
     extract::{Path, Request, State},
@@ -13,7 +13,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Answer, Session, WebApi, WebApiError, format, ids::Kind, json_with_token};
+use super::{Answer, Session, WebApi, WebApiError, all_pages, format, ids::Kind, json_with_token};
 
 /// Letters read at most to answer one folder request.
 const MAX_LETTERS: usize = 2000;
@@ -84,33 +84,19 @@ async fn letters(
     unread_only: bool,
     search: &str,
 ) -> Result<Vec<msg::MessageSummary>, WebApiError> {
-    let mut found = Vec::new();
-    let mut token = String::new();
-    while found.len() < MAX_LETTERS {
-        let page = api
-            .mail()?
-            .list_messages(session.call(msg::ListMessagesRequest {
-                folder: folder.into(),
-                unread_only,
-                query: search.to_owned(),
-                page: Some(PageRequest {
-                    page_size: 500,
-                    page_token: token.clone(),
-                }),
-            }))
-            .await?
-            .into_inner();
-        found.extend(page.messages);
-        token = page
-            .page
-            .map(|page| page.next_page_token)
-            .unwrap_or_default();
-        if token.is_empty() {
-            break;
+    all_pages(MAX_LETTERS, |page| {
+        let call = session.call(msg::ListMessagesRequest {
+            folder: folder.into(),
+            unread_only,
+            query: search.to_owned(),
+            page: Some(page),
+        });
+        async move {
+            let answer = api.mail()?.list_messages(call).await?.into_inner();
+            Ok((answer.messages, answer.page))
         }
-    }
-    found.truncate(MAX_LETTERS);
-    Ok(found)
+    })
+    .await
 }
 
 async fn letter_numbers(

@@ -480,6 +480,32 @@ impl Session {
     }
 }
 
+/// Walks a paged list from its first page until `limit` items or its last
+/// page: `page(request)` is one call, answering the items and the page
+/// that follows. At most `limit` items.
+pub async fn all_pages<T, F, Fut>(limit: usize, mut page: F) -> Result<Vec<T>, WebApiError>
+where
+    F: FnMut(asurso_proto::common::PageRequest) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<asurso_proto::common::PageResponse>), WebApiError>>,
+{
+    let mut found = Vec::new();
+    let mut token = String::new();
+    while found.len() < limit {
+        let (items, next) = page(asurso_proto::common::PageRequest {
+            page_size: 500,
+            page_token: token,
+        })
+        .await?;
+        found.extend(items);
+        token = next.map(|next| next.next_page_token).unwrap_or_default();
+        if token.is_empty() {
+            break;
+        }
+    }
+    found.truncate(limit);
+    Ok(found)
+}
+
 /// A call of our services without a caller (a login, the schools' list).
 pub fn anonymous_call<T>(message: T, address: IpAddr) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
