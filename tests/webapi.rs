@@ -358,7 +358,9 @@ async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Resul
         bells
             .iter()
             .all(|b| (2..=7).contains(&b["weekDay"].as_i64().unwrap_or(0))
-                && b["startTime"].as_str().is_some_and(|t| t.len() == 5)),
+                && b["startTime"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("1900-01-01T") && t.len() == 19)),
         "{bells:?}"
     );
     let recipients = seen["recipients"].as_array().cloned().unwrap_or_default();

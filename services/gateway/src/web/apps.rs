@@ -33,7 +33,18 @@ fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
-/// The caller's token, or the way to log in and come back here.
+/// The caller's token to read the page with: the session cookie, from
+/// wherever the browser came (back from ESIA, a link), since reading
+/// changes nothing.
+async fn reader(gateway: &Gateway, headers: &HeaderMap) -> Result<String, Response> {
+    let login = || redirect("/auth/esia/start?return_to=/apps");
+    let token = super::session_token(headers).ok_or_else(login)?;
+    gateway.verifier.verify(&token).await.map_err(|_| login())?;
+    Ok(token)
+}
+
+/// The caller's token for a form that changes something: only from this
+/// site's own pages; else the way to log in and come back here.
 async fn token(gateway: &Gateway, headers: &HeaderMap) -> Result<String, Response> {
     match gateway.caller(headers).await {
         Ok((_, token)) => Ok(token),
@@ -71,7 +82,7 @@ fn date(at: Option<&prost_types::Timestamp>) -> String {
 
 /// `GET /apps`: the person's app passwords and the form for a new one.
 pub(super) async fn list(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
-    let token = match token(&gateway, &headers).await {
+    let token = match reader(&gateway, &headers).await {
         Ok(token) => token,
         Err(response) => return response,
     };

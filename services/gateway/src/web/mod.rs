@@ -85,7 +85,7 @@ fn auth(gateway: &Gateway) -> AuthServiceClient<Traced> {
     AuthServiceClient::with_interceptor(gateway.identity.channel.clone(), propagate_trace)
 }
 
-type Traced = InterceptedService<
+pub(crate) type Traced = InterceptedService<
     Channel,
     fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
 >;

@@ -31,15 +31,11 @@ const MAX_ANNOUNCEMENTS: usize = 500;
 #[derive(Default)]
 pub struct SchoolList(Mutex<Option<(Instant, Arc<Vec<Value>>)>>);
 
-async fn read_schools(
-    api: &WebApi,
-    address: std::net::IpAddr,
-    part: &str,
-) -> Result<Vec<Value>, WebApiError> {
+async fn read_schools(api: &WebApi, address: std::net::IpAddr) -> Result<Vec<Value>, WebApiError> {
     let schools = all_pages(MAX_SCHOOLS, |page| {
         let call = anonymous_call(
             pb::SearchSchoolsRequest {
-                name_contains: part.to_owned(),
+                name_contains: String::new(),
                 page: Some(page),
             },
             address,
@@ -54,10 +50,7 @@ async fn read_schools(
         .ids
         .numbers(
             Kind::School,
-            &schools
-                .iter()
-                .map(|s| (s.id.clone(), None))
-                .collect::<Vec<_>>(),
+            &schools.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
         )
         .await?;
     Ok(schools
@@ -85,9 +78,6 @@ pub async fn search(State(api): State<Arc<WebApi>>, request: Request) -> Answer 
             "name: не длиннее 300 символов".to_owned(),
         ));
     }
-    if !part.is_empty() {
-        return Ok(Json(read_schools(&api, address, part).await?).into_response());
-    }
     let cached = api.schools.0.lock().ok().and_then(|list| {
         list.as_ref()
             .filter(|(read, _)| read.elapsed() < LIST_FRESH)
@@ -96,14 +86,28 @@ pub async fn search(State(api): State<Arc<WebApi>>, request: Request) -> Answer 
     let schools = match cached {
         Some(schools) => schools,
         None => {
-            let schools = Arc::new(read_schools(&api, address, "").await?);
+            let schools = Arc::new(read_schools(&api, address).await?);
             if let Ok(mut list) = api.schools.0.lock() {
                 *list = Some((Instant::now(), Arc::clone(&schools)));
             }
             schools
         }
     };
-    Ok(Json(schools.as_slice()).into_response())
+    if part.is_empty() {
+        return Ok(Json(schools.as_slice()).into_response());
+    }
+    // A part of the name: the list in memory filtered, as identity would.
+    let part = part.to_lowercase();
+    let has = |school: &Value, field: &str| {
+        school[field]
+            .as_str()
+            .is_some_and(|text| text.to_lowercase().contains(&part))
+    };
+    let found: Vec<&Value> = schools
+        .iter()
+        .filter(|school| has(school, "name") || has(school, "shortName"))
+        .collect();
+    Ok(Json(found).into_response())
 }
 
 /// `schools/{id}/card`: what the school publishes, every value a string.
@@ -182,10 +186,7 @@ pub async fn announcements(State(api): State<Arc<WebApi>>, request: Request) -> 
         .ids
         .numbers(
             Kind::Announcement,
-            &found
-                .iter()
-                .map(|a| (a.id.clone(), None))
-                .collect::<Vec<_>>(),
+            &found.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
         )
         .await?;
     let authors = api
@@ -194,22 +195,23 @@ pub async fn announcements(State(api): State<Arc<WebApi>>, request: Request) -> 
             Kind::Person,
             &found
                 .iter()
-                .filter_map(|a| a.author.as_ref().map(|p| (p.id.clone(), None)))
+                .filter_map(|a| a.author.as_ref().map(|p| p.id.as_str()))
                 .collect::<Vec<_>>(),
         )
         .await?;
+    let file_keys: Vec<String> = found
+        .iter()
+        .flat_map(|a| {
+            a.attachments
+                .iter()
+                .map(move |file| format!("{}/{}", a.id, file.id))
+        })
+        .collect();
     let files = api
         .ids
         .numbers(
             Kind::AnnouncementFile,
-            &found
-                .iter()
-                .flat_map(|a| {
-                    a.attachments
-                        .iter()
-                        .map(|file| (file.id.clone(), Some(a.id.clone())))
-                })
-                .collect::<Vec<_>>(),
+            &file_keys.iter().map(String::as_str).collect::<Vec<_>>(),
         )
         .await?;
     let listed: Vec<Value> = found
@@ -232,7 +234,10 @@ pub async fn announcements(State(api): State<Arc<WebApi>>, request: Request) -> 
                 "em": null,
                 "recipientInfo": null,
                 "attachments": announcement.attachments.iter().map(|file| json!({
-                    "id": files.get(&file.id).copied().unwrap_or_default(),
+                    "id": files
+                        .get(&format!("{}/{}", announcement.id, file.id))
+                        .copied()
+                        .unwrap_or_default(),
                     "name": file.file_name,
                     "originalFileName": file.file_name,
                     "description": null,

@@ -2,7 +2,10 @@
 //! and context, the assignment types, the diary of a range of days, overdue
 //! work, an assignment's details and files, the bell schedule.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use asurso_proto::{
     gradebook::{self as gb, MarkKind},
@@ -19,7 +22,7 @@ use time::{Date, Duration};
 
 use super::{
     Answer, Session, WebApi, WebApiError, format,
-    ids::{Kind, parse_number},
+    ids::{Kind, Numbers, parse_number},
     json_with_token,
 };
 
@@ -113,10 +116,7 @@ pub async fn init(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
         .ids
         .numbers(
             Kind::Person,
-            &students
-                .iter()
-                .map(|s| (s.id.clone(), None))
-                .collect::<Vec<_>>(),
+            &students.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
         )
         .await?;
     let mut listed = Vec::new();
@@ -238,15 +238,6 @@ pub async fn context(State(api): State<Arc<WebApi>>, request: Request) -> Answer
     ))
 }
 
-/// Our assignment types, numbered; `typeId` everywhere is one of these.
-async fn type_numbers(
-    api: &WebApi,
-    codes: impl IntoIterator<Item = String>,
-) -> Result<HashMap<String, i64>, WebApiError> {
-    let codes: Vec<(String, Option<String>)> = codes.into_iter().map(|code| (code, None)).collect();
-    api.ids.numbers(Kind::Type, &codes).await
-}
-
 pub async fn types(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
     let session = api.session(&request).await?;
     let types = api
@@ -255,7 +246,8 @@ pub async fn types(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
         .await?
         .into_inner()
         .types;
-    let numbers = type_numbers(&api, types.iter().map(|t| t.code.clone())).await?;
+    let codes: Vec<&str> = types.iter().map(|t| t.code.as_str()).collect();
+    let numbers = api.ids.numbers(Kind::Type, &codes).await?;
     let listed: Vec<Value> = types
         .iter()
         .enumerate()
@@ -272,10 +264,10 @@ pub async fn types(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
     Ok(json_with_token(&session, &listed))
 }
 
-/// Numbers for what the diary's assignments show.
+/// Numbers for what the diary shows: its assignments (typeId one of
+/// `grade/assignment/types`), lessons and the student, made in one go.
 struct Numbered {
-    assignments: HashMap<String, i64>,
-    types: HashMap<String, i64>,
+    numbers: Numbers,
     student: i64,
 }
 
@@ -284,25 +276,36 @@ impl Numbered {
         api: &WebApi,
         student: &str,
         assignments: &[&gb::DiaryAssignment],
+        lessons: &[&str],
     ) -> Result<Self, WebApiError> {
-        let ids: Vec<(String, Option<String>)> =
-            assignments.iter().map(|a| (a.id.clone(), None)).collect();
-        let codes: Vec<String> = assignments
-            .iter()
-            .filter_map(|a| a.r#type.as_ref().map(|t| t.code.clone()))
-            .collect();
-        Ok(Self {
-            assignments: api.ids.numbers(Kind::Assignment, &ids).await?,
-            types: type_numbers(api, codes).await?,
-            student: api.ids.number(Kind::Person, student).await?,
-        })
+        let mut things: Vec<(Kind, &str)> = vec![(Kind::Person, student)];
+        for given in assignments {
+            things.push((Kind::Assignment, given.id.as_str()));
+            if let Some(kind) = &given.r#type {
+                things.push((Kind::Type, kind.code.as_str()));
+            }
+        }
+        things.extend(lessons.iter().map(|lesson| (Kind::Lesson, *lesson)));
+        let numbers = api.ids.number_all(&things).await?;
+        let student = numbers
+            .get(&(Kind::Person, student.to_owned()))
+            .copied()
+            .unwrap_or_default();
+        Ok(Self { numbers, student })
+    }
+
+    fn of_kind(&self, kind: Kind, key: &str) -> i64 {
+        self.numbers
+            .get(&(kind, key.to_owned()))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// An assignment as the apps read it. A grade is a number; pass/fail
     /// and a debt are no number (the apps reject text marks): a debt is
     /// `dutyMark`, and a pass/fail is said in the mark's comment.
     fn assignment(&self, given: &gb::DiaryAssignment) -> Value {
-        let id = self.assignments.get(&given.id).copied().unwrap_or_default();
+        let id = self.of_kind(Kind::Assignment, &given.id);
         let kind = given
             .mark
             .as_ref()
@@ -338,7 +341,7 @@ impl Numbered {
         let code = given.r#type.as_ref().map(|t| t.code.as_str()).unwrap_or("");
         json!({
             "id": id,
-            "typeId": self.types.get(code).copied().unwrap_or_default(),
+            "typeId": self.of_kind(Kind::Type, code),
             "assignmentName": if given.title.trim().is_empty() { &given.text } else { &given.title },
             "dueDate": format::civil_text(given.due_date.as_ref()),
             "weight": given.weight,
@@ -402,17 +405,18 @@ pub async fn diary(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
                 .chain(day.due.iter())
         })
         .collect();
-    let numbered = Numbered::of(&api, &student, &shown).await?;
-    let lesson_numbers = api
-        .ids
-        .numbers(
-            Kind::Lesson,
-            &days
-                .iter()
-                .flat_map(|day| day.lessons.iter().map(|l| (l.lesson_id.clone(), None)))
-                .collect::<Vec<_>>(),
-        )
-        .await?;
+    let lessons: Vec<&str> = days
+        .iter()
+        .flat_map(|day| day.lessons.iter().map(|l| l.lesson_id.as_str()))
+        .collect();
+    let numbered = Numbered::of(&api, &student, &shown, &lessons).await?;
+    // Each piece of work once: on the day it is due when that day is shown
+    // with lessons (its `due`), else with the lesson it was set in.
+    let shown_when_due: HashSet<&str> = days
+        .iter()
+        .filter(|day| !day.lessons.is_empty())
+        .flat_map(|day| day.due.iter().map(|due| due.id.as_str()))
+        .collect();
     let week_days: Vec<Value> = days
         .iter()
         .filter(|day| !day.lessons.is_empty())
@@ -437,12 +441,13 @@ pub async fn diary(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
                     let mut assignments: Vec<Value> = lesson
                         .assignments
                         .iter()
+                        .filter(|given| !shown_when_due.contains(given.id.as_str()))
                         .map(|given| numbered.assignment(given))
                         .collect();
                     assignments.extend(due_at.remove(&index).unwrap_or_default());
                     let cancelled = lesson.status == gb::LessonStatus::Cancelled as i32;
                     json!({
-                        "classmeetingId": lesson_numbers.get(&lesson.lesson_id).copied().unwrap_or_default(),
+                        "classmeetingId": numbered.of_kind(Kind::Lesson, &lesson.lesson_id),
                         "day": date,
                         "number": lesson.period,
                         "relay": 1,
@@ -495,7 +500,7 @@ pub async fn past_mandatory(State(api): State<Arc<WebApi>>, request: Request) ->
                 .is_some_and(|due| due >= start && due <= end)
         })
         .collect();
-    let numbered = Numbered::of(&api, &student, &owed.iter().collect::<Vec<_>>()).await?;
+    let numbered = Numbered::of(&api, &student, &owed.iter().collect::<Vec<_>>(), &[]).await?;
     let listed: Vec<Value> = owed
         .iter()
         .map(|given| {
@@ -532,12 +537,12 @@ async fn details(
 
 /// The files of an assignment, numbered.
 async fn files(api: &WebApi, assignment: &gb::DiaryAssignment) -> Result<Vec<Value>, WebApiError> {
-    let owned: Vec<(String, Option<String>)> = assignment
+    let keys: Vec<&str> = assignment
         .attachments
         .iter()
-        .map(|file| (file.id.clone(), Some(assignment.id.clone())))
+        .map(|file| file.id.as_str())
         .collect();
-    let numbers = api.ids.numbers(Kind::Attachment, &owned).await?;
+    let numbers = api.ids.numbers(Kind::Attachment, &keys).await?;
     Ok(assignment
         .attachments
         .iter()
@@ -666,7 +671,11 @@ pub async fn download(
             "id",
         )
         .await?;
-    let owner = entry.owner.clone().unwrap_or_default();
+    // An announcement's or a letter's file is keyed `owner/file`.
+    let (owner, file) = match entry.key.split_once('/') {
+        Some((owner, file)) => (owner.to_owned(), file.to_owned()),
+        None => (String::new(), entry.key.clone()),
+    };
     let (name, content_type, content) = match entry.kind {
         Kind::AnnouncementFile => {
             let file = api
@@ -674,7 +683,7 @@ pub async fn download(
                 .get_announcement_attachment(session.call(
                     asurso_proto::messaging::GetAnnouncementAttachmentRequest {
                         announcement_id: owner,
-                        attachment_id: entry.key,
+                        attachment_id: file,
                     },
                 ))
                 .await?
@@ -688,7 +697,7 @@ pub async fn download(
                 .get_message_attachment(session.call(
                     asurso_proto::messaging::GetMessageAttachmentRequest {
                         message_id: owner,
-                        attachment_id: entry.key,
+                        attachment_id: file,
                     },
                 ))
                 .await?
@@ -700,7 +709,7 @@ pub async fn download(
             let file = api
                 .journal()?
                 .get_attachment(session.call(gb::GetAttachmentRequest {
-                    attachment_id: entry.key,
+                    attachment_id: file,
                 }))
                 .await?
                 .into_inner();
@@ -764,8 +773,9 @@ pub async fn bell_times(State(api): State<Arc<WebApi>>, request: Request) -> Ans
                 json!({
                     "weekDay": week_day,
                     "number": period.number,
-                    "startTime": format::time_of_day(period.start_time.as_ref()),
-                    "endTime": format::time_of_day(period.end_time.as_ref()),
+                    "relay": 1,
+                    "startTime": format::bell_time(period.start_time.as_ref()),
+                    "endTime": format::bell_time(period.end_time.as_ref()),
                 })
             })
         })
@@ -818,8 +828,10 @@ mod tests {
     #[test]
     fn marks_the_apps_cannot_read_are_no_number() {
         let numbered = Numbered {
-            assignments: HashMap::from([("a".to_owned(), 7)]),
-            types: HashMap::from([("homework".to_owned(), 3)]),
+            numbers: Numbers::from([
+                ((Kind::Assignment, "a".to_owned()), 7),
+                ((Kind::Type, "homework".to_owned()), 3),
+            ]),
             student: 9,
         };
         let given = |kind: MarkKind, grade: i32| gb::DiaryAssignment {

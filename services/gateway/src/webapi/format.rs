@@ -47,6 +47,13 @@ pub fn time_of_day(time: Option<&TimeOfDay>) -> String {
     )
 }
 
+/// A bell's time as the apps read the bell schedule: a datetime on a
+/// fixed day (`1900-01-01T08:30:00`), which they parse with
+/// `datetime.fromisoformat`.
+pub fn bell_time(time: Option<&TimeOfDay>) -> String {
+    format!("1900-01-01T{}:00", time_of_day(time))
+}
+
 /// Moscow time: how a region's apps show the moments of letters and
 /// announcements when no zone is known (ISO 8601 without a zone).
 const DISPLAY_OFFSET_HOURS: i8 = 3;
@@ -138,6 +145,13 @@ mod tests {
     fn dates_are_exactly_what_the_apps_parse() {
         assert_eq!(super::date(date!(2026 - 12 - 07)), "2026-12-07T00:00:00");
         assert_eq!(time_of_day(None), "00:00");
+        assert_eq!(
+            bell_time(Some(&TimeOfDay {
+                hours: 13,
+                minutes: 40
+            })),
+            "1900-01-01T13:40:00"
+        );
         assert_eq!(
             time_of_day(Some(&TimeOfDay {
                 hours: 8,

@@ -27,10 +27,13 @@ pub enum Kind {
     /// A file of an assignment (the gradebook's).
     Attachment,
     Announcement,
-    /// A file of an announcement: its owner is the announcement.
+    /// A file of an announcement, keyed `announcement/file` (a file may be
+    /// shared by several).
     AnnouncementFile,
     Letter,
-    /// A file of a letter: its owner is the letter.
+    /// A file of a letter, keyed `letter/file` (a forward shares its
+    /// original's files: each letter's number reaches it through that
+    /// letter).
     LetterFile,
 }
 
@@ -75,11 +78,10 @@ impl Kind {
 pub struct Entry {
     pub kind: Kind,
     pub key: String,
-    pub owner: Option<String>,
 }
 
 /// Entries kept in memory, each way; past this the maps start again empty.
-const CACHE_LIMIT: usize = 200_000;
+const CACHE_LIMIT: usize = 500_000;
 
 pub struct Ids {
     pool: PgPool,
@@ -87,14 +89,8 @@ pub struct Ids {
     entries: Mutex<HashMap<i64, Entry>>,
 }
 
-fn remember<K: std::hash::Hash + Eq, V>(map: &Mutex<HashMap<K, V>>, key: K, value: V) {
-    if let Ok(mut map) = map.lock() {
-        if map.len() >= CACHE_LIMIT {
-            map.clear();
-        }
-        map.insert(key, value);
-    }
-}
+/// Numbers found, by kind and key.
+pub type Numbers = HashMap<(Kind, String), i64>;
 
 impl Ids {
     pub fn new(pool: PgPool) -> Self {
@@ -105,106 +101,111 @@ impl Ids {
         }
     }
 
-    /// The number of one thing, made if it has none yet.
-    pub async fn number(&self, kind: Kind, key: &str) -> Result<i64, WebApiError> {
-        self.number_owned(kind, key, None).await
+    fn remember(&self, kind: Kind, key: &str, number: i64) {
+        if let Ok(mut numbers) = self.numbers.lock() {
+            if numbers.len() >= CACHE_LIMIT {
+                numbers.clear();
+            }
+            numbers.insert((kind, key.to_owned()), number);
+        }
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CACHE_LIMIT {
+                entries.clear();
+            }
+            entries.insert(
+                number,
+                Entry {
+                    kind,
+                    key: key.to_owned(),
+                },
+            );
+        }
     }
 
-    /// As [`Ids::number`], for a thing reached through its owner.
-    pub async fn number_owned(
-        &self,
-        kind: Kind,
-        key: &str,
-        owner: Option<&str>,
-    ) -> Result<i64, WebApiError> {
-        let found = self
-            .numbers(kind, &[(key.to_owned(), owner.map(str::to_owned))])
-            .await?;
+    /// The number of one thing, made if it has none yet.
+    pub async fn number(&self, kind: Kind, key: &str) -> Result<i64, WebApiError> {
+        let found = self.numbers(kind, &[key]).await?;
         found
             .get(key)
             .copied()
-            .ok_or_else(|| WebApiError::Internal(format!("no number was made for {key}")))
+            .ok_or_else(|| WebApiError::Internal(format!("no number was made for {key:?}")))
     }
 
-    /// The numbers of many things of one kind (each made if it has none),
-    /// by key: two statements at most, whatever their count.
+    /// The numbers of things of one kind, by key.
     pub async fn numbers(
         &self,
         kind: Kind,
-        things: &[(String, Option<String>)],
+        keys: &[&str],
     ) -> Result<HashMap<String, i64>, WebApiError> {
-        let mut found = HashMap::new();
-        let mut missing: Vec<&(String, Option<String>)> = Vec::new();
-        let mut seen = HashSet::new();
+        let things: Vec<(Kind, &str)> = keys.iter().map(|key| (kind, *key)).collect();
+        let found = self.number_all(&things).await?;
+        Ok(found
+            .into_iter()
+            .map(|((_, key), number)| (key, number))
+            .collect())
+    }
+
+    /// The numbers of things of any kinds, each made if it has none: those
+    /// in memory at once, the rest in one statement (a second one only
+    /// when another replica numbered one of them at the same moment). An
+    /// empty key (nothing has one) gets no number.
+    pub async fn number_all(&self, things: &[(Kind, &str)]) -> Result<Numbers, WebApiError> {
+        let mut found = Numbers::new();
+        let mut missing: HashSet<(Kind, &str)> = HashSet::new();
         if let Ok(numbers) = self.numbers.lock() {
-            for thing in things {
-                match numbers.get(&(kind, thing.0.clone())) {
+            for &(kind, key) in things.iter().filter(|(_, key)| !key.is_empty()) {
+                match numbers.get(&(kind, key.to_owned())) {
                     Some(number) => {
-                        found.insert(thing.0.clone(), *number);
+                        found.insert((kind, key.to_owned()), *number);
                     }
-                    None if seen.insert(&thing.0) => missing.push(thing),
-                    None => {}
+                    None => {
+                        missing.insert((kind, key));
+                    }
                 }
             }
         }
         if missing.is_empty() {
             return Ok(found);
         }
-        let keys: Vec<String> = missing.iter().map(|(key, _)| key.clone()).collect();
-        let owners: Vec<Option<String>> = missing.iter().map(|(_, owner)| owner.clone()).collect();
-        // Those numbered already, then the rest numbered now. A replica
-        // numbering the same thing at the same moment wins the race; the
-        // read after the insert finds its number.
-        let mut rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT key, id FROM webapi_ids WHERE kind = $1 AND key = ANY($2)")
-                .bind(kind.name())
-                .bind(&keys)
-                .fetch_all(&self.pool)
-                .await?;
-        if rows.len() < keys.len() {
-            let known: HashSet<&str> = rows.iter().map(|(key, _)| key.as_str()).collect();
-            let (new_keys, new_owners): (Vec<String>, Vec<Option<String>>) = keys
-                .iter()
-                .zip(&owners)
-                .filter(|(key, _)| !known.contains(key.as_str()))
-                .map(|(key, owner)| (key.clone(), owner.clone()))
-                .unzip();
-            sqlx::query(
-                "INSERT INTO webapi_ids (kind, key, owner) \
-                 SELECT $1, key, owner FROM unnest($2::text[], $3::text[]) AS t(key, owner) \
-                 ON CONFLICT (kind, key) DO NOTHING",
+        let (kinds, keys): (Vec<&str>, Vec<&str>) = missing
+            .iter()
+            .map(|(kind, key)| (kind.name(), *key))
+            .unzip();
+        // New rows come from the insert, the others from the read beside
+        // it (whose snapshot cannot see the insert's rows: no thing twice).
+        let mut rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "WITH given AS (SELECT * FROM unnest($1::text[], $2::text[]) AS g(kind, key)), \
+             made AS (INSERT INTO webapi_ids (kind, key) SELECT kind, key FROM given \
+                      ON CONFLICT (kind, key) DO NOTHING RETURNING kind, key, id) \
+             SELECT kind, key, id FROM made \
+             UNION ALL SELECT i.kind, i.key, i.id FROM webapi_ids i JOIN given g USING (kind, key)",
+        )
+        .bind(&kinds)
+        .bind(&keys)
+        .fetch_all(&self.pool)
+        .await?;
+        if rows.len() < missing.len() {
+            // Another replica's insert committed after this statement began.
+            rows = sqlx::query_as(
+                "SELECT i.kind, i.key, i.id FROM webapi_ids i \
+                 JOIN unnest($1::text[], $2::text[]) AS g(kind, key) USING (kind, key)",
             )
-            .bind(kind.name())
-            .bind(&new_keys)
-            .bind(&new_owners)
-            .execute(&self.pool)
+            .bind(&kinds)
+            .bind(&keys)
+            .fetch_all(&self.pool)
             .await?;
-            rows =
-                sqlx::query_as("SELECT key, id FROM webapi_ids WHERE kind = $1 AND key = ANY($2)")
-                    .bind(kind.name())
-                    .bind(&keys)
-                    .fetch_all(&self.pool)
-                    .await?;
         }
-        let owner_of: HashMap<&String, &Option<String>> = keys.iter().zip(owners.iter()).collect();
-        for (key, number) in rows {
-            remember(&self.numbers, (kind, key.clone()), number);
-            remember(
-                &self.entries,
-                number,
-                Entry {
-                    kind,
-                    key: key.clone(),
-                    owner: owner_of.get(&key).and_then(|owner| (*owner).clone()),
-                },
-            );
-            found.insert(key, number);
+        for (kind, key, number) in rows {
+            if let Some(kind) = Kind::of(&kind) {
+                self.remember(kind, &key, number);
+                found.insert((kind, key), number);
+            }
         }
         Ok(found)
     }
 
-    /// What `number` stands for, when it is a `kind`; `field` names the
-    /// parameter in the refusal.
+    /// What `number` stands for, when it is one of `kinds`; `field` names
+    /// the parameter in the refusal.
     pub async fn resolve(
         &self,
         number: i64,
@@ -219,17 +220,15 @@ impl Ids {
         let entry = match cached {
             Some(entry) => Some(entry),
             None => {
-                let row: Option<(String, String, Option<String>)> =
-                    sqlx::query_as("SELECT kind, key, owner FROM webapi_ids WHERE id = $1")
+                let row: Option<(String, String)> =
+                    sqlx::query_as("SELECT kind, key FROM webapi_ids WHERE id = $1")
                         .bind(number)
                         .fetch_optional(&self.pool)
                         .await?;
-                let entry = row.and_then(|(kind, key, owner)| {
-                    Kind::of(&kind).map(|kind| Entry { kind, key, owner })
-                });
+                let entry =
+                    row.and_then(|(kind, key)| Kind::of(&kind).map(|kind| Entry { kind, key }));
                 if let Some(entry) = &entry {
-                    remember(&self.entries, number, entry.clone());
-                    remember(&self.numbers, (entry.kind, entry.key.clone()), number);
+                    self.remember(entry.kind, &entry.key, number);
                 }
                 entry
             }

@@ -28,7 +28,7 @@ const WRONG: &str = "Неверный логин или пароль";
 const STALE: &str = "Ключ входа устарел или уже использован: начните вход заново";
 const LOCKED: &str =
     "Учётная запись временно заблокирована после неудачных попыток входа: повторите позже";
-const NOT_FAMILY: &str = "Вход паролем приложения — только для родителей и учащихся";
+const NOT_FAMILY: &str = "Нет доступа: приложения открывают дневник только родителям и учащимся";
 /// The largest login form we read.
 const MAX_FORM: usize = 8 * 1024;
 
@@ -48,6 +48,10 @@ pub async fn login_data(State(api): State<Arc<WebApi>>, request: Request) -> Ans
         "productName": "АСУ РСО",
         "appPasswords": true,
     });
+    // A visitor's cookie, unless the app already has one (its session).
+    if super::session_key(request.headers()).is_some() {
+        return Ok(Json(body).into_response());
+    }
     let visitor = uuid::Uuid::new_v4().simple().to_string();
     Ok(with_session_cookie(
         &api.gateway,
@@ -188,11 +192,15 @@ async fn log_in(api: &WebApi, request: Request) -> Answer {
     let form = login_form(&body)?;
     let school = match form.school {
         Some(number) => Some(
-            api.ids
-                .resolve(number, &[Kind::School], "scid")
-                .await
-                .map_err(|_| WebApiError::Login(format!("{WRONG}: школа {number} не найдена")))?
-                .key,
+            match api.ids.resolve(number, &[Kind::School], "scid").await {
+                Ok(entry) => entry.key,
+                Err(WebApiError::NotFound(_)) => {
+                    return Err(WebApiError::Login(format!(
+                        "{WRONG}: школа {number} не найдена"
+                    )));
+                }
+                Err(other) => return Err(other),
+            },
         ),
         None => None,
     };
@@ -231,7 +239,8 @@ async fn log_in(api: &WebApi, request: Request) -> Answer {
                 },
                 address,
             ))
-            .await?
+            .await
+            .map_err(refused)?
             .into_inner();
         if let Some(renewed) = renewed.tokens {
             tokens = renewed;

@@ -58,8 +58,9 @@ struct Registry {
     page: Option<i64>,
     #[serde(default)]
     page_size: Option<i64>,
+    /// A text, or `{"fieldId": …, "text": …}` as some apps send it.
     #[serde(default)]
-    search: Option<String>,
+    search: Option<Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,10 +107,7 @@ async fn letter_numbers(
     api.ids
         .numbers(
             Kind::Letter,
-            &letters
-                .iter()
-                .map(|l| (l.id.clone(), None))
-                .collect::<Vec<_>>(),
+            &letters.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(),
         )
         .await
 }
@@ -141,9 +139,20 @@ pub async fn registry(State(api): State<Arc<WebApi>>, request: Request) -> Answe
             "page, pageSize: страница с 1, размер от 1 до 500".to_owned(),
         ));
     }
-    let search = asked.search.unwrap_or_default();
+    let search = match asked.search {
+        Some(Value::String(text)) => text,
+        Some(Value::Object(fields)) => fields
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    };
     let all = letters(&api, &session, folder, false, search.trim()).await?;
-    let start = usize::try_from((page - 1) * size).unwrap_or(usize::MAX);
+    let start = (page - 1)
+        .checked_mul(size)
+        .and_then(|start| usize::try_from(start).ok())
+        .ok_or_else(|| WebApiError::BadRequest(format!("page: {page} — слишком далеко")))?;
     let shown: Vec<msg::MessageSummary> = all
         .iter()
         .skip(start)
@@ -212,15 +221,16 @@ pub async fn read(
     }
     let sender = message.sender.clone().unwrap_or_default();
     let sender_number = api.ids.number(Kind::Person, &sender.id).await?;
+    let file_keys: Vec<String> = message
+        .attachments
+        .iter()
+        .map(|file| format!("{}/{}", message.id, file.id))
+        .collect();
     let files = api
         .ids
         .numbers(
             Kind::LetterFile,
-            &message
-                .attachments
-                .iter()
-                .map(|file| (file.id.clone(), Some(message.id.clone())))
-                .collect::<Vec<_>>(),
+            &file_keys.iter().map(String::as_str).collect::<Vec<_>>(),
         )
         .await?;
     let names = |kind: msg::RecipientKind| {
@@ -254,7 +264,10 @@ pub async fn read(
             "canForward": true,
             "canEdit": message.folder == msg::Folder::Drafts as i32,
             "fileAttachments": message.attachments.iter().map(|file| json!({
-                "id": files.get(&file.id).copied().unwrap_or_default(),
+                "id": files
+                    .get(&format!("{}/{}", message.id, file.id))
+                    .copied()
+                    .unwrap_or_default(),
                 "name": file.file_name,
                 "originalFileName": file.file_name,
                 "description": null,
@@ -300,9 +313,9 @@ pub async fn recipients(State(api): State<Arc<WebApi>>, request: Request) -> Ans
             group.is_none_or(|group| group_matches(group, kind))
         })
         .collect();
-    let people: Vec<(String, Option<String>)> = chosen
+    let people: Vec<&str> = chosen
         .iter()
-        .flat_map(|g| g.members.iter().map(|p| (p.id.clone(), None)))
+        .flat_map(|g| g.members.iter().map(|p| p.id.as_str()))
         .collect();
     let numbers = api.ids.numbers(Kind::Person, &people).await?;
     let mut seen = std::collections::HashSet::new();
@@ -340,12 +353,20 @@ struct NewLetter {
     file_attachment_guids: Vec<Value>,
 }
 
+/// The most people one letter from an app names (to, cc and bcc each).
+const MAX_ADDRESSES: usize = 100;
+
 /// The people a list of the apps' ids names: numbers or their strings.
 async fn addresses(
     api: &WebApi,
     given: &[Value],
     field: &str,
 ) -> Result<Vec<msg::Address>, WebApiError> {
+    if given.len() > MAX_ADDRESSES {
+        return Err(WebApiError::BadRequest(format!(
+            "{field}: не больше {MAX_ADDRESSES} адресатов"
+        )));
+    }
     let mut found = Vec::new();
     for (index, value) in given.iter().enumerate() {
         let field = format!("{field}[{index}]");
@@ -355,11 +376,15 @@ async fn addresses(
             _ => None,
         }
         .ok_or_else(|| WebApiError::BadRequest(format!("{field}: {value} — не номер адресата")))?;
-        let person = api
-            .ids
-            .resolve(number, &[Kind::Person], &field)
-            .await
-            .map_err(|_| WebApiError::BadRequest(format!("{field}: адресат {number} не найден")))?;
+        let person = match api.ids.resolve(number, &[Kind::Person], &field).await {
+            Ok(person) => person,
+            Err(WebApiError::NotFound(_)) => {
+                return Err(WebApiError::BadRequest(format!(
+                    "{field}: адресат {number} не найден"
+                )));
+            }
+            Err(other) => return Err(other),
+        };
         found.push(msg::Address {
             target: Some(msg::address::Target::PersonId(person.key)),
         });

@@ -50,7 +50,7 @@ use crate::{
     limits::Bucket,
     proxy::Gateway,
     routing::IDENTITY_PACKAGE,
-    web::{cookie, with_cookies},
+    web::{Traced, cookie, with_cookies},
 };
 
 pub use ids::Ids;
@@ -235,6 +235,7 @@ pub fn router(gateway: Arc<Gateway>, pool: sqlx::PgPool) -> Router {
         .route("/mail/recipients", get(mail::recipients))
         .route("/mail/messages", post(mail::send))
         .fallback(unknown)
+        .method_not_allowed_fallback(unknown)
         .with_state(state)
 }
 
@@ -253,11 +254,6 @@ pub struct Session {
     pub token: String,
     pub address: IpAddr,
 }
-
-type Traced = InterceptedService<
-    Channel,
-    fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
->;
 
 impl WebApi {
     fn channel(&self, package: &str) -> Result<Channel, WebApiError> {
@@ -382,8 +378,21 @@ impl WebApi {
     ) -> impl Future<Output = Result<Session, WebApiError>> + Send + '_ {
         // Read before the first await: a request's body is not `Sync`.
         let address = self.address(request);
-        let at = session_key(request.headers());
-        self.open_session(address, at)
+        let headers = request.headers();
+        let at = session_key(headers);
+        // A session carried by the cookie alone acts only from this site
+        // (or from no site: apps send no Origin) when it changes anything.
+        let cross_site = header_key(headers).is_none()
+            && !request.method().is_safe()
+            && self.gateway.web.same_origin(headers).is_err();
+        async move {
+            if cross_site {
+                return Err(WebApiError::Forbidden(
+                    "Запрос с другого сайта с cookie сессии отклонён".to_owned(),
+                ));
+            }
+            self.open_session(address, at).await
+        }
     }
 
     async fn open_session(
@@ -400,11 +409,16 @@ impl WebApi {
             self.anonymous_call(address)?;
             return Err(WebApiError::Unauthorized(SESSION_OVER.to_owned()));
         };
+        if held.expires <= time::OffsetDateTime::now_utc() {
+            self.sessions.forget_held(&at);
+            return Err(WebApiError::Unauthorized(SESSION_OVER.to_owned()));
+        }
         let token = held.token;
         let caller = match self.gateway.verifier.verify(&token).await {
             Ok(caller) if caller.person_id == held.person => caller,
             Ok(_) => return Err(WebApiError::Unauthorized(SESSION_OVER.to_owned())),
             Err(error) => {
+                self.sessions.forget_held(&at);
                 // Refused tokens cost the address: guessing is slow.
                 self.anonymous_call(address)?;
                 tracing::debug!(%error, "webapi session refused");
@@ -455,7 +469,10 @@ impl WebApi {
                 Ok(())
             }
             Err(status) if status.code() == Code::Unauthenticated => {
+                // Ended at identity (a logout, a revoked app password): the
+                // key is gone for good, never renewed by a later login.
                 self.forget(id);
+                self.sessions.end(&session.at).await?;
                 Err(WebApiError::Unauthorized(SESSION_OVER.to_owned()))
             }
             Err(status) => Err(status.into()),
@@ -490,17 +507,20 @@ where
 {
     let mut found = Vec::new();
     let mut token = String::new();
-    while found.len() < limit {
+    // A page of nothing that names a next one must not go round for ever.
+    for _ in 0..limit.div_ceil(500).max(1) + 1 {
         let (items, next) = page(asurso_proto::common::PageRequest {
             page_size: 500,
-            page_token: token,
+            page_token: token.clone(),
         })
         .await?;
+        let empty = items.is_empty();
         found.extend(items);
-        token = next.map(|next| next.next_page_token).unwrap_or_default();
-        if token.is_empty() {
+        let next = next.map(|next| next.next_page_token).unwrap_or_default();
+        if next.is_empty() || next == token || empty || found.len() >= limit {
             break;
         }
+        token = next;
     }
     found.truncate(limit);
     Ok(found)
@@ -518,13 +538,16 @@ pub fn anonymous_call<T>(message: T, address: IpAddr) -> tonic::Request<T> {
 
 /// The app's session key: the `at` header, else the session cookie.
 fn session_key(headers: &HeaderMap) -> Option<String> {
+    header_key(headers).or_else(|| cookie(headers, SESSION_COOKIE))
+}
+
+fn header_key(headers: &HeaderMap) -> Option<String> {
     headers
         .get("at")
         .and_then(|value| value.to_str().ok())
         .map(str::trim)
         .filter(|token| !token.is_empty())
         .map(str::to_owned)
-        .or_else(|| cookie(headers, SESSION_COOKIE))
 }
 
 /// JSON with the session's key in the `at` header, as NetSchool answers.
@@ -547,6 +570,6 @@ fn with_session_cookie(
         response,
         &[gateway
             .web
-            .cookie(SESSION_COOKIE, value, "/", "Strict", max_age)],
+            .cookie(SESSION_COOKIE, value, "/webapi", "Strict", max_age)],
     )
 }

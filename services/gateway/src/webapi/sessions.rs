@@ -2,9 +2,10 @@
 //! knows. Behind it stands identity's access token of the session, kept in
 //! `webapi_sessions` under the hash of `at` and sealed with a key made from
 //! `at`, so the table alone opens nothing. The session lasts as long as that
-//! token; then the app logs in again, and since it carries its stale `at`
-//! into the login (and resends its refused request with it afterwards), a
-//! login of the same person renews that same `at`.
+//! token; then the app logs in again and gets a new `at`. Apps carry their
+//! stale `at` into that login and resend their refused request with it
+//! afterwards, so a login of the same person lets the stale key act with
+//! the new token for [`GRACE`], once.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -27,6 +28,8 @@ const PURPOSE: &[u8] = b"asurso webapi session token v1";
 const CACHE_LIMIT: usize = 100_000;
 /// A stale `at` may be renewed by a login this long after it ran out.
 const RENEWABLE_DAYS: i64 = 30;
+/// How long a stale `at` renewed by a login still acts.
+const GRACE: time::Duration = time::Duration::seconds(60);
 
 /// What an `at` stands for.
 #[derive(Debug, Clone)]
@@ -149,8 +152,9 @@ impl Sessions {
         Ok(Some(held))
     }
 
-    /// Keeps a new login's token: under the app's stale `at` when it names
-    /// a session of the same person, else under a new `at`. The `at`.
+    /// Keeps a new login's token under a new `at`, which it answers. The
+    /// app's stale `at`, when it names a session of the same person not
+    /// renewed before, acts with the new token for [`GRACE`].
     pub async fn open(
         &self,
         stale: Option<&str>,
@@ -167,13 +171,14 @@ impl Sessions {
         if let Some(stale) = stale
             && let Some(key) = key_of(stale)
         {
+            let until = expires.min(OffsetDateTime::now_utc() + GRACE);
             let renewed = sqlx::query(
-                "UPDATE webapi_sessions SET sealed_token = $2, expires_at = $3 \
-                 WHERE key_hash = $1 AND person_id = $4",
+                "UPDATE webapi_sessions SET sealed_token = $2, expires_at = $3, renewed_at = now() \
+                 WHERE key_hash = $1 AND person_id = $4 AND renewed_at IS NULL",
             )
             .bind(key.as_slice())
             .bind(seal(stale, token)?)
-            .bind(expires)
+            .bind(until)
             .bind(person)
             .execute(&self.pool)
             .await?
@@ -184,10 +189,9 @@ impl Sessions {
                     Held {
                         person,
                         token: token.to_owned(),
-                        expires,
+                        expires: until,
                     },
                 );
-                return Ok(stale.to_owned());
             }
         }
         let at = new_at();
@@ -212,6 +216,13 @@ impl Sessions {
             },
         );
         Ok(at)
+    }
+
+    /// Drops what this replica holds of `at`: the table is read again.
+    pub fn forget_held(&self, at: &str) {
+        if let (Some(key), Ok(mut map)) = (key_of(at), self.held.lock()) {
+            map.remove(&key);
+        }
     }
 
     /// Forgets `at` (a logout).

@@ -10,7 +10,7 @@ use super::{Shared, org_unit, page_size, uuid_field};
 use crate::api::State;
 use crate::{
     access,
-    domain::{IdentityError, error::FieldViolation, rights::right},
+    domain::{IdentityError, error::FieldViolation, person, rights::right},
     events::publish,
     storage::{
         self,
@@ -284,7 +284,7 @@ fn card_text(value: &str, field: &str, max: usize, violations: &mut Vec<FieldVio
             format!("is longer than {max} characters"),
         ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n') {
+    if person::holds_control(&value.replace('\n', "")) {
         violations.push(FieldViolation::new(field, "holds control characters"));
     }
     value.to_owned()
@@ -377,7 +377,7 @@ async fn set_school_card(
         deputy_it: text(&given.deputy_it, "deputy_it", MAX_NAME),
         deputy_education: text(&given.deputy_education, "deputy_education", MAX_NAME),
     };
-    if !card.email.is_empty() && !looks_like_email(&card.email) {
+    if !card.email.is_empty() && !person::looks_like_email(&card.email) {
         violations.push(FieldViolation::new(
             "card.email",
             "is not an e-mail address",
@@ -406,19 +406,6 @@ async fn set_school_card(
     Ok(pb::SetSchoolCardResponse {
         card: Some(school_card(&card)),
     })
-}
-
-fn looks_like_email(address: &str) -> bool {
-    match address.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !address.chars().any(char::is_whitespace)
-        }
-        None => false,
-    }
 }
 
 #[tonic::async_trait]

@@ -165,7 +165,8 @@ pub fn civil_date(year: i32, month: i32, day: i32) -> Option<Date> {
     Date::from_calendar_date(year, month, u8::try_from(day).ok()?).ok()
 }
 
-fn looks_like_email(text: &str) -> bool {
+/// `local@domain.tld`, no spaces or control characters.
+pub fn looks_like_email(text: &str) -> bool {
     match text.split_once('@') {
         Some((local, domain)) => {
             !local.is_empty()
