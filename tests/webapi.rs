@@ -6,7 +6,9 @@
 //! assignment's files and their bytes, the schools and the school's card;
 //! a wrong password is the client's own error with our words; after the
 //! session runs out the client logs in again by itself; bad input is
-//! refused with a message; after logout the session is gone.
+//! refused with a message; after logout the session is gone. Beside the
+//! library, as other apps call them: the context, years, bells, and a
+//! letter with a file to the class teacher.
 
 use asurso_devstack::seed::{self, Demo};
 use asurso_e2e::{System, browser_login, login};
@@ -22,6 +24,7 @@ const PARENT: &str = "1000000001";
 const TITLE: &str = "Дроби: № 301–305 (webapi)";
 const OWED: &str = "Доклад о дробях (webapi)";
 const LETTER: &str = "Пересдача доклада (webapi)";
+const LETTER_FILE: &str = "Справка: был болен с 1 по 5 декабря.\n";
 const FILE: &[u8] = "Решить № 301–305 до пятницы.\n".as_bytes();
 
 fn civil(date: time::Date) -> Option<CivilDate> {
@@ -195,6 +198,7 @@ async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Resul
         "monday": format!("{monday}"),
         "assignment": TITLE,
         "letter": LETTER,
+        "letter_file": LETTER_FILE,
         "session_seconds": ACCESS_TTL,
     }))
     .await?;
@@ -384,6 +388,22 @@ async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Resul
         "Здравствуйте! Можно ли пересдать доклад?"
     );
     assert_eq!(seen["letter"]["mailBox"], "Sent");
+    // Its file went with it, byte for byte, and cannot be sent again.
+    assert_eq!(seen["upload_status"], 200, "{seen}");
+    assert_eq!(seen["letter"]["fileAttachments"][0]["name"], "справка.txt");
+    let letter_digest: String = Sha256::digest(LETTER_FILE.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    assert_eq!(seen["letter_file_sha256"], letter_digest.as_str());
+    assert_eq!(seen["reused_upload"][0], 400, "{}", seen["reused_upload"]);
+    assert!(
+        seen["reused_upload"][1]
+            .as_str()
+            .is_some_and(|m| m.contains("fileAttachmentGuids[0]")),
+        "{}",
+        seen["reused_upload"]
+    );
     assert!(seen["unread"].is_array(), "{}", seen["unread"]);
 
     // After logout the session is refused.

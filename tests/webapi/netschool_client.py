@@ -171,6 +171,14 @@ async def main():
         seen["bells"] = await get("schedule/times")
         teachers = await get("mail/recipients", userId=0, organizationId=0, funcType=2, orgType=1, group=3)
         seen["recipients"] = teachers
+        # A file first (as netschoolpy uploads it), then the letter naming it.
+        uploaded = await raw.post(
+            "attachments",
+            files={"file": ("справка.txt", case["letter_file"].encode(), "text/plain")},
+            data={"description": ""},
+        )
+        seen["upload_status"] = uploaded.status_code
+        guid = uploaded.json()
         sent = await raw.post(
             "mail/messages",
             json={
@@ -181,9 +189,16 @@ async def main():
                 "bcc": [],
                 "notify": False,
                 "draft": False,
-                "fileAttachmentGuids": [],
+                "fileAttachmentGuids": [guid],
             },
         )
+        # The same upload cannot go out twice.
+        again = await raw.post(
+            "mail/messages",
+            json={"subject": "x", "text": "x", "to": [teachers[0]["id"]] if teachers else [],
+                  "fileAttachmentGuids": [guid]},
+        )
+        seen["reused_upload"] = [again.status_code, again.json().get("message", "")]
         seen["sent_status"] = sent.status_code
         seen["sent"] = sent.json()
         registry = await raw.post(
@@ -198,7 +213,12 @@ async def main():
         )
         seen["sent_folder"] = registry.json()
         if sent.status_code == 200:
-            seen["letter"] = await get(f"mail/messages/{sent.json()['messageId']}/read", userId=0)
+            letter = await get(f"mail/messages/{sent.json()['messageId']}/read", userId=0)
+            seen["letter"] = letter
+            files = letter.get("fileAttachments", [])
+            if files:
+                content = await raw.get(f"attachments/{files[0]['id']}")
+                seen["letter_file_sha256"] = hashlib.sha256(content.content).hexdigest()
         seen["unread"] = await get("mail/messages/unread", userId=0)
 
     # Logging out ends the session: its token is refused afterwards.

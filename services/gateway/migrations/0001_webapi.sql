@@ -26,3 +26,16 @@ CREATE TABLE webapi_sessions (
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX webapi_sessions_expiry ON webapi_sessions (expires_at);
+
+-- Files an app uploaded for a letter it is about to send (`POST
+-- attachments` answers the GUID the letter then names). Only their
+-- uploader may use them; used ones and those older than an hour go.
+CREATE TABLE webapi_uploads (
+    id           uuid PRIMARY KEY,
+    person_id    uuid NOT NULL,
+    file_name    text NOT NULL,
+    content_type text NOT NULL,
+    content      bytea NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX webapi_uploads_age ON webapi_uploads (created_at);

@@ -101,6 +101,11 @@ impl Ids {
         }
     }
 
+    /// The `/webapi` database.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn remember(&self, kind: Kind, key: &str, number: i64) {
         if let Ok(mut numbers) = self.numbers.lock() {
             if numbers.len() >= CACHE_LIMIT {

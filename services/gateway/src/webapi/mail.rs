@@ -395,12 +395,12 @@ async fn addresses(
 pub async fn send(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
     let session = api.session(&request).await?;
     let letter: NewLetter = read_body(request, "письмо").await?;
-    if !letter.file_attachment_guids.is_empty() {
-        return Err(WebApiError::BadRequest(
-            "fileAttachmentGuids: файлы к письмам через это API не принимаются, приложите их в АСУ РСО"
-                .to_owned(),
-        ));
-    }
+    let (uploads, attachments) = super::uploads::take(
+        api.ids.pool(),
+        session.caller.person_id,
+        &letter.file_attachment_guids,
+    )
+    .await?;
     let to = addresses(&api, &letter.to, "to").await?;
     let cc = addresses(&api, &letter.cc, "cc").await?;
     let bcc = addresses(&api, &letter.bcc, "bcc").await?;
@@ -413,6 +413,7 @@ pub async fn send(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
                 subject: letter.subject,
                 text: letter.text,
                 format: msg::TextFormat::Plain.into(),
+                attachments,
                 ..Default::default()
             }))
             .await?
@@ -427,6 +428,7 @@ pub async fn send(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
                 subject: letter.subject,
                 text: letter.text,
                 format: msg::TextFormat::Plain.into(),
+                attachments,
                 idempotency_key: uuid::Uuid::new_v4().to_string(),
                 ..Default::default()
             }))
@@ -434,6 +436,7 @@ pub async fn send(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
             .into_inner()
             .message
     };
+    super::uploads::used(api.ids.pool(), &uploads).await?;
     let id = message.map(|m| m.id).unwrap_or_default();
     let number = api.ids.number(Kind::Letter, &id).await?;
     Ok(json_with_token(&session, &json!({ "messageId": number })))

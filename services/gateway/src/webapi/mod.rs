@@ -17,7 +17,7 @@
 //! - [`diary`]: the student context, the diary, overdue work, assignments
 //!   and their files, the bell schedule;
 //! - [`board`]: schools and their cards, announcements;
-//! - [`mail`]: the mailbox.
+//! - [`mail`]: the mailbox, with files uploaded first ([`uploads`]).
 
 mod board;
 mod diary;
@@ -26,6 +26,7 @@ pub mod ids;
 mod login;
 mod mail;
 mod sessions;
+mod uploads;
 
 use std::{
     collections::HashMap,
@@ -234,6 +235,12 @@ pub fn router(gateway: Arc<Gateway>, pool: sqlx::PgPool) -> Router {
         .route("/mail/messages/{id}/read", get(mail::read))
         .route("/mail/recipients", get(mail::recipients))
         .route("/mail/messages", post(mail::send))
+        .route(
+            "/attachments",
+            post(uploads::upload).layer(axum::extract::DefaultBodyLimit::max(
+                uploads::MAX_LETTER_FILES_BYTES + 64 * 1024,
+            )),
+        )
         .fallback(unknown)
         .method_not_allowed_fallback(unknown)
         .with_state(state)
