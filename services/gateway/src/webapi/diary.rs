@@ -67,15 +67,43 @@ async fn students_of(api: &WebApi, session: &Session) -> Result<Vec<pb::Person>,
     }
 }
 
-/// The student a request names by number: one of the caller's own, or a
-/// refusal that does not say whether the number exists.
-async fn student(api: &WebApi, query: &HashMap<String, String>) -> Result<String, WebApiError> {
+/// The student a request names by number.
+struct Student {
+    id: String,
+    number: i64,
+}
+
+impl Student {
+    /// The refusal for a student who is not the caller's, the same whether
+    /// the number exists or not.
+    fn not_yours(&self) -> WebApiError {
+        WebApiError::Forbidden(format!("studentId: {} — не ваш ученик", self.number))
+    }
+
+    /// A service's answer about this student, in the apps' terms.
+    fn refused(&self, status: tonic::Status) -> WebApiError {
+        if status.code() == tonic::Code::PermissionDenied {
+            self.not_yours()
+        } else {
+            status.into()
+        }
+    }
+}
+
+/// The student a request names by number; a number that is no person is
+/// refused as one that is not the caller's.
+async fn student(api: &WebApi, query: &HashMap<String, String>) -> Result<Student, WebApiError> {
     let number = parse_number(query.get("studentId").map(String::as_str), "studentId")?;
     match api.ids.resolve(number, &[Kind::Person], "studentId").await {
-        Ok(entry) => Ok(entry.key),
-        Err(WebApiError::NotFound(_)) => Err(WebApiError::Forbidden(format!(
-            "studentId: {number} — не ваш ученик"
-        ))),
+        Ok(entry) => Ok(Student {
+            id: entry.key,
+            number,
+        }),
+        Err(WebApiError::NotFound(_)) => Err(Student {
+            id: String::new(),
+            number,
+        }
+        .not_yours()),
         Err(other) => Err(other),
     }
 }
@@ -386,10 +414,11 @@ pub async fn diary(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
         let week = api
             .diary()?
             .get_diary_week(session.call(gb::GetDiaryWeekRequest {
-                student_id: student.clone(),
+                student_id: student.id.clone(),
                 date: Some(format::civil(monday)),
             }))
-            .await?
+            .await
+            .map_err(|status| student.refused(status))?
             .into_inner();
         days.extend(week.days.into_iter().filter(|day| {
             format::from_civil(day.date.as_ref()).is_some_and(|date| date >= start && date <= end)
@@ -409,7 +438,7 @@ pub async fn diary(State(api): State<Arc<WebApi>>, request: Request) -> Answer {
         .iter()
         .flat_map(|day| day.lessons.iter().map(|l| l.lesson_id.as_str()))
         .collect();
-    let numbered = Numbered::of(&api, &student, &shown, &lessons).await?;
+    let numbered = Numbered::of(&api, &student.id, &shown, &lessons).await?;
     // Each piece of work once: on the day it is due when that day is shown
     // with lessons (its `due`), else with the lesson it was set in.
     let shown_when_due: HashSet<&str> = days
@@ -489,9 +518,10 @@ pub async fn past_mandatory(State(api): State<Arc<WebApi>>, request: Request) ->
     let owed: Vec<gb::DiaryAssignment> = api
         .diary()?
         .list_overdue(session.call(gb::ListOverdueRequest {
-            student_id: student.clone(),
+            student_id: student.id.clone(),
         }))
-        .await?
+        .await
+        .map_err(|status| student.refused(status))?
         .into_inner()
         .assignments
         .into_iter()
@@ -500,7 +530,7 @@ pub async fn past_mandatory(State(api): State<Arc<WebApi>>, request: Request) ->
                 .is_some_and(|due| due >= start && due <= end)
         })
         .collect();
-    let numbered = Numbered::of(&api, &student, &owed.iter().collect::<Vec<_>>(), &[]).await?;
+    let numbered = Numbered::of(&api, &student.id, &owed.iter().collect::<Vec<_>>(), &[]).await?;
     let listed: Vec<Value> = owed
         .iter()
         .map(|given| {
@@ -518,7 +548,7 @@ pub async fn past_mandatory(State(api): State<Arc<WebApi>>, request: Request) ->
 async fn details(
     api: &WebApi,
     session: &Session,
-    student: &str,
+    student: &Student,
     ids: Vec<String>,
 ) -> Result<Vec<gb::DiaryAssignmentDetail>, WebApiError> {
     if ids.is_empty() {
@@ -527,10 +557,11 @@ async fn details(
     Ok(api
         .diary()?
         .get_diary_assignments(session.call(gb::GetDiaryAssignmentsRequest {
-            student_id: student.to_owned(),
+            student_id: student.id.clone(),
             assignment_ids: ids,
         }))
-        .await?
+        .await
+        .map_err(|status| student.refused(status))?
         .into_inner()
         .assignments)
 }
