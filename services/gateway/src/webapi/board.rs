@@ -16,7 +16,8 @@ use axum::{
 use serde_json::{Value, json};
 
 use super::{
-    Answer, WebApi, WebApiError, all_pages, anonymous_call, format, ids::Kind, json_with_token,
+    Answer, WebApi, WebApiError, all_pages, anonymous_call, file_json, format, ids::Kind,
+    json_with_token, owned_key,
 };
 
 /// How long the list of schools is reused before it is read again.
@@ -204,7 +205,7 @@ pub async fn announcements(State(api): State<Arc<WebApi>>, request: Request) -> 
         .flat_map(|a| {
             a.attachments
                 .iter()
-                .map(move |file| format!("{}/{}", a.id, file.id))
+                .map(move |file| owned_key(&a.id, &file.id))
         })
         .collect();
     let files = api
@@ -233,15 +234,10 @@ pub async fn announcements(State(api): State<Arc<WebApi>>, request: Request) -> 
                 },
                 "em": null,
                 "recipientInfo": null,
-                "attachments": announcement.attachments.iter().map(|file| json!({
-                    "id": files
-                        .get(&format!("{}/{}", announcement.id, file.id))
-                        .copied()
-                        .unwrap_or_default(),
-                    "name": file.file_name,
-                    "originalFileName": file.file_name,
-                    "description": null,
-                })).collect::<Vec<_>>(),
+                "attachments": announcement.attachments.iter().map(|file| {
+                    let key = owned_key(&announcement.id, &file.id);
+                    file_json(files.get(&key).copied().unwrap_or_default(), &file.file_name)
+                }).collect::<Vec<_>>(),
             })
         })
         .collect();

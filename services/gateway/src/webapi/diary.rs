@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use time::{Date, Duration};
 
 use super::{
-    Answer, Session, WebApi, WebApiError, format,
+    Answer, Session, WebApi, WebApiError, file_json, format,
     ids::{Kind, Numbers, parse_number},
     json_with_token,
 };
@@ -578,12 +578,10 @@ async fn files(api: &WebApi, assignment: &gb::DiaryAssignment) -> Result<Vec<Val
         .attachments
         .iter()
         .map(|file| {
-            json!({
-                "id": numbers.get(&file.id).copied().unwrap_or_default(),
-                "name": file.file_name,
-                "originalFileName": file.file_name,
-                "description": null,
-            })
+            file_json(
+                numbers.get(&file.id).copied().unwrap_or_default(),
+                &file.file_name,
+            )
         })
         .collect())
 }

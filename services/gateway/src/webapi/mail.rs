@@ -13,7 +13,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Answer, Session, WebApi, WebApiError, all_pages, format, ids::Kind, json_with_token};
+use super::{
+    Answer, Session, WebApi, WebApiError, all_pages, file_json, format, ids::Kind, json_with_token,
+    owned_key,
+};
 
 /// Letters read at most to answer one folder request.
 const MAX_LETTERS: usize = 2000;
@@ -224,7 +227,7 @@ pub async fn read(
     let file_keys: Vec<String> = message
         .attachments
         .iter()
-        .map(|file| format!("{}/{}", message.id, file.id))
+        .map(|file| owned_key(&message.id, &file.id))
         .collect();
     let files = api
         .ids
@@ -263,15 +266,10 @@ pub async fn read(
             "canReplyAll": true,
             "canForward": true,
             "canEdit": message.folder == msg::Folder::Drafts as i32,
-            "fileAttachments": message.attachments.iter().map(|file| json!({
-                "id": files
-                    .get(&format!("{}/{}", message.id, file.id))
-                    .copied()
-                    .unwrap_or_default(),
-                "name": file.file_name,
-                "originalFileName": file.file_name,
-                "description": null,
-            })).collect::<Vec<_>>(),
+            "fileAttachments": message.attachments.iter().map(|file| {
+                let key = owned_key(&message.id, &file.id);
+                file_json(files.get(&key).copied().unwrap_or_default(), &file.file_name)
+            }).collect::<Vec<_>>(),
         }),
     ))
 }

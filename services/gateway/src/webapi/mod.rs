@@ -533,6 +533,22 @@ where
     Ok(found)
 }
 
+/// A file as the apps list it.
+pub fn file_json(number: i64, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "id": number,
+        "name": name,
+        "originalFileName": name,
+        "description": null,
+    })
+}
+
+/// The key of a file reached through what carries it (an announcement's,
+/// a letter's): a forward shares its original's files.
+pub fn owned_key(owner: &str, file: &str) -> String {
+    format!("{owner}/{file}")
+}
+
 /// A call of our services without a caller (a login, the schools' list).
 pub fn anonymous_call<T>(message: T, address: IpAddr) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
