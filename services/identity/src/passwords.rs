@@ -1,6 +1,9 @@
 //! Password hashing with argon2id, on the blocking pool (it is meant to be
 //! slow), and a dummy verification for unknown logins so that timing does
-//! not tell which logins exist.
+//! not tell which logins exist. Each hash takes ~19 MiB for its moment, so
+//! at most one per core runs at once: a burst of logins waits its turn
+//! instead of taking the process's memory (the blocking pool would run
+//! hundreds side by side).
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
@@ -10,8 +13,46 @@ use rand::Rng;
 
 use crate::domain::IdentityError;
 
-pub async fn hash(password: String) -> Result<String, IdentityError> {
+/// Hashes running at once: one per core.
+fn hashers() -> &'static tokio::sync::Semaphore {
+    static HASHERS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    HASHERS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+#[cfg(test)]
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+#[cfg(test)]
+static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Runs `work` (a hash) on the blocking pool when a hasher is free.
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, IdentityError> + Send + 'static,
+) -> Result<T, IdentityError> {
+    let _turn = hashers()
+        .acquire()
+        .await
+        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
     tokio::task::spawn_blocking(move || {
+        #[cfg(test)]
+        {
+            use std::sync::atomic::Ordering;
+            let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+            PEAK.fetch_max(now, Ordering::SeqCst);
+        }
+        let done = work();
+        #[cfg(test)]
+        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        done
+    })
+    .await
+    .map_err(|error| IdentityError::Internal(Box::new(error)))?
+}
+
+pub async fn hash(password: String) -> Result<String, IdentityError> {
+    bounded(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -19,13 +60,12 @@ pub async fn hash(password: String) -> Result<String, IdentityError> {
             .map_err(|error| IdentityError::Internal(error.to_string().into()))
     })
     .await
-    .map_err(|error| IdentityError::Internal(Box::new(error)))?
 }
 
 /// Whether `password` matches `stored`; with no stored hash, spends the same
 /// time and says no.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, IdentityError> {
-    tokio::task::spawn_blocking(move || {
+    bounded(move || {
         let known = stored.is_some();
         let stored = match stored {
             Some(stored) => stored,
@@ -39,7 +79,6 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Id
             && known)
     })
     .await
-    .map_err(|error| IdentityError::Internal(Box::new(error)))?
 }
 
 /// argon2id of a random password nobody knows, made once per process.
@@ -71,4 +110,38 @@ pub fn random_text(alphabet: &[u8], length: usize) -> String {
     (0..length)
         .map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())]))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_logins_hashes_one_per_core_and_answers_each() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let stored = hash("correct horse".to_owned()).await.ok();
+        let burst: Vec<_> = (0..4 * cores + 4)
+            .map(|n| {
+                let stored = stored.clone();
+                tokio::spawn(async move {
+                    let guess = if n % 2 == 0 { "correct horse" } else { "wrong" };
+                    verify(guess.to_owned(), stored).await.ok() == Some(n % 2 == 0)
+                })
+            })
+            .collect();
+        for login in burst {
+            assert_eq!(
+                login.await.ok(),
+                Some(true),
+                "every login is answered rightly"
+            );
+        }
+        let peak = PEAK.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&peak),
+            "{peak} hashes ran at once on {cores} cores"
+        );
+    }
 }
