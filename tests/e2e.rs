@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use asurso_devstack::seed::Demo;
 use asurso_e2e::{System, browser_login, login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
 use tonic::Code;
@@ -24,20 +23,13 @@ fn school_day(date: time::Date) -> Option<CivilDate> {
     })
 }
 
-fn family<'a>(demo: &'a Demo, oid: &str) -> anyhow::Result<&'a asurso_devstack::seed::Family> {
-    demo.families
-        .iter()
-        .find(|family| family.oid == oid)
-        .ok_or_else(|| anyhow::anyhow!("no demo family {oid}"))
-}
-
 #[tokio::test]
 async fn a_parent_logs_in_through_esia_and_reads_each_childs_diary() -> anyhow::Result<()> {
     let system = System::start(ACCESS_TTL).await?;
     let demo = system.demo.clone();
     let school = &demo.schools[0];
     let class = &school.classes[1];
-    let kuznetsova = family(&demo, KUZNETSOVA)?;
+    let kuznetsova = demo.family(KUZNETSOVA)?;
     let child = kuznetsova.children[0].clone();
     anyhow::ensure!(
         class.students.iter().any(|(id, _)| *id == child),
@@ -151,7 +143,7 @@ async fn a_parent_logs_in_through_esia_and_reads_each_childs_diary() -> anyhow::
     }
 
     // Another family's child is not hers to read.
-    let stranger = family(&demo, "1000000001")?.children[0].clone();
+    let stranger = demo.family("1000000001")?.children[0].clone();
     let refused = diary
         .get_diary_week(gb::GetDiaryWeekRequest {
             student_id: stranger,

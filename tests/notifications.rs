@@ -109,23 +109,9 @@ fn web_entries(bytes: &[u8]) -> Vec<nf::FeedEntry> {
 async fn a_parents_open_stream_receives_the_mark_a_teacher_posts() -> anyhow::Result<()> {
     let system = System::start(600).await?;
     let demo = system.demo.clone();
-    let kuznetsova = demo
-        .families
-        .iter()
-        .find(|family| family.oid == KUZNETSOVA)
-        .ok_or_else(|| anyhow::anyhow!("no demo family"))?;
+    let kuznetsova = demo.family(KUZNETSOVA)?;
     let child = kuznetsova.children[0].clone();
-    let (school, class) = demo
-        .schools
-        .iter()
-        .find_map(|school| {
-            school
-                .classes
-                .iter()
-                .find(|class| class.students.iter().any(|(id, _)| *id == child))
-                .map(|class| (school, class))
-        })
-        .ok_or_else(|| anyhow::anyhow!("her child is in no demo class"))?;
+    let (school, class) = demo.class_of(&child)?;
     let parent = browser_login(&system, KUZNETSOVA).await?;
 
     // What the seed's marks gave her has arrived; the streams open after it.

@@ -10,7 +10,7 @@
 //! library, as other apps call them: the context, years, bells, and a
 //! letter with a file to the class teacher.
 
-use asurso_devstack::seed::{self, Demo};
+use asurso_devstack::seed;
 use asurso_e2e::{System, browser_login, login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb, messaging as msg};
 use serde_json::Value;
@@ -33,13 +33,6 @@ fn civil(date: time::Date) -> Option<CivilDate> {
         month: i32::from(u8::from(date.month())),
         day: i32::from(date.day()),
     })
-}
-
-fn family<'a>(demo: &'a Demo, oid: &str) -> anyhow::Result<&'a seed::Family> {
-    demo.families
-        .iter()
-        .find(|family| family.oid == oid)
-        .ok_or_else(|| anyhow::anyhow!("no demo family {oid}"))
 }
 
 /// Runs the client's script with `case`; what it saw.
@@ -65,23 +58,13 @@ async fn run_client(case: &Value) -> anyhow::Result<Value> {
 async fn a_netschool_app_reads_the_diary_with_an_app_password() -> anyhow::Result<()> {
     let system = System::start(ACCESS_TTL).await?;
     let demo = system.demo.clone();
-    let parent = family(&demo, PARENT)?;
+    let parent = demo.family(PARENT)?;
     let child = parent
         .children
         .first()
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("the demo parent has no child"))?;
-    let (school, class) = demo
-        .schools
-        .iter()
-        .find_map(|school| {
-            school
-                .classes
-                .iter()
-                .find(|class| class.students.iter().any(|(id, _)| *id == child))
-                .map(|class| (school, class))
-        })
-        .ok_or_else(|| anyhow::anyhow!("the child is in no demo class"))?;
+    let (school, class) = demo.class_of(&child)?;
 
     // This school week (inside the school year, whatever today is).
     let today = time::OffsetDateTime::now_utc().date();

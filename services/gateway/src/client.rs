@@ -88,6 +88,24 @@ pub fn address<B>(request: &http::Request<B>, trusted: &TrustedProxies) -> IpAdd
     client
 }
 
+/// A call on to a service for the client at `address` (identity's login
+/// audit and the services' logs read it).
+pub fn on_behalf_of<T>(message: T, address: IpAddr) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Ok(value) = address.to_string().parse() {
+        request.metadata_mut().insert("x-forwarded-for", value);
+    }
+    request
+}
+
+/// `request` carrying the caller's access token.
+pub fn with_bearer<T>(mut request: tonic::Request<T>, token: &str) -> tonic::Request<T> {
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        request.metadata_mut().insert("authorization", value);
+    }
+    request
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;

@@ -52,6 +52,30 @@ pub struct Demo {
     pub conflicts: Vec<String>,
 }
 
+impl Demo {
+    /// The demo family of an ESIA id.
+    pub fn family(&self, oid: &str) -> anyhow::Result<&Family> {
+        self.families
+            .iter()
+            .find(|family| family.oid == oid)
+            .ok_or_else(|| anyhow::anyhow!("no demo family {oid}"))
+    }
+
+    /// The school and class a student is in.
+    pub fn class_of(&self, student: &str) -> anyhow::Result<(&School, &Class)> {
+        self.schools
+            .iter()
+            .find_map(|school| {
+                school
+                    .classes
+                    .iter()
+                    .find(|class| class.students.iter().any(|(id, _)| id == student))
+                    .map(|class| (school, class))
+            })
+            .ok_or_else(|| anyhow::anyhow!("{student} is in no demo class"))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct School {
     pub id: String,

@@ -26,11 +26,7 @@ fn client(gateway: &Gateway) -> AppPasswordServiceClient<Traced> {
 }
 
 fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Ok(value) = format!("Bearer {token}").parse() {
-        request.metadata_mut().insert("authorization", value);
-    }
-    request
+    crate::client::with_bearer(tonic::Request::new(message), token)
 }
 
 /// The caller's token to read the page with: the session cookie, from

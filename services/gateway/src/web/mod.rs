@@ -90,15 +90,6 @@ pub(crate) type Traced = InterceptedService<
     fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>,
 >;
 
-/// Adds the client's address to a call to identity (its login audit).
-fn from_client<T>(message: T, address: std::net::IpAddr) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    if let Ok(value) = address.to_string().parse() {
-        request.metadata_mut().insert("x-forwarded-for", value);
-    }
-    request
-}
-
 async fn start(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let address = client::address(&request, &gateway.trusted);
     if let Err(error) = gateway.limits.check(Bucket::Login(address)) {
@@ -113,7 +104,10 @@ async fn start(State(gateway): State<Arc<Gateway>>, request: Request) -> Respons
         .unwrap_or("/")
         .to_owned();
     let started = federation(&gateway)
-        .start_login(from_client(pb::StartLoginRequest::default(), address))
+        .start_login(client::on_behalf_of(
+            pb::StartLoginRequest::default(),
+            address,
+        ))
         .await;
     match started {
         Ok(answer) => {
@@ -161,7 +155,7 @@ async fn callback(State(gateway): State<Arc<Gateway>>, request: Request) -> Resp
     };
     let return_to = return_path(headers);
     let completed = federation(&gateway)
-        .complete_login(from_client(
+        .complete_login(client::on_behalf_of(
             pb::CompleteLoginRequest {
                 state,
                 code,
@@ -198,7 +192,7 @@ async fn refresh(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
         return (StatusCode::UNAUTHORIZED, "no session: log in").into_response();
     };
     let renewed = auth(&gateway)
-        .refresh(from_client(
+        .refresh(client::on_behalf_of(
             pb::RefreshRequest {
                 refresh_token,
                 grant_id: String::new(),
@@ -249,10 +243,7 @@ async fn logout(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
             .map(|tokens| tokens.access_token);
     }
     if let Some(token) = token {
-        let mut call = tonic::Request::new(pb::LogoutRequest {});
-        if let Ok(value) = format!("Bearer {token}").parse() {
-            call.metadata_mut().insert("authorization", value);
-        }
+        let call = client::with_bearer(tonic::Request::new(pb::LogoutRequest {}), &token);
         if let Err(status) = auth(&gateway).logout(call).await {
             tracing::info!(code = ?status.code(), "logout at identity refused; cookies cleared anyway");
         }

@@ -109,15 +109,12 @@ pub fn parse_date(text: Option<&str>, field: &str) -> Result<Date, WebApiError> 
     Date::from_calendar_date(year, month, day).map_err(|_| wrong())
 }
 
-/// The query's parameters (the first of each name).
+/// The query's parameters; none when it cannot be read (each handler then
+/// names what it misses).
 pub fn query(request: &Request) -> HashMap<String, String> {
-    let mut found = HashMap::new();
-    if let Some(query) = request.uri().query() {
-        for (key, value) in form_urlencoded(query) {
-            found.entry(key).or_insert(value);
-        }
-    }
-    found
+    axum::extract::Query::try_from_uri(request.uri())
+        .map(|axum::extract::Query(query)| query)
+        .unwrap_or_default()
 }
 
 /// `a=1&b=%D0%B0` → pairs, `+` as a space.

@@ -496,11 +496,7 @@ impl WebApi {
 impl Session {
     /// A call of our services as this session's caller.
     pub fn call<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = anonymous_call(message, self.address);
-        if let Ok(value) = format!("Bearer {}", self.token).parse() {
-            request.metadata_mut().insert("authorization", value);
-        }
-        request
+        client::with_bearer(anonymous_call(message, self.address), &self.token)
     }
 }
 
@@ -551,11 +547,8 @@ pub fn owned_key(owner: &str, file: &str) -> String {
 
 /// A call of our services without a caller (a login, the schools' list).
 pub fn anonymous_call<T>(message: T, address: IpAddr) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
+    let mut request = client::on_behalf_of(message, address);
     request.set_timeout(CALL_TIMEOUT);
-    if let Ok(value) = address.to_string().parse() {
-        request.metadata_mut().insert("x-forwarded-for", value);
-    }
     request
 }
 
