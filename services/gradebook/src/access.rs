@@ -120,12 +120,8 @@ pub async fn read_student(
     caller: &Caller,
     student: Uuid,
 ) -> Result<StudentReader, GradebookError> {
-    match caller.role {
-        Role::Student if caller.person_id == student => return Ok(StudentReader::Family),
-        Role::Parent if directory::is_guardian(connection, caller.person_id, student).await? => {
-            return Ok(StudentReader::Family);
-        }
-        _ => {}
+    if is_family(connection, caller, student).await? {
+        return Ok(StudentReader::Family);
     }
     let schools = storage::classes::schools_of_student(connection, student).await?;
     for school_id in schools {
@@ -365,6 +361,49 @@ pub async fn read_journal(
     }
 }
 
+/// Whether the caller reads the student's data as family: the student
+/// themself or a guardian of theirs.
+pub async fn is_family(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    student: Uuid,
+) -> Result<bool, GradebookError> {
+    Ok(match caller.role {
+        Role::Student => caller.person_id == student,
+        Role::Parent => directory::is_guardian(connection, caller.person_id, student).await?,
+        _ => false,
+    })
+}
+
+/// Refuses the family's read of a diary unless the rights matrix at one of
+/// the student's `schools` gives their role `diary.read` (the right is the
+/// school's to give; a student in no school yet has nothing to hide).
+pub async fn family_reads_diary(
+    connection: &mut PgConnection,
+    caller: &Caller,
+    schools: &[Uuid],
+) -> Result<(), GradebookError> {
+    let mut allowed = schools.is_empty();
+    for school_id in schools {
+        let school = school(connection, *school_id, "student_id").await?;
+        if matrix_at(connection, &school)
+            .await?
+            .allows(caller.role, DIARY_READ)
+        {
+            allowed = true;
+            break;
+        }
+    }
+    if allowed {
+        Ok(())
+    } else {
+        Err(GradebookError::denied(format!(
+            "the {} role may not read the diary here",
+            role_name(caller.role)
+        )))
+    }
+}
+
 /// Refuses unless the caller may read a student's diary or marks, and says
 /// how: the student or a guardian (with `diary.read`), or staff.
 pub async fn read_diary(
@@ -374,25 +413,8 @@ pub async fn read_diary(
 ) -> Result<StudentReader, GradebookError> {
     let reader = read_student(connection, caller, student).await?;
     if reader == StudentReader::Family {
-        // The right is the school's to give: any school of the student's.
         let schools = storage::classes::schools_of_student(connection, student).await?;
-        let mut allowed = schools.is_empty();
-        for school_id in schools {
-            let school = school(connection, school_id, "student_id").await?;
-            if matrix_at(connection, &school)
-                .await?
-                .allows(caller.role, DIARY_READ)
-            {
-                allowed = true;
-                break;
-            }
-        }
-        if !allowed {
-            return Err(GradebookError::denied(format!(
-                "the {} role may not read the diary here",
-                role_name(caller.role)
-            )));
-        }
+        family_reads_diary(connection, caller, &schools).await?;
     }
     Ok(reader)
 }

@@ -95,3 +95,16 @@ async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service,
         .build();
     Ok(service)
 }
+
+/// `asurso-gradebook rebuild-diary`: computes every diary week a family can
+/// read from the source tables and keeps it in the read model (after a
+/// restore, or to warm a new installation). Safe while the service runs: a
+/// week written meanwhile moves its student's epoch and is computed again.
+pub async fn rebuild_diary(settings: &Settings) -> Result<usize, StartError> {
+    let pool = asurso_runtime::db::connect(&settings.database).await?;
+    asurso_runtime::db::migrate(&pool, &MIGRATOR).await?;
+    asurso_directory::migrate(&pool).await?;
+    api::diary::rebuild_read_model(&pool)
+        .await
+        .map_err(StartError::service)
+}

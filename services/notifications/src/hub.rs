@@ -12,11 +12,13 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, PoisonError, Weak},
-    time::Duration,
 };
 
-use asurso_runtime::Shutdown;
-use sqlx::{PgPool, postgres::PgListener};
+use asurso_runtime::{
+    Shutdown,
+    listen::{self, Listening},
+};
+use sqlx::PgPool;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -70,53 +72,23 @@ impl Hub {
 
     /// Listens until `shutdown`, reconnecting by itself.
     pub async fn listen(self: Arc<Self>, pool: PgPool, shutdown: Shutdown) {
-        let mut backoff = Duration::from_millis(100);
-        while !shutdown.is_triggered() {
-            let mut listener = match PgListener::connect_with(&pool).await {
-                Ok(listener) => listener,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot listen for news; retrying");
-                    tokio::select! {
-                        () = shutdown.wait() => return,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            };
-            if let Err(error) = listener.listen_all([FEED_CHANNEL, DELIVERY_CHANNEL]).await {
-                tracing::warn!(%error, "cannot listen for news; retrying");
-                tokio::select! {
-                    () = shutdown.wait() => return,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
+        listen::listen(pool, &[FEED_CHANNEL, DELIVERY_CHANNEL], &*self, shutdown).await;
+    }
+}
+
+impl Listening for Hub {
+    /// Everyone looks for what came in between.
+    async fn resumed(&self) {
+        self.everyone();
+    }
+
+    async fn heard(&self, channel: &str, payload: &str) {
+        if channel == FEED_CHANNEL {
+            if let Ok(person) = Uuid::parse_str(payload) {
+                self.person(person);
             }
-            backoff = Duration::from_millis(100);
-            // Whatever happened while nobody listened.
-            self.everyone();
-            loop {
-                let next = tokio::select! {
-                    () = shutdown.wait() => return,
-                    next = listener.try_recv() => next,
-                };
-                match next {
-                    Ok(Some(news)) if news.channel() == FEED_CHANNEL => {
-                        if let Ok(person) = Uuid::parse_str(news.payload()) {
-                            self.person(person);
-                        }
-                    }
-                    Ok(Some(_)) => self.deliveries.notify_one(),
-                    // The connection was lost: listen again on a new one,
-                    // then everyone looks for what came in between.
-                    Ok(None) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "listening for news failed; reconnecting");
-                        break;
-                    }
-                }
-            }
+        } else {
+            self.deliveries.notify_one();
         }
     }
 }

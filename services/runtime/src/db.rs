@@ -32,11 +32,16 @@ pub fn runtime_migrator() -> Migrator {
 }
 
 /// Connects a pool; fails fast when the server cannot be reached.
+///
+/// A connection is not pinged before each use (a round trip on every
+/// request): one the server has closed fails its statement, which the
+/// caller sees as unavailable and retries, and the pool drops it.
 pub async fn connect(settings: &DatabaseSettings) -> Result<PgPool, DbError> {
     let options: PgConnectOptions = settings.url.expose_secret().parse().map_err(DbError::Url)?;
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(settings.acquire_timeout)
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(DbError::Connect)

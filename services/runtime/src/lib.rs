@@ -18,6 +18,7 @@ pub mod errors;
 pub mod events;
 pub mod idempotency;
 pub mod lifecycle;
+pub mod listen;
 pub mod metrics;
 pub mod rights;
 pub mod server;

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use asurso_proto::gradebook as pb;
 use asurso_runtime::auth::Caller;
 use asurso_runtime::edge::Edge;
+use prost::Message;
 use uuid::Uuid;
 
 use super::{
@@ -18,7 +19,10 @@ use super::{
 use crate::api::State;
 use crate::{
     access::{self, StudentReader},
-    domain::{GradebookError, calendar::diary_week_of},
+    domain::{
+        GradebookError,
+        calendar::{Days, diary_week_of},
+    },
     events::report_read,
     storage::{self, diary::StudentAssignment, lessons::LessonView},
 };
@@ -83,30 +87,26 @@ pub async fn reader(
     }
 }
 
-async fn get_diary_week(
-    state: &State,
-    caller: &Caller,
-    request: pb::GetDiaryWeekRequest,
+/// The week of a student's diary as computed from the source tables; only
+/// `only_school`'s part when given.
+pub async fn compute_week(
+    connection: &mut sqlx::PgConnection,
+    student: Uuid,
+    week: Days,
+    only_school: Option<Uuid>,
 ) -> Result<pb::GetDiaryWeekResponse, GradebookError> {
-    let student = uuid_field(&request.student_id, "student_id")?;
-    let date = date_field(request.date.as_ref(), "date")?;
-    let week = diary_week_of(date).ok_or_else(|| {
-        GradebookError::invalid("date", "its week runs past the end of the calendar")
-    })?;
     let (monday, saturday) = (week.start, week.end);
-    let mut transaction = state.begin().await?;
-    let only_school = reader(&mut transaction, caller, student, "diary").await?;
     let in_scope = |school: Uuid| only_school.is_none_or(|only| only == school);
     let lessons: Vec<LessonView> =
-        storage::lessons::of_student(&mut transaction, student, monday, saturday)
+        storage::lessons::of_student(connection, student, monday, saturday)
             .await?
             .into_iter()
             .filter(|view| in_scope(view.school_id))
             .collect();
     let lesson_ids: Vec<Uuid> = lessons.iter().map(|view| view.id).collect();
-    let given = storage::diary::of_lessons(&mut transaction, student, &lesson_ids).await?;
+    let given = storage::diary::of_lessons(connection, student, &lesson_ids).await?;
     let due: Vec<StudentAssignment> =
-        storage::diary::due_between(&mut transaction, student, monday, saturday)
+        storage::diary::due_between(connection, student, monday, saturday)
             .await?
             .into_iter()
             .filter(|row| in_scope(row.assignment.school_id))
@@ -116,8 +116,7 @@ async fn get_diary_week(
         .chain(&due)
         .map(|row| row.assignment.id)
         .collect();
-    let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
-    state.commit(transaction).await?;
+    let attachments = attachments_by_assignment(connection, &ids).await?;
 
     let mut by_lesson = HashMap::<Uuid, Vec<pb::DiaryAssignment>>::new();
     for row in &given {
@@ -151,6 +150,82 @@ async fn get_diary_week(
         week_start: Some(civil_date(monday)),
         days,
     })
+}
+
+/// The whole week as the family sees it, computed in one snapshot with the
+/// student's epoch in it, then kept at that epoch.
+pub async fn compute_and_keep(
+    pool: &sqlx::PgPool,
+    student: Uuid,
+    week: Days,
+) -> Result<pb::GetDiaryWeekResponse, GradebookError> {
+    let mut snapshot = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *snapshot)
+        .await?;
+    let epoch = storage::diary::epoch(&mut snapshot, student).await?;
+    let answer = compute_week(&mut snapshot, student, week, None).await?;
+    snapshot.commit().await?;
+    let mut connection = pool.acquire().await?;
+    storage::diary::keep(
+        &mut connection,
+        student,
+        week.start,
+        epoch,
+        &answer.encode_to_vec(),
+    )
+    .await?;
+    Ok(answer)
+}
+
+/// Computes and keeps every week a diary can show (the weeks of each
+/// enrolment), replacing what the read model held: `asurso-gradebook
+/// rebuild-diary`. Returns how many weeks it kept.
+pub async fn rebuild_read_model(pool: &sqlx::PgPool) -> Result<usize, GradebookError> {
+    let weeks = {
+        let mut connection = pool.acquire().await?;
+        storage::diary::all_weeks(&mut connection).await?
+    };
+    for (student, monday) in &weeks {
+        let week = diary_week_of(*monday).ok_or_else(|| {
+            GradebookError::Internal(format!("the week of {monday} runs past the calendar").into())
+        })?;
+        compute_and_keep(pool, *student, week).await?;
+    }
+    Ok(weeks.len())
+}
+
+async fn get_diary_week(
+    state: &State,
+    caller: &Caller,
+    request: pb::GetDiaryWeekRequest,
+) -> Result<pb::GetDiaryWeekResponse, GradebookError> {
+    let student = uuid_field(&request.student_id, "student_id")?;
+    let date = date_field(request.date.as_ref(), "date")?;
+    let week = diary_week_of(date).ok_or_else(|| {
+        GradebookError::invalid("date", "its week runs past the end of the calendar")
+    })?;
+    // The family (the student, a guardian) reads the read model: one
+    // lookup, no transaction; the week is computed only when not kept.
+    let mut connection = state.pool().acquire().await?;
+    if access::is_family(&mut connection, caller, student).await? {
+        let kept = storage::diary::kept(&mut connection, student, week.start).await?;
+        access::family_reads_diary(&mut connection, caller, &kept.schools).await?;
+        drop(connection);
+        return match kept.body {
+            Some(body) => {
+                pb::GetDiaryWeekResponse::decode(body.as_slice()).map_err(GradebookError::internal)
+            }
+            None => compute_and_keep(state.pool(), student, week).await,
+        };
+    }
+    drop(connection);
+    // Staff read what happened at their school, audited, in one snapshot.
+    let mut transaction = state.begin().await?;
+    let only_school = reader(&mut transaction, caller, student, "diary").await?;
+    let answer = compute_week(&mut transaction, student, week, only_school).await?;
+    state.commit(transaction).await?;
+    Ok(answer)
 }
 
 async fn list_overdue(

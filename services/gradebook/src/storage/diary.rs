@@ -130,3 +130,76 @@ pub async fn of_student_by_id(
     .fetch_all(connection)
     .await
 }
+
+/// What the diary's read model holds for a (student, week) now: the
+/// student's epoch, the week if it is kept at that epoch (encoded
+/// `GetDiaryWeekResponse`), and the schools the student has been enrolled
+/// in (whose rights matrices say whether the family may read it).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Kept {
+    pub epoch: i64,
+    pub body: Option<Vec<u8>>,
+    pub schools: Vec<Uuid>,
+}
+
+/// The read model's one lookup for a (student, week).
+pub async fn kept(
+    connection: &mut PgConnection,
+    student: Uuid,
+    week_start: Date,
+) -> Result<Kept, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT now.epoch, w.body, ARRAY(SELECT DISTINCT c.school_id FROM enrolments e \
+             JOIN classes c ON c.id = e.class_id WHERE e.student_id = $1) AS schools \
+         FROM (SELECT COALESCE((SELECT epoch FROM diary_epochs WHERE student_id = $1), 0) AS epoch) now \
+         LEFT JOIN diary_weeks w ON w.student_id = $1 AND w.week_start = $2 AND w.epoch = now.epoch",
+    )
+    .bind(student)
+    .bind(week_start)
+    .fetch_one(connection)
+    .await
+}
+
+/// The student's epoch as the connection's snapshot sees it.
+pub async fn epoch(connection: &mut PgConnection, student: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COALESCE((SELECT epoch FROM diary_epochs WHERE student_id = $1), 0)")
+        .bind(student)
+        .fetch_one(connection)
+        .await
+}
+
+/// Keeps a week computed at `epoch` (served only while that is the
+/// student's epoch).
+pub async fn keep(
+    connection: &mut PgConnection,
+    student: Uuid,
+    week_start: Date,
+    epoch: i64,
+    body: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO diary_weeks (student_id, week_start, epoch, body) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (student_id, week_start) DO UPDATE SET epoch = excluded.epoch, body = excluded.body",
+    )
+    .bind(student)
+    .bind(week_start)
+    .bind(epoch)
+    .bind(body)
+    .execute(connection)
+    .await
+    .map(|_| ())
+}
+
+/// Every (student, week) a diary can show: the weeks (Mondays) from each
+/// enrolment's start to its end or its school year's end.
+pub async fn all_weeks(connection: &mut PgConnection) -> Result<Vec<(Uuid, Date)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT DISTINCT e.student_id, monday::date FROM enrolments e \
+         JOIN classes c ON c.id = e.class_id JOIN school_years y ON y.id = c.school_year_id, \
+         generate_series(date_trunc('week', e.start_date), \
+                         COALESCE(e.end_date, y.end_date), interval '1 week') monday \
+         ORDER BY 1, 2",
+    )
+    .fetch_all(connection)
+    .await
+}

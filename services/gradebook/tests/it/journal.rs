@@ -16,23 +16,23 @@ use crate::support::*;
 /// A 5th class with maths on Mondays and Wednesdays (period 1) and Russian
 /// on Fridays, three students, a parent of the first, a class teacher who
 /// teaches neither subject.
-struct Class5 {
-    stack: Stack,
-    school: Uuid,
-    admin: Gb,
-    maths_teacher: Person,
-    russian_teacher: Person,
-    class_teacher: Person,
-    students: [Person; 3],
-    parent: Person,
-    class: gb::Class,
-    maths: gb::Subject,
-    russian: gb::Subject,
-    term2: gb::Term,
+pub(crate) struct Class5 {
+    pub stack: Stack,
+    pub school: Uuid,
+    pub admin: Gb,
+    pub maths_teacher: Person,
+    pub russian_teacher: Person,
+    pub class_teacher: Person,
+    pub students: [Person; 3],
+    pub parent: Person,
+    pub class: gb::Class,
+    pub maths: gb::Subject,
+    pub russian: gb::Subject,
+    pub term2: gb::Term,
 }
 
 impl Class5 {
-    async fn new(tag: &str) -> anyhow::Result<Self> {
+    pub async fn new(tag: &str) -> anyhow::Result<Self> {
         let mut stack = Stack::start().await?;
         let school = stack.world.school_a;
         let mut admin = stack
@@ -146,7 +146,7 @@ impl Class5 {
     }
 }
 
-fn grade(grade: i32) -> Option<gb::MarkValue> {
+pub(crate) fn grade(grade: i32) -> Option<gb::MarkValue> {
     Some(gb::MarkValue {
         kind: gb::MarkKind::Grade.into(),
         grade,
@@ -160,7 +160,7 @@ fn kind(kind: gb::MarkKind) -> Option<gb::MarkValue> {
     })
 }
 
-fn entry(student: String, value: Option<gb::MarkValue>) -> gb::MarkEntry {
+pub(crate) fn entry(student: String, value: Option<gb::MarkValue>) -> gb::MarkEntry {
     gb::MarkEntry {
         student_id: student,
         value,
@@ -168,7 +168,7 @@ fn entry(student: String, value: Option<gb::MarkValue>) -> gb::MarkEntry {
     }
 }
 
-async fn assign(
+pub(crate) async fn assign(
     teacher: &mut Gb,
     lesson: &gb::Lesson,
     kind: &str,
@@ -192,7 +192,7 @@ async fn assign(
         .ok_or_else(|| tonic::Status::internal("no assignment"))
 }
 
-async fn set_marks(
+pub(crate) async fn set_marks(
     teacher: &mut Gb,
     assignment: &gb::Assignment,
     marks: Vec<gb::MarkEntry>,

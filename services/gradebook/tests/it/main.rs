@@ -7,5 +7,6 @@ mod groups;
 mod journal;
 mod limits;
 mod projection;
+mod read_model;
 mod support;
 mod timetable;
