@@ -17,6 +17,7 @@ pub mod storage;
 
 use std::sync::Arc;
 
+use asurso_directory::WithDirectory;
 use asurso_proto::attendance as pb;
 use asurso_runtime::{
     auth::IdentitySettings,
@@ -71,10 +72,7 @@ async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service,
                 Arc::clone(&state),
             )),
         )
-        .consume(
-            asurso_directory::consumer_spec("attendance"),
-            asurso_directory::Directory,
-        )
+        .with_directory("attendance", &state)
         .consume(projection::consumer_spec(), projection::Gradebook)
         .build();
     Ok(service)

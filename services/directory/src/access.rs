@@ -15,20 +15,34 @@ use sqlx::{PgConnection, PgPool};
 use tonic::Status;
 use uuid::Uuid;
 
-use crate::storage;
 pub use crate::storage::School;
+use crate::{memory::Memory, storage};
 
 /// The caller of a request: their token verified with identity's keys, and
-/// their grant not revoked as far as the directory has heard.
+/// their grant not revoked as far as the directory has heard (in memory;
+/// the database while the memory loads).
 pub async fn caller<S: KeySource, T>(
     verifier: &Verifier<S>,
+    memory: &Memory,
     pool: &PgPool,
     request: &tonic::Request<T>,
 ) -> Result<Caller, Status> {
     let caller = verifier.authenticate(request).await?;
-    let mut connection = pool.acquire().await.map_err(ServiceError::from)?;
-    ensure_grant_stands(&mut connection, &caller).await?;
+    match memory.known(|known| known.grant_revoked(caller.grant_id)) {
+        Some(false) => {}
+        Some(true) => return Err(revoked().into()),
+        None => {
+            let mut connection = pool.acquire().await.map_err(ServiceError::from)?;
+            ensure_grant_stands(&mut connection, &caller).await?;
+        }
+    }
     Ok(caller)
+}
+
+fn revoked() -> ServiceError {
+    ServiceError::Unauthenticated(
+        "the role this token acts in was revoked: log in again".to_owned(),
+    )
 }
 
 /// Refuses a caller whose grant identity has revoked: tokens outlive a
@@ -38,9 +52,7 @@ pub async fn ensure_grant_stands(
     caller: &Caller,
 ) -> Result<(), ServiceError> {
     if storage::grant_revoked(connection, caller.grant_id).await? {
-        return Err(ServiceError::Unauthenticated(
-            "the role this token acts in was revoked: log in again".to_owned(),
-        ));
+        return Err(revoked());
     }
     Ok(())
 }

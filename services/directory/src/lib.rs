@@ -18,6 +18,7 @@
 pub mod access;
 pub mod consumer;
 pub mod events;
+pub mod memory;
 pub mod roster;
 pub mod storage;
 
@@ -31,7 +32,10 @@ use asurso_runtime::{
 use sqlx::{PgPool, migrate::Migrator};
 use tonic::Status;
 
+use std::sync::Arc;
+
 pub use consumer::{Directory, consumer_spec};
+pub use memory::Memory;
 pub use storage::School;
 
 /// The directory's tables, with their own bookkeeping table: a service's
@@ -50,12 +54,14 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
 }
 
 /// What the handlers of a service that knows its callers through the
-/// directory share: its pool, identity's keys, its relay. A caller is
-/// verified by token and refused when identity has revoked their grant.
+/// directory share: its pool, identity's keys, its relay, the directory in
+/// memory. A caller is verified by token and refused when identity has
+/// revoked their grant.
 pub struct EdgeState {
     pub pool: PgPool,
     pub verifier: Verifier<IdentityKeys>,
     pub relay: RelayWaker,
+    pub memory: Arc<Memory>,
 }
 
 impl EdgeState {
@@ -64,7 +70,22 @@ impl EdgeState {
             pool: foundation.pool.clone(),
             verifier: identity.verifier()?,
             relay: foundation.relay_waker(),
+            memory: Arc::default(),
         })
+    }
+}
+
+/// The directory's part of a service: its consumer of identity's events
+/// (`<service>-directory`) and the listener that keeps `state`'s memory.
+pub trait WithDirectory {
+    fn with_directory(self, service: &str, state: &EdgeState) -> Self;
+}
+
+impl WithDirectory for Foundation {
+    fn with_directory(self, service: &str, state: &EdgeState) -> Self {
+        let (memory, pool) = (Arc::clone(&state.memory), state.pool.clone());
+        self.consume(consumer_spec(service), Directory)
+            .task(move |stop| memory.listen(pool, stop))
     }
 }
 
@@ -78,6 +99,6 @@ impl Edge for EdgeState {
     }
 
     async fn caller<T: Send + Sync>(&self, request: &tonic::Request<T>) -> Result<Caller, Status> {
-        access::caller(&self.verifier, &self.pool, request).await
+        access::caller(&self.verifier, &self.memory, &self.pool, request).await
     }
 }

@@ -13,10 +13,10 @@ use asurso_runtime::{
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use asurso_directory::access as directory;
 pub use asurso_directory::access::{
     authorize, ensure_grant_stands, holds_role, is_student_of, matrix_at, read_school,
 };
+use asurso_directory::{Memory, access as directory};
 
 use crate::{
     domain::GradebookError,
@@ -116,11 +116,12 @@ pub enum StudentReader {
 /// whole class, or of a group they are in; a group's teacher does not read
 /// the other groups' students).
 pub async fn read_student(
+    memory: &Memory,
     connection: &mut PgConnection,
     caller: &Caller,
     student: Uuid,
 ) -> Result<StudentReader, GradebookError> {
-    if is_family(connection, caller, student).await? {
+    if is_family(memory, connection, caller, student).await? {
         return Ok(StudentReader::Family);
     }
     let schools = storage::classes::schools_of_student(connection, student).await?;
@@ -363,14 +364,19 @@ pub async fn read_journal(
 
 /// Whether the caller reads the student's data as family: the student
 /// themself or a guardian of theirs.
+/// The directory in memory answers; the database while it loads.
 pub async fn is_family(
+    memory: &Memory,
     connection: &mut PgConnection,
     caller: &Caller,
     student: Uuid,
 ) -> Result<bool, GradebookError> {
     Ok(match caller.role {
         Role::Student => caller.person_id == student,
-        Role::Parent => directory::is_guardian(connection, caller.person_id, student).await?,
+        Role::Parent => match memory.known(|known| known.is_guardian(caller.person_id, student)) {
+            Some(linked) => linked,
+            None => directory::is_guardian(connection, caller.person_id, student).await?,
+        },
         _ => false,
     })
 }
@@ -379,21 +385,32 @@ pub async fn is_family(
 /// the student's `schools` gives their role `diary.read` (the right is the
 /// school's to give; a student in no school yet has nothing to hide).
 pub async fn family_reads_diary(
+    memory: &Memory,
     connection: &mut PgConnection,
     caller: &Caller,
     schools: &[Uuid],
 ) -> Result<(), GradebookError> {
-    let mut allowed = schools.is_empty();
-    for school_id in schools {
-        let school = school(connection, *school_id, "student_id").await?;
-        if matrix_at(connection, &school)
-            .await?
-            .allows(caller.role, DIARY_READ)
-        {
-            allowed = true;
-            break;
-        }
-    }
+    let known = memory
+        .known(|known| known.allows_at_any(schools, caller.role, DIARY_READ))
+        .flatten();
+    let allowed = schools.is_empty()
+        || match known {
+            Some(allowed) => allowed,
+            None => {
+                let mut allowed = false;
+                for school_id in schools {
+                    let school = school(connection, *school_id, "student_id").await?;
+                    if matrix_at(connection, &school)
+                        .await?
+                        .allows(caller.role, DIARY_READ)
+                    {
+                        allowed = true;
+                        break;
+                    }
+                }
+                allowed
+            }
+        };
     if allowed {
         Ok(())
     } else {
@@ -407,14 +424,15 @@ pub async fn family_reads_diary(
 /// Refuses unless the caller may read a student's diary or marks, and says
 /// how: the student or a guardian (with `diary.read`), or staff.
 pub async fn read_diary(
+    memory: &Memory,
     connection: &mut PgConnection,
     caller: &Caller,
     student: Uuid,
 ) -> Result<StudentReader, GradebookError> {
-    let reader = read_student(connection, caller, student).await?;
+    let reader = read_student(memory, connection, caller, student).await?;
     if reader == StudentReader::Family {
         let schools = storage::classes::schools_of_student(connection, student).await?;
-        family_reads_diary(connection, caller, &schools).await?;
+        family_reads_diary(memory, connection, caller, &schools).await?;
     }
     Ok(reader)
 }

@@ -24,6 +24,7 @@ pub mod storage;
 
 use std::sync::Arc;
 
+use asurso_directory::WithDirectory;
 use asurso_proto::gradebook as pb;
 use asurso_runtime::{
     auth::IdentitySettings,
@@ -88,10 +89,7 @@ async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service,
         .add_service(pb::report_service_server::ReportServiceServer::new(
             api::reports::ReportApi(Arc::clone(&state)),
         ))
-        .consume(
-            events::directory::consumer_spec(),
-            events::directory::Directory,
-        )
+        .with_directory("gradebook", &state)
         .build();
     Ok(service)
 }

@@ -19,6 +19,7 @@ pub mod storage;
 
 use std::{sync::Arc, time::Duration};
 
+use asurso_directory::WithDirectory;
 use asurso_proto::messaging as pb;
 use asurso_runtime::{
     auth::IdentitySettings,
@@ -73,10 +74,7 @@ async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service,
                 api::announcements::AnnouncementsApi(Arc::clone(&state)),
             ),
         )
-        .consume(
-            asurso_directory::consumer_spec("messaging"),
-            asurso_directory::Directory,
-        )
+        .with_directory("messaging", &state)
         .consume(
             asurso_directory::roster::consumer_spec("messaging"),
             asurso_directory::roster::Roster,

@@ -22,6 +22,7 @@ pub mod preferences;
 
 use std::{sync::Arc, time::Duration};
 
+use asurso_directory::WithDirectory;
 use asurso_proto::notifications as pb;
 use asurso_runtime::{
     auth::IdentitySettings,
@@ -130,10 +131,7 @@ async fn assemble(settings: Settings, foundation: Foundation) -> Result<Service,
                 api::admin::AdminApi(Arc::clone(&state)),
             ),
         )
-        .consume(
-            asurso_directory::consumer_spec("notifications"),
-            asurso_directory::Directory,
-        )
+        .with_directory("notifications", &state.edge)
         .consume(events::gradebook_spec(), events::Gradebook)
         .consume(events::attendance_spec(), events::Attendance)
         .consume(events::messaging_spec(), events::Messaging)

@@ -72,12 +72,13 @@ fn diary_lesson(view: &LessonView) -> pb::DiaryLesson {
 /// school to keep to), staff only their school's part, and their read is
 /// reported to the personal-data audit.
 pub async fn reader(
+    state: &State,
     transaction: &mut sqlx::PgConnection,
     caller: &Caller,
     student: Uuid,
     what: &str,
 ) -> Result<Option<Uuid>, GradebookError> {
-    match access::read_diary(transaction, caller, student).await? {
+    match access::read_diary(&state.memory, transaction, caller, student).await? {
         StudentReader::Family => Ok(None),
         StudentReader::Staff(school_id) => {
             let school = access::school(transaction, school_id, "student_id").await?;
@@ -208,9 +209,9 @@ async fn get_diary_week(
     // The family (the student, a guardian) reads the read model: one
     // lookup, no transaction; the week is computed only when not kept.
     let mut connection = state.pool().acquire().await?;
-    if access::is_family(&mut connection, caller, student).await? {
+    if access::is_family(&state.memory, &mut connection, caller, student).await? {
         let kept = storage::diary::kept(&mut connection, student, week.start).await?;
-        access::family_reads_diary(&mut connection, caller, &kept.schools).await?;
+        access::family_reads_diary(&state.memory, &mut connection, caller, &kept.schools).await?;
         drop(connection);
         return match kept.body {
             Some(body) => {
@@ -222,7 +223,7 @@ async fn get_diary_week(
     drop(connection);
     // Staff read what happened at their school, audited, in one snapshot.
     let mut transaction = state.begin().await?;
-    let only_school = reader(&mut transaction, caller, student, "diary").await?;
+    let only_school = reader(state, &mut transaction, caller, student, "diary").await?;
     let answer = compute_week(&mut transaction, student, week, only_school).await?;
     state.commit(transaction).await?;
     Ok(answer)
@@ -235,7 +236,14 @@ async fn list_overdue(
 ) -> Result<pb::ListOverdueResponse, GradebookError> {
     let student = uuid_field(&request.student_id, "student_id")?;
     let mut transaction = state.begin().await?;
-    let only_school = reader(&mut transaction, caller, student, "overdue assignments").await?;
+    let only_school = reader(
+        state,
+        &mut transaction,
+        caller,
+        student,
+        "overdue assignments",
+    )
+    .await?;
     let debts = storage::diary::debts(&mut transaction, student, only_school).await?;
     let ids: Vec<Uuid> = debts.iter().map(|row| row.assignment.id).collect();
     let attachments = attachments_by_assignment(&mut transaction, &ids).await?;
@@ -270,7 +278,7 @@ async fn get_diary_assignments(
         .map(|(index, id)| uuid_field(id, &format!("assignment_ids[{index}]")))
         .collect::<Result<Vec<Uuid>, _>>()?;
     let mut transaction = state.begin().await?;
-    let only_school = reader(&mut transaction, caller, student, "assignments").await?;
+    let only_school = reader(state, &mut transaction, caller, student, "assignments").await?;
     let found =
         storage::diary::of_student_by_id(&mut transaction, student, &ids, only_school).await?;
     let found_ids: Vec<Uuid> = found

@@ -112,7 +112,7 @@ async fn get_student_report(
     let days = span(request.from_date.as_ref(), request.to_date.as_ref())?;
     let mut transaction = state.begin().await?;
     let only_school =
-        super::diary::reader(&mut transaction, caller, student, "marks report").await?;
+        super::diary::reader(state, &mut transaction, caller, student, "marks report").await?;
     let rows = storage::reports::marks_of_student(
         &mut transaction,
         student,

@@ -1,7 +1,6 @@
 //! What the gradebook publishes (through the outbox, in the caller's
-//! transaction) and what it keeps from identity's events.
-
-pub mod directory;
+//! transaction). What it keeps from identity's events is the shared
+//! directory's ([`asurso_directory::WithDirectory`]).
 
 use asurso_directory::events::Publisher;
 use asurso_runtime::{auth::Caller, events::streams};

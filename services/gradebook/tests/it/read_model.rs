@@ -2,16 +2,20 @@
 //! tables give, whatever wrote them, and a write is in the diary the moment
 //! it is acknowledged.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use asurso_gradebook::{
     api::diary::{compute_week, rebuild_read_model},
     domain::calendar::diary_week_of,
     storage::diary::{all_weeks, kept},
 };
-use asurso_proto::gradebook::{self as gb, get_timetable_request::Of};
+use asurso_proto::{
+    gradebook::{self as gb, get_timetable_request::Of},
+    identity as pb,
+};
 use prost::Message;
 use time::{Date, Duration, macros::date};
+use tonic::Code;
 use uuid::Uuid;
 
 use crate::{
@@ -390,5 +394,90 @@ async fn the_kept_diary_is_the_computed_one_after_a_random_sequence_of_writes() 
             );
         }
     }
+    Ok(())
+}
+
+/// Polls `read` every 10 ms until it is refused with `code`; how long that
+/// took.
+async fn refused_after<F, Fut>(code: Code, mut read: F) -> anyhow::Result<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<gb::GetDiaryWeekResponse, tonic::Status>>,
+{
+    let started = Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(10) {
+        match read().await {
+            Err(status) if status.code() == code => return Ok(started.elapsed()),
+            Err(status) => anyhow::bail!("refused otherwise: {status:?}"),
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+    anyhow::bail!("still reading after 10 s")
+}
+
+#[tokio::test]
+async fn an_unlinked_guardian_and_a_revoked_role_stop_reading_within_a_second() -> anyhow::Result<()>
+{
+    let mut c = Class5::new("freshness").await?;
+    let monday = FROM;
+    let child = c.students[0].id;
+    read_week(&mut c.parent.gb, child, monday).await?;
+
+    c.stack
+        .world
+        .admin_a
+        .people
+        .unlink_guardian(pb::UnlinkGuardianRequest {
+            parent_id: c.parent.id.to_string(),
+            student_id: child.to_string(),
+        })
+        .await?;
+    let parent = c.parent.gb.clone();
+    let took = refused_after(Code::PermissionDenied, || {
+        let mut parent = parent.clone();
+        async move { read_week(&mut parent, child, monday).await }
+    })
+    .await?;
+    println!("the unlinked parent was refused after {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "the unlinked parent read for {took:?}"
+    );
+
+    let student = c.students[1].id;
+    read_week(&mut c.students[1].gb, student, monday).await?;
+    let grants = c
+        .stack
+        .world
+        .admin
+        .access
+        .list_grants(pb::ListGrantsRequest {
+            person_id: student.to_string(),
+        })
+        .await?
+        .into_inner()
+        .grants;
+    let grant = grants
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("the student's grant"))?;
+    c.stack
+        .world
+        .admin
+        .access
+        .revoke_role(pb::RevokeRoleRequest {
+            grant_id: grant.id.clone(),
+        })
+        .await?;
+    let own = c.students[1].gb.clone();
+    let took = refused_after(Code::Unauthenticated, || {
+        let mut own = own.clone();
+        async move { read_week(&mut own, student, monday).await }
+    })
+    .await?;
+    println!("the revoked student was refused after {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "the revoked student read for {took:?}"
+    );
     Ok(())
 }

@@ -348,7 +348,7 @@ pub(super) async fn get_mark_history(
     let row = assignment_of(&mut transaction, id, false).await?;
     let (class, school) = access::class(&mut transaction, row.class_id, "assignment_id").await?;
     let family = matches!(
-        access::read_student(&mut transaction, caller, student).await,
+        access::read_student(&state.memory, &mut transaction, caller, student).await,
         Ok(StudentReader::Family)
     );
     if !family {

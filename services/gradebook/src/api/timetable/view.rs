@@ -81,14 +81,18 @@ pub(super) async fn get_timetable(
         }
         Some(pb::get_timetable_request::Of::StudentId(student_id)) => {
             let student = uuid_field(&student_id, "student_id")?;
-            let reader = match access::read_student(&mut transaction, caller, student).await? {
-                StudentReader::Family => Reader::All,
-                StudentReader::Staff(school_id) => {
-                    let school = access::school(&mut transaction, school_id, "student_id").await?;
-                    report_read(&mut transaction, caller, &school, student, "timetable").await?;
-                    Reader::School(school_id)
-                }
-            };
+            let reader =
+                match access::read_student(&state.memory, &mut transaction, caller, student).await?
+                {
+                    StudentReader::Family => Reader::All,
+                    StudentReader::Staff(school_id) => {
+                        let school =
+                            access::school(&mut transaction, school_id, "student_id").await?;
+                        report_read(&mut transaction, caller, &school, student, "timetable")
+                            .await?;
+                        Reader::School(school_id)
+                    }
+                };
             (
                 reader,
                 storage::lessons::of_student(&mut transaction, student, from, to).await?,
