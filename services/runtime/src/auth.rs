@@ -29,6 +29,11 @@ const REFETCH_AT_MOST_EVERY: Duration = Duration::from_millis(250);
 const KEYS_MAX_AGE: Duration = Duration::from_secs(60);
 /// No token identity issues lives longer; a longer one is forged.
 const MAX_TOKEN_LIFETIME: i64 = 3600;
+/// Tokens remembered as verified: a caller's next calls (and the next hop
+/// of the same call) cost a lookup instead of a signature check. At most
+/// this many, each for at most [`KEYS_MAX_AGE`] and never past its expiry,
+/// forgotten whenever the keys change.
+const VERIFIED_CAPACITY: usize = 4096;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -183,6 +188,13 @@ pub struct Verifier<S> {
     /// its result instead of fetching again.
     fetches: std::sync::atomic::AtomicU64,
     fetching: tokio::sync::Mutex<()>,
+    verified: Mutex<HashMap<Box<str>, Verified>>,
+}
+
+/// A token verified a moment ago: who it names, until when that holds.
+struct Verified {
+    caller: Caller,
+    until: Instant,
 }
 
 impl<S: KeySource> Verifier<S> {
@@ -194,12 +206,58 @@ impl<S: KeySource> Verifier<S> {
             last_fetch: Mutex::default(),
             fetches: std::sync::atomic::AtomicU64::new(0),
             fetching: tokio::sync::Mutex::default(),
+            verified: Mutex::default(),
         }
     }
 
     /// Checks the token's signature, issuer, audience and expiry and says
-    /// who is calling.
+    /// who is calling; a token verified lately is not checked again.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        if let Some(caller) = self.remembered(token) {
+            return Ok(caller);
+        }
+        let (caller, expires) = self.verify_signed(token).await?;
+        self.remember(token, &caller, expires);
+        Ok(caller)
+    }
+
+    fn remembered(&self, token: &str) -> Option<Caller> {
+        let verified = self.verified.lock().ok()?;
+        verified
+            .get(token)
+            .filter(|seen| seen.until > Instant::now())
+            .map(|seen| seen.caller.clone())
+    }
+
+    /// Remembers a verified token until its expiry (unix seconds), at most
+    /// [`KEYS_MAX_AGE`].
+    fn remember(&self, token: &str, caller: &Caller, expires: i64) {
+        let now = Instant::now();
+        let left = expires.saturating_sub(time::OffsetDateTime::now_utc().unix_timestamp());
+        let Ok(left) = u64::try_from(left) else {
+            return;
+        };
+        let until = now + Duration::from_secs(left).min(KEYS_MAX_AGE);
+        let Ok(mut verified) = self.verified.lock() else {
+            return;
+        };
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, seen| seen.until > now);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(
+            token.into(),
+            Verified {
+                caller: caller.clone(),
+                until,
+            },
+        );
+    }
+
+    /// The full check: the caller and the token's expiry.
+    async fn verify_signed(&self, token: &str) -> Result<(Caller, i64), AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(AuthError::Invalid(format!(
@@ -251,7 +309,7 @@ impl<S: KeySource> Verifier<S> {
                 "the token claims too long a lifetime".to_owned(),
             ));
         }
-        caller_of(&claims)
+        Ok((caller_of(&claims)?, claims.exp))
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {
@@ -294,6 +352,12 @@ impl<S: KeySource> Verifier<S> {
             }
         }
         if let Ok(mut current) = self.keys.write() {
+            // A key retired or added: what was verified is checked again.
+            let same =
+                current.len() == keys.len() && keys.keys().all(|kid| current.contains_key(kid));
+            if !same && let Ok(mut verified) = self.verified.lock() {
+                verified.clear();
+            }
             *current = keys;
         }
         self.fetches.fetch_add(1, Ordering::Release);
