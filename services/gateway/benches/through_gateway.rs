@@ -1,22 +1,34 @@
-//! `make bench`, second half: what the gateway costs. The gradebook's
-//! bench school (seeded by `asurso_gradebook::bench_support`, the same data
-//! the gradebook's own bench reads) is read directly, then the same way
-//! through a gateway in this process in front of the same gradebook and
-//! identity, and the gateway's throughput is printed as a ratio of the
-//! direct one.
+//! `make bench`, second half: the diary week against its anchor. On the
+//! gradebook's bench school (seeded by `asurso_gradebook::bench_support`,
+//! the same data the gradebook's own bench reads), one run prints, at 8
+//! and at 256 callers: the bare database answering the same question with
+//! one statement (`BARE_WEEK`), `GetDiaryWeek` directly, and through a
+//! gateway in this process in front of the same gradebook and identity,
+//! with the ratio to the bare database; then the same at ten schools, and
+//! how p99 moved. Every way reads the same evening weeks of random
+//! children, once each read first (what an evening's first reads keep).
 //!
-//! Then the same parent's app reads the same weeks through the gateway's
+//! At one school, the same parent's app also reads through the gateway's
 //! NetSchool-compatible `/webapi` (JSON over HTTP/1.1, logged in with an
 //! app password), beside the gRPC figures.
 //!
-//! Settings (environment): BENCH_SECONDS (per run, default 15),
-//! BENCH_CONCURRENCY (callers at once, default 8). PostgreSQL and NATS as
-//! the tests find them (DATABASE_URL, NATS_URL, or throw-away servers).
+//! With 256 callers, it runs twice: a closed loop (each caller again as soon
+//! as answered: the most the machine gives, where latency is the queue,
+//! callers / throughput) and 256 callers at their pace offering BENCH_RATE
+//! reads a second in all (default 1,000), where latency is what a read
+//! takes under that load.
+//!
+//! Settings (environment): BENCH_SECONDS (per run, default 15), BENCH_SCALE
+//! (schools of the second round, default 10), BENCH_WEEKS (weeks read,
+//! default 4), BENCH_RATE. PostgreSQL and NATS as the tests find them (DATABASE_URL,
+//! NATS_URL, or throw-away servers).
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use asurso_gateway::{Application, CONFIG, Settings};
-use asurso_gradebook::bench_support::{Bench, Parent, read_diary_weeks};
+use asurso_gradebook::bench_support::{
+    Bench, Callers, Parent, evening_weeks, read_bare, read_diary_weeks, resident_mib, setting, warm,
+};
 use asurso_identity::harness::{Bearer, World};
 use asurso_proto::identity as pb;
 use asurso_testkit::{
@@ -143,18 +155,21 @@ async fn read_webapi_diaries(
     students: Vec<i64>,
 ) -> anyhow::Result<load::Figures> {
     let seconds = load::setting("BENCH_SECONDS", 15);
-    let concurrency = load::setting("BENCH_CONCURRENCY", 8);
+    let concurrency = 8;
     let students = Arc::new(students);
-    // Mondays of the bench's school year.
-    let first = time::macros::date!(2026 - 08 - 31);
+    let weeks = Arc::new(evening_weeks());
     let figures = load::drive(concurrency, seconds, |_| -> Call {
-        let (http, at, students) = (http.clone(), at.clone(), Arc::clone(&students));
+        let (http, at, students, weeks) = (
+            http.clone(),
+            at.clone(),
+            Arc::clone(&students),
+            Arc::clone(&weeks),
+        );
         let base = format!("{gateway}/webapi/student/diary");
         Box::new(move |random| {
             let (http, at, base) = (http.clone(), at.clone(), base.clone());
             let student = students[usize::try_from(random % students.len() as u64).unwrap_or(0)];
-            let monday =
-                first + time::Duration::weeks(i64::try_from((random >> 20) % 38).unwrap_or(0));
+            let monday = weeks[usize::try_from((random >> 20) % weeks.len() as u64).unwrap_or(0)];
             Box::pin(async move {
                 let answer = http
                     .get(&base)
@@ -192,8 +207,42 @@ async fn read_webapi_diaries(
     Ok(figures)
 }
 
+/// One round at one size: the bare database, directly and through the
+/// gateway, at 8 and at 256 callers; the figures by callers.
+async fn round(
+    bench: &Bench,
+    gateway: &str,
+    parent: &Parent,
+    label: &str,
+) -> anyhow::Result<Vec<(Callers, load::Figures)>> {
+    let (weeks, took) = warm(bench.address(), parent).await?;
+    println!(
+        "  {weeks} weeks read once first (kept by the read model) in {:.1} s",
+        took.as_secs_f64()
+    );
+    let mut through_figures = Vec::new();
+    let rate = setting("BENCH_RATE", 1_000);
+    let paced = Callers::Paced(256, Duration::from_secs_f64(256.0 / rate.max(1) as f64));
+    for callers in [Callers::Closed(8), Callers::Closed(256), paced] {
+        let bare = read_bare(&bench.gradebook.db.url, parent, callers).await?;
+        let direct = read_diary_weeks("directly", bench.address(), parent, callers).await?;
+        let through = read_diary_weeks("through the gateway", gateway, parent, callers).await?;
+        println!(
+            "  {label}, {callers}: through the gateway {:.2}x the bare database's \
+             reads/s (directly {:.2}x); p99 {:.2} ms against {:.2} ms",
+            through.per_second / bare.per_second,
+            direct.per_second / bare.per_second,
+            through.p99_ms,
+            bare.p99_ms,
+        );
+        through_figures.push((callers, through));
+    }
+    Ok(through_figures)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let scale = i32::try_from(setting("BENCH_SCALE", 10))?;
     let mut bench = Bench::start().await?;
     let took = bench.seed(0..1).await?;
     println!("seeded one school in {:.1} s", took.as_secs_f64());
@@ -202,19 +251,42 @@ async fn main() -> anyhow::Result<()> {
     let webapi = TestDatabase::create(&[]).await?;
     let (gateway, gateway_serving) = start_gateway(&bench.world, bench.address(), &webapi).await?;
 
-    let direct = read_diary_weeks("directly", bench.address(), &parent).await?;
-    let through = read_diary_weeks("through the gateway", &gateway, &parent).await?;
-    println!(
-        "  the gateway: {:.2}x the direct throughput, p50 +{:.2} ms",
-        through.per_second / direct.per_second,
-        through.p50_ms - direct.p50_ms
-    );
+    let one = round(&bench, &gateway, &parent, "one school").await?;
+    let through = one
+        .first()
+        .map(|(_, figures)| figures.clone())
+        .ok_or_else(|| anyhow::anyhow!("no figures"))?;
     let (http, at, students) = app_session(&bench.world, &gateway, &webapi, &parent).await?;
     let app = read_webapi_diaries(&gateway, http, at, students).await?;
     println!(
         "  /webapi: {:.2}x the gRPC throughput through the gateway, p50 +{:.2} ms",
         app.per_second / through.per_second,
         app.p50_ms - through.p50_ms
+    );
+
+    let took = bench.seed(1..scale).await?;
+    println!(
+        "seeded {} more schools in {:.1} s",
+        scale - 1,
+        took.as_secs_f64()
+    );
+    // A fresh token (they live minutes) for a parent of children everywhere.
+    let parent = bench.parent_of_all(scale, 2).await?;
+    bench.describe(&format!("{scale} schools")).await?;
+    let ten = round(&bench, &gateway, &parent, &format!("{scale} schools")).await?;
+    for ((callers, one), (_, ten)) in one.iter().zip(&ten) {
+        println!(
+            "  p99 through the gateway, {callers}: {:.2} ms at {scale} schools, \
+             {:.2} ms at one ({:+.0} %)",
+            ten.p99_ms,
+            one.p99_ms,
+            (ten.p99_ms / one.p99_ms - 1.0) * 100.0
+        );
+    }
+    println!(
+        "resident memory of this process (identity, the gradebook, the gateway and the load, \
+         release build): {:.1} MiB",
+        resident_mib()
     );
 
     gateway_serving.stop().await?;

@@ -1,17 +1,18 @@
-//! `make bench`, first half: diary-week reads per second and their latency,
-//! through the real gRPC API of a gradebook on real PostgreSQL and NATS,
-//! first on one realistically sized school, then on ten times the data,
-//! with the diary's query plans. Only the gradebook: what the gateway adds
-//! is measured by the gateway's own bench (`through_gateway`) on the same
-//! data, seeded and read by the same `asurso_gradebook::bench_support`.
+//! `make bench`, first half: what computing a diary week costs, where the
+//! read model does not have it yet. On one realistically sized school, then
+//! on ten times the data, through the real gRPC API of a gradebook on real
+//! PostgreSQL and NATS: every evening week of every child read once (each
+//! computed from the source tables and kept), then the computation's query
+//! plans. Reads of kept weeks, against the bare database and through the
+//! gateway, are the gateway's bench (`through_gateway`), on the same data
+//! seeded by the same `asurso_gradebook::bench_support`.
 //!
-//! Settings (environment): BENCH_SECONDS (per run, default 15),
-//! BENCH_CONCURRENCY (callers at once, default 8), BENCH_SCALE (schools in
-//! the second run, default 10). PostgreSQL and NATS as the tests find them
-//! (DATABASE_URL, NATS_URL, or throw-away servers).
+//! Settings (environment): BENCH_SCALE (schools in the second run, default
+//! 10), BENCH_WEEKS (weeks read, default 4). PostgreSQL and NATS as the
+//! tests find them (DATABASE_URL, NATS_URL, or throw-away servers).
 
 use asurso_gradebook::{
-    bench_support::{Bench, Parent, read_diary_weeks, setting},
+    bench_support::{Bench, Parent, setting, warm},
     storage::{diary, lessons},
 };
 use sqlx::PgPool;
@@ -50,10 +51,15 @@ async fn explain(pool: &PgPool, student: Uuid) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What the database holds, the direct reads, and the plans.
+/// What the database holds, the weeks computed, and the plans.
 async fn report(bench: &Bench, label: &str, parent: &Parent) -> anyhow::Result<()> {
     bench.describe(label).await?;
-    read_diary_weeks("directly", bench.address(), parent).await?;
+    let (weeks, took) = warm(bench.address(), parent).await?;
+    println!(
+        "  {weeks} diary weeks computed and kept by 8 callers in {:.1} s: {:.0} weeks/s",
+        took.as_secs_f64(),
+        weeks as f64 / took.as_secs_f64()
+    );
     if let Some(student) = parent.children.first().copied() {
         explain(bench.pool(), student).await?;
     }

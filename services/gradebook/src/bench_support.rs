@@ -33,7 +33,7 @@ use std::{
 use asurso_identity::harness::{World, identity_login};
 use asurso_proto::{common::CivilDate, gradebook as gb, identity::Role};
 use asurso_runtime::{auth::Bearer, convert::civil_date};
-use asurso_testkit::load::percentile;
+use asurso_testkit::load::{self, Call, Figures};
 use sqlx::{PgPool, Row};
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -232,6 +232,7 @@ async fn count(pool: &PgPool, table: &str) -> anyhow::Result<i64> {
 
 /// A logged-in parent and the children they may read.
 pub struct Parent {
+    pub id: Uuid,
     pub token: String,
     pub children: Arc<Vec<Uuid>>,
 }
@@ -262,10 +263,18 @@ impl Bench {
 
     /// Seeds the schools numbered `numbers`; how long it took.
     pub async fn seed(&self, numbers: Range<i32>) -> anyhow::Result<Duration> {
+        use sqlx::ConnectOptions as _;
         let started = Instant::now();
+        // Seeding statements run for seconds: not worth a warning each.
+        let options: sqlx::postgres::PgConnectOptions = self.gradebook.db.url.parse()?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.disable_statement_logging())
+            .await?;
         for number in numbers {
-            seed_school(self.pool(), number).await?;
+            seed_school(&pool, number).await?;
         }
+        pool.close().await;
         Ok(started.elapsed())
     }
 
@@ -296,6 +305,7 @@ impl Bench {
         .fetch_all(self.pool())
         .await?;
         Ok(Parent {
+            id: parent,
             token,
             children: Arc::new(children),
         })
@@ -325,137 +335,288 @@ impl Bench {
     }
 }
 
-/// A small, fast, seeded generator: the bench needs spread, not secrecy.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, bound: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % bound as u64) as usize
-    }
+/// The weeks families read of an evening (BENCH_WEEKS of them, default 4:
+/// the week before, this one and the next ones of February 2027): every
+/// way of reading reads the same ones.
+pub fn evening_weeks() -> Vec<time::Date> {
+    let first = time::macros::date!(2027 - 02 - 01);
+    (0..setting("BENCH_WEEKS", 4))
+        .map(|n| first + time::Duration::weeks(i64::try_from(n).unwrap_or(0)))
+        .collect()
 }
 
-/// Mondays of the school year.
-fn weeks() -> Vec<CivilDate> {
-    let mut weeks = Vec::new();
-    let mut day = time::macros::date!(2026 - 08 - 31);
-    while day < time::macros::date!(2027 - 05 - 31) {
-        weeks.push(civil_date(day));
-        day += time::Duration::weeks(1);
-    }
-    weeks
+/// The same question the bare database answers in one statement, the
+/// anchor `make bench` prints beside the gradebook: the guardian check, the
+/// week's lessons with times, subject, teacher and room, each lesson's work
+/// with the student's mark, the work due in the week set earlier, and the
+/// files of each, as one JSON document. $1 the parent, $2 the student, $3
+/// the Monday.
+pub const BARE_WEEK: &str = "WITH reader AS ( \
+         SELECT 1 FROM guardians WHERE parent_id = $1 AND student_id = $2 \
+     ), \
+     lesson AS ( \
+         SELECT l.id, l.date, l.period, b.start_time, b.end_time, l.subject_id, s.name AS subject, \
+                concat_ws(' ', p.last_name, p.first_name, NULLIF(p.middle_name, '')) AS teacher, \
+                l.room, l.status, l.cancel_reason \
+         FROM lessons l \
+         JOIN enrolments e ON e.class_id = l.class_id AND e.student_id = $2 \
+              AND l.date >= e.start_date AND (e.end_date IS NULL OR l.date <= e.end_date) \
+         JOIN classes c ON c.id = l.class_id \
+         JOIN subjects s ON s.id = l.subject_id \
+         LEFT JOIN bell_periods b ON b.school_year_id = c.school_year_id AND b.number = l.period \
+         LEFT JOIN known_people p ON p.id = l.teacher_id \
+         WHERE EXISTS (SELECT 1 FROM reader) AND l.date BETWEEN $3 AND $3 + 5 \
+           AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members g \
+                WHERE g.subgroup_id = l.subgroup_id AND g.student_id = $2)) \
+     ), \
+     work AS ( \
+         SELECT a.id, a.lesson_id, a.due_date, a.title, a.body, a.weight, t.name AS type, \
+                l.date AS lesson_date, s.name AS subject, m.kind, m.grade, m.comment \
+         FROM assignments a \
+         JOIN lessons l ON l.id = a.lesson_id \
+         JOIN subjects s ON s.id = l.subject_id \
+         JOIN assignment_types t ON t.code = a.type_code \
+         LEFT JOIN marks m ON m.assignment_id = a.id AND m.student_id = $2 \
+         WHERE a.lesson_id IN (SELECT id FROM lesson) \
+         UNION ALL \
+         SELECT a.id, NULL, a.due_date, a.title, a.body, a.weight, t.name, \
+                l.date, s.name, m.kind, m.grade, m.comment \
+         FROM assignments a \
+         JOIN lessons l ON l.id = a.lesson_id \
+         JOIN subjects s ON s.id = l.subject_id \
+         JOIN assignment_types t ON t.code = a.type_code \
+         JOIN enrolments e ON e.student_id = $2 AND e.class_id = a.class_id \
+              AND l.date >= e.start_date AND (e.end_date IS NULL OR l.date <= e.end_date) \
+         LEFT JOIN marks m ON m.assignment_id = a.id AND m.student_id = $2 \
+         WHERE EXISTS (SELECT 1 FROM reader) AND a.due_date BETWEEN $3 AND $3 + 5 AND l.date < a.due_date \
+           AND (l.subgroup_id IS NULL OR EXISTS (SELECT 1 FROM subgroup_members g \
+                WHERE g.subgroup_id = l.subgroup_id AND g.student_id = $2)) \
+     ), \
+     shown AS ( \
+         SELECT w.*, (SELECT json_agg(json_build_object('id', f.id, 'name', f.file_name, \
+                          'type', f.content_type, 'size', f.size)) \
+                      FROM attachments f WHERE f.assignment_id = w.id) AS files \
+         FROM work w \
+     ) \
+     SELECT json_build_object( \
+         'lessons', (SELECT json_agg(json_build_object( \
+             'id', l.id, 'date', l.date, 'period', l.period, 'start', l.start_time, 'end', l.end_time, \
+             'subject', l.subject, 'teacher', l.teacher, 'room', l.room, 'status', l.status, \
+             'cancel_reason', l.cancel_reason, \
+             'assignments', (SELECT json_agg(to_json(w)) FROM shown w WHERE w.lesson_id = l.id)) \
+             ORDER BY l.date, l.period) FROM lesson l), \
+         'due', (SELECT json_agg(to_json(w) ORDER BY w.due_date) FROM shown w WHERE w.lesson_id IS NULL) \
+     )::text";
+
+fn pick<T: Copy>(items: &[T], random: u64) -> T {
+    items[usize::try_from(random % items.len() as u64).unwrap_or(0)]
 }
 
-struct Run {
-    reads: usize,
-    errors: usize,
-    seconds: f64,
-    latencies: Vec<Duration>,
-    lessons_seen: usize,
-}
-
-async fn measure(
-    address: &str,
-    parent: &Parent,
-    seconds: u64,
-    concurrency: u64,
-) -> anyhow::Result<Run> {
-    let weeks = Arc::new(weeks());
+/// Reads every week of [`evening_weeks`] of every child once, eight at a
+/// time: what an evening's first reads leave kept. How many and how long.
+pub async fn warm(address: &str, parent: &Parent) -> anyhow::Result<(usize, Duration)> {
+    let started = Instant::now();
+    let weeks = evening_weeks();
+    let pairs: Vec<(Uuid, CivilDate)> = parent
+        .children
+        .iter()
+        .flat_map(|child| weeks.iter().map(|week| (*child, civil_date(*week))))
+        .collect();
+    let pairs = Arc::new(pairs);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let bearer = Bearer::new(&parent.token)?;
-    let mut callers = Vec::new();
-    let start = Instant::now();
-    let warmup = Duration::from_secs(2);
-    let until = start + warmup + Duration::from_secs(seconds);
-    for caller in 0..concurrency {
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
         let channel = Channel::from_shared(address.to_owned())?.connect().await?;
         let mut client =
             gb::diary_service_client::DiaryServiceClient::with_interceptor(channel, bearer.clone());
-        let (children, weeks) = (Arc::clone(&parent.children), Arc::clone(&weeks));
-        callers.push(tokio::spawn(async move {
-            let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (caller + 1));
-            let mut latencies = Vec::new();
-            let (mut errors, mut lessons) = (0, 0);
+        let (pairs, next) = (Arc::clone(&pairs), Arc::clone(&next));
+        tasks.push(tokio::spawn(async move {
             loop {
-                let now = Instant::now();
-                if now >= until {
-                    break;
-                }
-                let request = gb::GetDiaryWeekRequest {
-                    student_id: children[random.below(children.len())].to_string(),
-                    date: Some(weeks[random.below(weeks.len())]),
+                let index = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((child, week)) = pairs.get(index) else {
+                    return Ok::<_, tonic::Status>(());
                 };
-                let answer = client.get_diary_week(request).await;
-                let took = now.elapsed();
-                if now < start + warmup {
-                    continue;
-                }
-                match answer {
-                    Ok(week) => {
-                        lessons += week
-                            .into_inner()
-                            .days
-                            .iter()
-                            .map(|day| day.lessons.len())
-                            .sum::<usize>();
-                        latencies.push(took);
-                    }
-                    Err(_) => errors += 1,
-                }
+                client
+                    .get_diary_week(gb::GetDiaryWeekRequest {
+                        student_id: child.to_string(),
+                        date: Some(*week),
+                    })
+                    .await?;
             }
-            (latencies, errors, lessons)
         }));
     }
-    let mut run = Run {
-        reads: 0,
-        errors: 0,
-        seconds: seconds as f64,
-        latencies: Vec::new(),
-        lessons_seen: 0,
-    };
-    for caller in callers {
-        let (latencies, errors, lessons) = caller.await?;
-        run.errors += errors;
-        run.lessons_seen += lessons;
-        run.latencies.extend(latencies);
+    for task in tasks {
+        task.await??;
     }
-    run.reads = run.latencies.len();
-    run.latencies.sort();
-    Ok(run)
+    Ok((pairs.len(), started.elapsed()))
 }
 
-/// Reads per second and the median latency of one run.
+/// How the callers of a run call: each again as soon as answered (a
+/// closed loop, as fast as the system goes), or each once every interval
+/// (people reading at their pace).
 #[derive(Debug, Clone, Copy)]
-pub struct Reads {
-    pub per_second: f64,
-    pub p50_ms: f64,
+pub enum Callers {
+    Closed(u64),
+    Paced(u64, Duration),
 }
 
-/// `parent` reads diary weeks through `address` (the gradebook or anything
-/// in front of it) for BENCH_SECONDS with BENCH_CONCURRENCY callers; prints
-/// the figures under `way` and fails if any read failed.
-pub async fn read_diary_weeks(way: &str, address: &str, parent: &Parent) -> anyhow::Result<Reads> {
-    let seconds = setting("BENCH_SECONDS", 15);
-    let concurrency = setting("BENCH_CONCURRENCY", 8);
-    let run = measure(address, parent, seconds, concurrency).await?;
-    let reads = Reads {
-        per_second: run.reads as f64 / run.seconds,
-        p50_ms: percentile(&run.latencies, 0.50),
-    };
-    println!(
-        "  GetDiaryWeek {way}, {concurrency} callers, {seconds} s: {:.0} reads/s, p50 {:.2} ms, \
-         p99 {:.2} ms, max {:.2} ms ({} reads, {} errors, {:.1} lessons a week on average)",
-        reads.per_second,
-        reads.p50_ms,
-        percentile(&run.latencies, 0.99),
-        percentile(&run.latencies, 1.0),
-        run.reads,
-        run.errors,
-        run.lessons_seen as f64 / run.reads.max(1) as f64,
-    );
-    if run.errors > 0 {
-        anyhow::bail!("{} reads failed", run.errors);
+impl Callers {
+    fn count(self) -> u64 {
+        match self {
+            Self::Closed(count) | Self::Paced(count, _) => count,
+        }
     }
-    Ok(reads)
+
+    async fn drive(self, seconds: u64, caller: impl FnMut(u64) -> Call) -> anyhow::Result<Figures> {
+        match self {
+            Self::Closed(count) => load::drive(count, seconds, caller).await,
+            Self::Paced(count, every) => load::drive_paced(count, seconds, every, caller).await,
+        }
+    }
+}
+
+impl std::fmt::Display for Callers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed(count) => write!(f, "{count} callers"),
+            Self::Paced(count, every) => write!(
+                f,
+                "{count} callers each every {} ms ({:.0}/s offered)",
+                every.as_millis(),
+                *count as f64 / every.as_secs_f64()
+            ),
+        }
+    }
+}
+
+/// `parent` reads random evening weeks of random children through
+/// `address` (the gradebook or anything in front of it) with `callers`
+/// for BENCH_SECONDS; prints the figures under `way` and fails if any read
+/// failed.
+pub async fn read_diary_weeks(
+    way: &str,
+    address: &str,
+    parent: &Parent,
+    callers: Callers,
+) -> anyhow::Result<Figures> {
+    let concurrency = callers.count();
+    let seconds = setting("BENCH_SECONDS", 15);
+    let weeks = Arc::new(evening_weeks());
+    let bearer = Bearer::new(&parent.token)?;
+    let mut clients = Vec::new();
+    for _ in 0..concurrency {
+        let channel = Channel::from_shared(address.to_owned())?.connect().await?;
+        clients.push(
+            gb::diary_service_client::DiaryServiceClient::with_interceptor(channel, bearer.clone()),
+        );
+    }
+    let clients = std::sync::Mutex::new(clients);
+    let figures = callers
+        .drive(seconds, |_| -> Call {
+            let client = clients.lock().ok().and_then(|mut clients| clients.pop());
+            let (children, weeks) = (Arc::clone(&parent.children), Arc::clone(&weeks));
+            Box::new(move |random| {
+                let client = client.clone();
+                let request = gb::GetDiaryWeekRequest {
+                    student_id: pick(&children, random).to_string(),
+                    date: Some(civil_date(pick(&weeks, random >> 24))),
+                };
+                Box::pin(async move {
+                    let mut client = client.ok_or("no client")?;
+                    client
+                        .get_diary_week(request)
+                        .await
+                        .map(|_| ())
+                        .map_err(|status| status.to_string())
+                })
+            })
+        })
+        .await?;
+    figures.print(
+        &format!("GetDiaryWeek {way}, {callers}, {seconds} s"),
+        "reads",
+    );
+    if figures.errors > 0 {
+        anyhow::bail!(
+            "{} reads failed: {}",
+            figures.errors,
+            figures.first_error.unwrap_or_default()
+        );
+    }
+    Ok(figures)
+}
+
+/// The bare database answering the same reads with [`BARE_WEEK`], on as
+/// many connections as callers (at most 64), for BENCH_SECONDS.
+pub async fn read_bare(
+    database: &str,
+    parent: &Parent,
+    callers: Callers,
+) -> anyhow::Result<Figures> {
+    let seconds = setting("BENCH_SECONDS", 15);
+    let concurrency = callers.count();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(u32::try_from(concurrency.min(64))?)
+        .connect(database)
+        .await?;
+    let weeks = Arc::new(evening_weeks());
+    let figures = callers
+        .drive(seconds, |_| -> Call {
+            let (pool, children, weeks, parent) = (
+                pool.clone(),
+                Arc::clone(&parent.children),
+                Arc::clone(&weeks),
+                parent.id,
+            );
+            Box::new(move |random| {
+                let pool = pool.clone();
+                let student = pick(&children, random);
+                let monday = pick(&weeks, random >> 24);
+                Box::pin(async move {
+                    let answer: Option<String> = sqlx::query_scalar(BARE_WEEK)
+                        .bind(parent)
+                        .bind(student)
+                        .bind(monday)
+                        .fetch_one(&pool)
+                        .await
+                        .map_err(|error| error.to_string())?;
+                    answer.map(|_| ()).ok_or_else(|| "no answer".to_owned())
+                })
+            })
+        })
+        .await?;
+    figures.print(
+        &format!("the bare database, one statement, {callers}, {seconds} s"),
+        "reads",
+    );
+    pool.close().await;
+    if figures.errors > 0 {
+        anyhow::bail!(
+            "{} bare reads failed: {}",
+            figures.errors,
+            figures.first_error.unwrap_or_default()
+        );
+    }
+    Ok(figures)
+}
+
+/// This process's resident memory, in MiB (Linux), or NaN.
+pub fn resident_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
 }

@@ -70,10 +70,34 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Runs `concurrency` callers (made by `caller(i)`) for two seconds of
-/// warm-up and then `seconds` measured.
+/// warm-up and then `seconds` measured, each calling again as soon as its
+/// answer comes (a closed loop: with many callers, latency is mostly the
+/// queue, callers / throughput).
 pub async fn drive(
     concurrency: u64,
     seconds: u64,
+    caller: impl FnMut(u64) -> Call,
+) -> anyhow::Result<Figures> {
+    run(concurrency, seconds, None, caller).await
+}
+
+/// The same, each caller calling once every `every` (people with a page
+/// open, not a queue of them): `concurrency / every` calls a second are
+/// offered, and latency is what each call takes. A call slower than
+/// `every` is followed at once by the next, never by a burst.
+pub async fn drive_paced(
+    concurrency: u64,
+    seconds: u64,
+    every: Duration,
+    caller: impl FnMut(u64) -> Call,
+) -> anyhow::Result<Figures> {
+    run(concurrency, seconds, Some(every), caller).await
+}
+
+async fn run(
+    concurrency: u64,
+    seconds: u64,
+    every: Option<Duration>,
     mut caller: impl FnMut(u64) -> Call,
 ) -> anyhow::Result<Figures> {
     let warmup = Duration::from_secs(2);
@@ -87,7 +111,18 @@ pub async fn drive(
             let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (number + 1));
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
+            // Paced callers start spread over one interval.
+            let mut ticks = every.map(|every| {
+                let offset = every.mul_f64((number as f64) / (concurrency.max(1) as f64));
+                let mut ticks =
+                    tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                ticks
+            });
             loop {
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
                 let now = Instant::now();
                 if now >= until {
                     break;
