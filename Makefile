@@ -42,7 +42,7 @@ test: deps lint ## lint, then every test against real PostgreSQL and NATS (throw
 	fi
 
 .PHONY: bench
-bench: deps ## diary-week reads/s and p50/p99 on one generated school, then on ten; the gateway's cost as a ratio; attendance takes and reads; inboxes, boards and a letter to a school; a mark to the parent's stream at 100 and 1,000/s (optimised build; minutes)
+bench: deps ## the diary week against the bare database (8 and 256 callers, one school and ten), directly and through the gateway; weeks computed/s; attendance takes and reads; inboxes, boards and a letter to a school; a mark to the parent's stream at 100 and 1,000/s (optimised build; minutes)
 	$(CARGO) bench -p asurso-gradebook --bench diary_week
 	$(CARGO) bench -p asurso-gateway --bench through_gateway
 	$(CARGO) bench -p asurso-attendance --bench attendance
