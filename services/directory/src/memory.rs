@@ -115,8 +115,12 @@ impl Known {
                 .sum::<usize>()
     }
 
-    pub fn guardian_links(&self) -> usize {
-        self.guardians.len()
+    /// The matrices are computed again from the cells when next asked.
+    fn forget_matrices(&mut self) {
+        self.matrices
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -256,11 +260,7 @@ impl Listening for Listener {
             ("unit", [_]) => match schools(&self.pool).await {
                 Ok(schools) => self.memory.write(|known| {
                     known.schools = schools;
-                    known
-                        .matrices
-                        .get_mut()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clear();
+                    known.forget_matrices();
                 }),
                 Err(error) => self.reload(&error).await,
             },
@@ -268,11 +268,7 @@ impl Listening for Listener {
                 Ok(cells) => self.memory.write(|known| {
                     known.cells.insert(*unit, cells);
                     // A region's cells are in every school's matrix below it.
-                    known
-                        .matrices
-                        .get_mut()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .clear();
+                    known.forget_matrices();
                 }),
                 Err(error) => self.reload(&error).await,
             },

@@ -244,9 +244,7 @@ async fn round(
 async fn main() -> anyhow::Result<()> {
     let scale = i32::try_from(setting("BENCH_SCALE", 10))?;
     let mut bench = Bench::start().await?;
-    let took = bench.seed(0..1).await?;
-    println!("seeded one school in {:.1} s", took.as_secs_f64());
-    let parent = bench.parent_of_all(1, 1).await?;
+    let parent = bench.first_school().await?;
     bench.describe("one school").await?;
     let webapi = TestDatabase::create(&[]).await?;
     let (gateway, gateway_serving) = start_gateway(&bench.world, bench.address(), &webapi).await?;
@@ -264,14 +262,7 @@ async fn main() -> anyhow::Result<()> {
         app.p50_ms - through.p50_ms
     );
 
-    let took = bench.seed(1..scale).await?;
-    println!(
-        "seeded {} more schools in {:.1} s",
-        scale - 1,
-        took.as_secs_f64()
-    );
-    // A fresh token (they live minutes) for a parent of children everywhere.
-    let parent = bench.parent_of_all(scale, 2).await?;
+    let parent = bench.grow_to(scale).await?;
     bench.describe(&format!("{scale} schools")).await?;
     let ten = round(&bench, &gateway, &parent, &format!("{scale} schools")).await?;
     for ((callers, one), (_, ten)) in one.iter().zip(&ten) {

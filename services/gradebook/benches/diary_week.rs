@@ -71,19 +71,10 @@ async fn main() -> anyhow::Result<()> {
     let scale = i32::try_from(setting("BENCH_SCALE", 10))?;
     let mut bench = Bench::start().await?;
 
-    let took = bench.seed(0..1).await?;
-    println!("seeded one school in {:.1} s", took.as_secs_f64());
-    let parent = bench.parent_of_all(1, 1).await?;
+    let parent = bench.first_school().await?;
     report(&bench, "one school", &parent).await?;
 
-    let took = bench.seed(1..scale).await?;
-    println!(
-        "seeded {} more schools in {:.1} s",
-        scale - 1,
-        took.as_secs_f64()
-    );
-    // A fresh token (they live minutes) for a parent of children everywhere.
-    let parent = bench.parent_of_all(scale, 2).await?;
+    let parent = bench.grow_to(scale).await?;
     report(&bench, &format!("{scale} schools"), &parent).await?;
 
     bench.stop().await

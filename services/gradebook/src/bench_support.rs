@@ -278,6 +278,25 @@ impl Bench {
         Ok(started.elapsed())
     }
 
+    /// Seeds the first school; a parent of all its children, logged in.
+    pub async fn first_school(&mut self) -> anyhow::Result<Parent> {
+        let took = self.seed(0..1).await?;
+        println!("seeded one school in {:.1} s", took.as_secs_f64());
+        self.parent_of_all(1, 1).await
+    }
+
+    /// Seeds the schools after the first up to `scale`; a parent of all
+    /// their children, logged in afresh (tokens live minutes).
+    pub async fn grow_to(&mut self, scale: i32) -> anyhow::Result<Parent> {
+        let took = self.seed(1..scale).await?;
+        println!(
+            "seeded {} more schools in {:.1} s",
+            scale - 1,
+            took.as_secs_f64()
+        );
+        self.parent_of_all(scale, 2).await
+    }
+
     /// A parent of every child of the first `schools` schools, logged in
     /// (`seed` tells parents apart; tokens live minutes, so each run after
     /// a long seeding wants a fresh one).

@@ -53,6 +53,38 @@ impl Shutdown {
     }
 }
 
+/// Waiting before trying again what failed (connecting, listening,
+/// pulling): 100 ms, doubling to 5 s, back to 100 ms once it works.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Self::FIRST)
+    }
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+    const MOST: Duration = Duration::from_secs(5);
+
+    /// Waits the current delay, then doubles it; `false` when `shutdown`
+    /// came first.
+    pub async fn wait(&mut self, shutdown: &Shutdown) -> bool {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(Self::MOST);
+        tokio::select! {
+            () = shutdown.wait() => false,
+            () = tokio::time::sleep(delay) => true,
+        }
+    }
+
+    /// It worked: the next failure waits the first delay again.
+    pub fn reset(&mut self) {
+        self.0 = Self::FIRST;
+    }
+}
+
 /// Background work of a service (consumers, the relay) stopped in stages
 /// after the gRPC server has drained.
 #[derive(Default)]

@@ -6,11 +6,11 @@
 //! time listening starts again, [`Listening::resumed`] is told first, so
 //! what depends on them reads afresh what came in between.
 
-use std::{future::Future, time::Duration};
+use std::future::Future;
 
 use sqlx::{PgPool, postgres::PgListener};
 
-use crate::Shutdown;
+use crate::{Shutdown, lifecycle::Backoff};
 
 /// What hears the channels.
 pub trait Listening: Send + Sync {
@@ -25,15 +25,15 @@ pub trait Listening: Send + Sync {
     fn lost(&self) {}
 }
 
-/// Listens on `channels` until `shutdown`, reconnecting by itself with a
-/// backoff of 100 ms doubling to 5 s.
+/// Listens on `channels` until `shutdown`, reconnecting by itself (see
+/// [`Backoff`]).
 pub async fn listen(
     pool: PgPool,
     channels: &[&str],
     listening: &impl Listening,
     shutdown: Shutdown,
 ) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     while !shutdown.is_triggered() {
         let connected = match PgListener::connect_with(&pool).await {
             Ok(mut listener) => listener
@@ -46,15 +46,13 @@ pub async fn listen(
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, ?channels, "cannot listen; retrying");
-                tokio::select! {
-                    () = shutdown.wait() => return,
-                    () = tokio::time::sleep(backoff) => {}
+                if !backoff.wait(&shutdown).await {
+                    return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
         };
-        backoff = Duration::from_millis(100);
+        backoff.reset();
         tokio::select! {
             () = shutdown.wait() => return,
             () = listening.resumed() => {}

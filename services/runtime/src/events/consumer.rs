@@ -23,7 +23,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{BusError, EventBus, StreamDef, streams};
-use crate::{Shutdown, telemetry};
+use crate::{Shutdown, lifecycle::Backoff, telemetry};
 
 /// What a consumer is: its durable name, what it reads, how hard it tries.
 #[derive(Debug, Clone)]
@@ -253,21 +253,19 @@ impl<H: EventHandler> IdempotentConsumer<H> {
     /// Handles events one at a time until `shutdown`, finishing the event in
     /// hand first. Reconnects by itself when the message stream breaks.
     pub async fn run(self, shutdown: Shutdown) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         while !shutdown.is_triggered() {
             let mut messages = match self.consumer.messages().await {
                 Ok(messages) => messages,
                 Err(error) => {
                     tracing::warn!(consumer = %self.spec.durable_name, %error, "cannot pull events; retrying");
-                    tokio::select! {
-                        () = shutdown.wait() => return,
-                        () = tokio::time::sleep(backoff) => {}
+                    if !backoff.wait(&shutdown).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                     continue;
                 }
             };
-            backoff = Duration::from_millis(100);
+            backoff.reset();
             loop {
                 let next = tokio::select! {
                     () = shutdown.wait() => return,
