@@ -3,7 +3,8 @@
 //! right) and attendance's own (the lesson's teacher, the class's class
 //! teacher, the student's family and the staff who work with them).
 
-use asurso_directory::{School, access as directory, storage as known};
+pub use asurso_directory::access::is_family;
+use asurso_directory::{Memory, School, access as directory, storage as known};
 use asurso_proto::identity::Role;
 use asurso_runtime::{auth::Caller, errors::ServiceError, rights::right};
 use sqlx::PgConnection;
@@ -120,16 +121,13 @@ pub enum StudentReader {
 /// them the correcting right and they are not a class teacher of another
 /// class) or works with the student there.
 pub async fn read_student(
+    memory: &Memory,
     connection: &mut PgConnection,
     caller: &Caller,
     student: Uuid,
 ) -> Result<StudentReader, ServiceError> {
-    match caller.role {
-        Role::Student if caller.person_id == student => return Ok(StudentReader::Family),
-        Role::Parent if directory::is_guardian(connection, caller.person_id, student).await? => {
-            return Ok(StudentReader::Family);
-        }
-        _ => {}
+    if is_family(memory, connection, caller, student).await? {
+        return Ok(StudentReader::Family);
     }
     for school_id in storage::schools_of_student(connection, student).await? {
         let school = school(connection, school_id, "student_id").await?;
@@ -164,17 +162,4 @@ pub async fn decides_for(
 ) -> Result<bool, ServiceError> {
     let class_teacher = storage::is_class_teacher_of(connection, caller.person_id, student).await?;
     corrects_for(connection, caller, class_teacher, school).await
-}
-
-/// Whether the caller is the student or one of their guardians.
-pub async fn is_family(
-    connection: &mut PgConnection,
-    caller: &Caller,
-    student: Uuid,
-) -> Result<bool, ServiceError> {
-    Ok(match caller.role {
-        Role::Student => caller.person_id == student,
-        Role::Parent => directory::is_guardian(connection, caller.person_id, student).await?,
-        _ => false,
-    })
 }

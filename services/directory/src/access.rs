@@ -137,6 +137,25 @@ pub fn read_school(caller: &Caller, school: &School) -> Result<(), ServiceError>
     }
 }
 
+/// Whether the caller reads the student's data as family: the student
+/// themself or a guardian of theirs. The directory in memory answers; the
+/// database while it loads.
+pub async fn is_family(
+    memory: &Memory,
+    connection: &mut PgConnection,
+    caller: &Caller,
+    student: Uuid,
+) -> Result<bool, ServiceError> {
+    Ok(match caller.role {
+        Role::Student => caller.person_id == student,
+        Role::Parent => match memory.known(|known| known.is_guardian(caller.person_id, student)) {
+            Some(linked) => linked,
+            None => is_guardian(connection, caller.person_id, student).await?,
+        },
+        _ => false,
+    })
+}
+
 /// Whether `parent` is a guardian of `student`.
 pub async fn is_guardian(
     connection: &mut PgConnection,

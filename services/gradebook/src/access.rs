@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 pub use asurso_directory::access::{
-    authorize, ensure_grant_stands, holds_role, is_student_of, matrix_at, read_school,
+    authorize, ensure_grant_stands, holds_role, is_family, is_student_of, matrix_at, read_school,
 };
 use asurso_directory::{Memory, access as directory};
 
@@ -360,25 +360,6 @@ pub async fn read_journal(
         Some(subgroup) if reach.keeps(Some(subgroup)) => Ok(Reach::Groups(vec![subgroup])),
         Some(_) => Err(refused()),
     }
-}
-
-/// Whether the caller reads the student's data as family: the student
-/// themself or a guardian of theirs.
-/// The directory in memory answers; the database while it loads.
-pub async fn is_family(
-    memory: &Memory,
-    connection: &mut PgConnection,
-    caller: &Caller,
-    student: Uuid,
-) -> Result<bool, GradebookError> {
-    Ok(match caller.role {
-        Role::Student => caller.person_id == student,
-        Role::Parent => match memory.known(|known| known.is_guardian(caller.person_id, student)) {
-            Some(linked) => linked,
-            None => directory::is_guardian(connection, caller.person_id, student).await?,
-        },
-        _ => false,
-    })
 }
 
 /// Refuses the family's read of a diary unless the rights matrix at one of

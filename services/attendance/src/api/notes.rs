@@ -94,7 +94,7 @@ async fn submit_note(
     let idempotent = Idempotent::of(caller, &request, &request.idempotency_key)?;
     let mut transaction = state.begin().await?;
     if caller.role != asurso_proto::identity::Role::Parent
-        || !access::is_family(&mut transaction, caller, student).await?
+        || !access::is_family(&state.memory, &mut transaction, caller, student).await?
     {
         return Err(ServiceError::denied(
             "only a guardian of the student submits a note for them",
@@ -318,12 +318,13 @@ async fn decide_note(
 /// Refuses unless the caller is the student's family or decides notes
 /// about them at the school.
 async fn read_notes(
+    state: &State,
     connection: &mut sqlx::PgConnection,
     caller: &Caller,
     student: Uuid,
     school: Option<Uuid>,
 ) -> Result<(), ServiceError> {
-    if access::is_family(connection, caller, student).await? {
+    if access::is_family(&state.memory, connection, caller, student).await? {
         return Ok(());
     }
     let schools = match school {
@@ -348,7 +349,7 @@ async fn list_notes(
 ) -> Result<pb::ListNotesResponse, ServiceError> {
     let student = uuid_field(&request.student_id, "student_id")?;
     let mut connection = state.pool.acquire().await?;
-    read_notes(&mut connection, caller, student, None).await?;
+    read_notes(state, &mut connection, caller, student, None).await?;
     let notes = storage::notes_of(&mut connection, student).await?;
     Ok(pb::ListNotesResponse {
         notes: notes.iter().map(note).collect(),
@@ -365,7 +366,14 @@ async fn get_note_scan(
     let row = storage::note(&mut connection, id, false)
         .await?
         .ok_or_else(|| ServiceError::not_found("note_id", format_args!("note {id}")))?;
-    read_notes(&mut connection, caller, row.student_id, Some(row.school_id)).await?;
+    read_notes(
+        state,
+        &mut connection,
+        caller,
+        row.student_id,
+        Some(row.school_id),
+    )
+    .await?;
     let (scan_type, scan) = storage::note_scan(&mut connection, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(format!("note_id: the note {id} has no scan")))?;

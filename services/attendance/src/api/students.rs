@@ -35,7 +35,7 @@ pub(super) async fn get_student_attendance(
         ));
     }
     let mut transaction = state.begin().await?;
-    let reader = access::read_student(&mut transaction, caller, student).await?;
+    let reader = access::read_student(&state.memory, &mut transaction, caller, student).await?;
     let schools = match &reader {
         StudentReader::Family => None,
         StudentReader::Staff(school) => Some(vec![school.id]),
