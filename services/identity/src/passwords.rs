@@ -27,14 +27,62 @@ static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize:
 #[cfg(test)]
 static PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Runs `work` (a hash) on the blocking pool when a hasher is free.
-async fn bounded<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, IdentityError> + Send + 'static,
-) -> Result<T, IdentityError> {
-    let _turn = hashers()
+/// A turn at hashing: one hasher of [`hashers`], held until dropped. Take
+/// it before the database connection a hash is done under, so that logins
+/// waiting for a hasher hold no connection: a burst of them would
+/// otherwise empty the pool and time out everything else identity does.
+pub struct Turn(#[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
+
+/// Waits for a free hasher.
+pub async fn turn() -> Result<Turn, IdentityError> {
+    hashers()
         .acquire()
         .await
-        .map_err(|error| IdentityError::Internal(Box::new(error)))?;
+        .map(Turn)
+        .map_err(|error| IdentityError::Internal(Box::new(error)))
+}
+
+impl Turn {
+    /// argon2id of `password`, with a fresh salt, in PHC form.
+    pub async fn hash(&self, password: String) -> Result<String, IdentityError> {
+        on_blocking_pool(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|hash| hash.to_string())
+                .map_err(|error| IdentityError::Internal(error.to_string().into()))
+        })
+        .await
+    }
+
+    /// Whether `password` matches `stored`; with no stored hash, spends
+    /// the same time and says no.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, IdentityError> {
+        on_blocking_pool(move || {
+            let known = stored.is_some();
+            let stored = match stored {
+                Some(stored) => stored,
+                None => dummy_hash()?.to_owned(),
+            };
+            let parsed = PasswordHash::new(&stored)
+                .map_err(|error| IdentityError::Internal(error.to_string().into()))?;
+            Ok(Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+                && known)
+        })
+        .await
+    }
+}
+
+/// Runs `work` (a hash, under a [`Turn`]) on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, IdentityError> + Send + 'static,
+) -> Result<T, IdentityError> {
     tokio::task::spawn_blocking(move || {
         #[cfg(test)]
         {
@@ -51,34 +99,14 @@ async fn bounded<T: Send + 'static>(
     .map_err(|error| IdentityError::Internal(Box::new(error)))?
 }
 
+/// [`Turn::hash`] in a turn of its own.
 pub async fn hash(password: String) -> Result<String, IdentityError> {
-    bounded(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|error| IdentityError::Internal(error.to_string().into()))
-    })
-    .await
+    turn().await?.hash(password).await
 }
 
-/// Whether `password` matches `stored`; with no stored hash, spends the same
-/// time and says no.
+/// [`Turn::verify`] in a turn of its own.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool, IdentityError> {
-    bounded(move || {
-        let known = stored.is_some();
-        let stored = match stored {
-            Some(stored) => stored,
-            None => dummy_hash()?.to_owned(),
-        };
-        let parsed = PasswordHash::new(&stored)
-            .map_err(|error| IdentityError::Internal(error.to_string().into()))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-            && known)
-    })
-    .await
+    turn().await?.verify(password, stored).await
 }
 
 /// argon2id of a random password nobody knows, made once per process.

@@ -146,16 +146,19 @@ async fn login(
             "is required (at most 200 characters)",
         ));
     }
+    // A hasher first, then a connection: waiting logins hold none.
+    let turn = passwords::turn().await?;
     let mut transaction = state.pool.begin().await?;
     let account =
         storage::accounts::by_login_for_update(&mut transaction, request.login.trim()).await?;
     let login = request.login.trim();
     state.refuse_if_locked(&mut transaction, login).await?;
-    let matches = passwords::verify(
-        request.password.clone(),
-        account.as_ref().map(|a| a.password_hash.clone()),
-    )
-    .await?;
+    let matches = turn
+        .verify(
+            request.password.clone(),
+            account.as_ref().map(|a| a.password_hash.clone()),
+        )
+        .await?;
     let Some(account) = account.filter(|_| matches) else {
         state.count_failure(&mut transaction, login).await?;
         transaction.commit().await?;
@@ -332,6 +335,8 @@ async fn create_local_account(
             "must be 3 to 100 letters, digits or . _ - @",
         ));
     }
+    // A hasher first, then a connection: waiting for one holds none.
+    let turn = passwords::turn().await?;
     let mut transaction = state.pool.begin().await?;
     // Locked, as a guardian link locks the parent: a link made meanwhile
     // is either seen by the check below or sees this login.
@@ -355,7 +360,7 @@ async fn create_local_account(
     // opens only through ESIA: not made, not reset.
     crate::policy::ensure_local_password_useful(&mut transaction, &grants, "person_id").await?;
     let temporary = passwords::temporary();
-    let hash = passwords::hash(temporary.clone()).await?;
+    let hash = turn.hash(temporary.clone()).await?;
     let existing = storage::accounts::by_person_for_update(&mut transaction, person_id).await?;
     if let Some(existing) = existing {
         // The same login again: a forgotten password (or a retry whose
@@ -442,6 +447,7 @@ async fn change_password(
             "must differ from the current password",
         ));
     }
+    let turn = passwords::turn().await?;
     let mut transaction = state.pool.begin().await?;
     let account = match caller {
         Some(caller) => {
@@ -459,17 +465,18 @@ async fn change_password(
     }?;
     let Some(account) = account else {
         // Same answer and cost as a wrong password: logins stay secret.
-        passwords::verify(request.current_password, None).await?;
+        turn.verify(request.current_password, None).await?;
         return Err(IdentityError::Unauthenticated(WRONG_LOGIN.to_owned()));
     };
     state
         .refuse_if_locked(&mut transaction, &account.login)
         .await?;
-    if !passwords::verify(
-        request.current_password,
-        Some(account.password_hash.clone()),
-    )
-    .await?
+    if !turn
+        .verify(
+            request.current_password,
+            Some(account.password_hash.clone()),
+        )
+        .await?
     {
         state
             .count_failure(&mut transaction, &account.login)
@@ -477,7 +484,7 @@ async fn change_password(
         transaction.commit().await?;
         return Err(IdentityError::invalid("current_password", "is wrong"));
     }
-    let hash = passwords::hash(request.new_password).await?;
+    let hash = turn.hash(request.new_password).await?;
     storage::accounts::set_password(&mut transaction, account.person_id, &hash, false).await?;
     // Whoever else held a session (a stolen refresh token) is out.
     storage::sessions::revoke_all_except(

@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::{
     esia_support::{CONFIRMED_PARENT, dev_esia, esia_login, esia_world, refresh_refused},
     support::{
-        Clients, Identity, Service as _, World, grant_role, parents_with_passwords, password_of,
-        person, pupil, register_at, replace_temporary_password, snils,
+        Clients, Identity, Remote, Service as _, World, grant_role, parents_with_passwords,
+        password_of, person, pupil, register_at, replace_temporary_password, snils,
     },
 };
 
@@ -811,5 +811,57 @@ async fn a_parent_s_password_from_one_school_does_not_carry_into_another_through
     ids.sort();
     expected.sort();
     assert_eq!(ids, expected);
+    world.identity.stop().await
+}
+
+#[tokio::test]
+async fn a_burst_of_logins_waits_for_a_hasher_holding_no_database_connection() -> anyhow::Result<()>
+{
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    let world = World::new().await?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    // Far more logins at once than hashers (one per core), and more than
+    // the pool's connections: were a waiting login to hold one, the pool
+    // would run dry and everything else identity does would time out.
+    let burst = 8 * cores + 8;
+    let peak = Arc::new(AtomicUsize::new(0));
+    let watcher = tokio::spawn({
+        let (pool, peak) = (world.identity.db.pool.clone(), Arc::clone(&peak));
+        async move {
+            loop {
+                let in_use = (pool.size() as usize).saturating_sub(pool.num_idle());
+                peak.fetch_max(in_use, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    let mut logins = tokio::task::JoinSet::new();
+    for n in 0..burst {
+        let address = world.identity.address().to_owned();
+        let login = format!("admin{}", n % 2);
+        logins.spawn(async move {
+            Remote { address }
+                .login(&login, &password_of(&login))
+                .await
+                .map(|answer| answer.tokens.is_some())
+        });
+    }
+    let mut answered = 0;
+    while let Some(login) = logins.join_next().await {
+        assert!(login??, "a login was answered without tokens");
+        answered += 1;
+    }
+    watcher.abort();
+    assert_eq!(answered, burst, "every login of the burst is answered");
+    // The hashing logins, plus a few for the relay and the rest.
+    let peak = peak.load(Ordering::Relaxed);
+    assert!(
+        peak <= cores + 3,
+        "{peak} connections were in use at once for {burst} logins on {cores} hashers"
+    );
     world.identity.stop().await
 }
