@@ -82,6 +82,16 @@ impl System {
         self.supervisor.pid(process).await
     }
 
+    /// The URL of the database of the service called `name`, for what only
+    /// a bench's set-up may do behind the services' backs.
+    pub fn database_url(&self, name: &str) -> Option<String> {
+        self.layout
+            .services()
+            .iter()
+            .find(|service| service.name == name && service.database)
+            .map(|service| self.infra.database_url(&self.layout, service))
+    }
+
     /// A channel to the gateway: the only way in.
     pub async fn gateway(&self) -> anyhow::Result<Channel> {
         Ok(Channel::from_shared(self.layout.gateway_url())?

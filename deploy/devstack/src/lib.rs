@@ -328,6 +328,11 @@ impl Infra {
         }
     }
 
+    /// The URL of `service`'s database in `layout`.
+    pub fn database_url(&self, layout: &Layout, service: &ServiceDef) -> String {
+        with_database(&self.postgres_url, &layout.database(service))
+    }
+
     /// Drops the databases of `layout`'s services (a test's stack, done).
     pub async fn drop_databases(&self, layout: &Layout) -> anyhow::Result<()> {
         let mut admin = PgConnection::connect(&self.postgres_url).await?;

@@ -94,18 +94,20 @@ impl Known {
     /// Bytes held, roughly: what a region's size costs (see ARCHITECTURE).
     pub fn bytes(&self) -> usize {
         let uuid = std::mem::size_of::<Uuid>();
-        // hashbrown: the entry, one control byte, ~1/8 spare slots.
-        let set = |entries: usize, entry: usize| entries * (entry + 1) * 8 / 7;
-        set(self.revoked.len(), uuid)
-            + set(self.guardians.len(), 2 * uuid)
+        // hashbrown: a power of two of slots, each the entry and one
+        // control byte, at most 7/8 of them full.
+        let set =
+            |capacity: usize, entry: usize| (capacity * 8 / 7).next_power_of_two() * (entry + 1);
+        set(self.revoked.capacity(), uuid)
+            + set(self.guardians.capacity(), 2 * uuid)
+            + set(
+                self.schools.capacity(),
+                uuid + std::mem::size_of::<School>(),
+            )
             + self
                 .schools
                 .values()
-                .map(|school| {
-                    set(1, uuid + std::mem::size_of::<School>())
-                        + school.name.len()
-                        + school.time_zone.len()
-                })
+                .map(|school| school.name.len() + school.time_zone.len())
                 .sum::<usize>()
             + self
                 .cells
@@ -113,6 +115,12 @@ impl Known {
                 .flatten()
                 .map(|(role, name, _, _)| 56 + role.len() + name.len())
                 .sum::<usize>()
+    }
+
+    /// Reports the state's size on `/metrics` (`state="directory"`): its
+    /// entries are the guardian links, what grows with the region.
+    fn record(&self) {
+        asurso_runtime::metrics::record_state("directory", self.guardians.len(), self.bytes());
     }
 
     /// The matrices are computed again from the cells when next asked.
@@ -142,12 +150,14 @@ impl Memory {
         let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(known) = known.as_mut() {
             change(known);
+            known.record();
         }
     }
 
     /// Answers nothing until loaded again.
     fn forget(&self) {
         *self.known.write().unwrap_or_else(PoisonError::into_inner) = None;
+        asurso_runtime::metrics::record_state("directory", 0, 0);
     }
 
     /// Loads the tables and keeps up with them until `shutdown`.
@@ -222,6 +232,7 @@ impl Listening for Listener {
                     bytes = known.bytes(),
                     "the directory is in memory"
                 );
+                known.record();
                 *self
                     .memory
                     .known

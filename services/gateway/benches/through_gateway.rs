@@ -27,7 +27,7 @@ use std::{sync::Arc, time::Duration};
 
 use asurso_gateway::{Application, CONFIG, Settings};
 use asurso_gradebook::bench_support::{
-    Bench, Callers, Parent, evening_weeks, read_bare, read_diary_weeks, resident_mib, setting, warm,
+    Bench, Callers, Parent, evening_weeks, read_bare, read_diary_weeks, setting, warm,
 };
 use asurso_identity::harness::{Bearer, World};
 use asurso_proto::identity as pb;
@@ -277,7 +277,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "resident memory of this process (identity, the gradebook, the gateway and the load, \
          release build): {:.1} MiB",
-        resident_mib()
+        load::resident_mib(None)
     );
 
     gateway_serving.stop().await?;

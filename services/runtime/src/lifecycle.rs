@@ -156,6 +156,7 @@ where
     E: std::fmt::Display,
 {
     use std::process::ExitCode;
+    crate::allocator::give_back_freed_memory();
     let settings: S = match config.load() {
         Ok(settings) => settings,
         Err(error) => {

@@ -96,3 +96,14 @@ pub fn record_call(method: &str, code: &str, started: Instant) {
 pub fn record_panic(method: &str) {
     metrics::counter!("grpc_server_panics_total", "method" => method.to_owned()).increment(1);
 }
+
+/// Records what a piece of in-memory state holds now (`what`: the
+/// directory, say): its entries and the bytes they take, so an operator
+/// can read off what a region's size costs each replica.
+pub fn record_state(what: &'static str, entries: usize, bytes: usize) {
+    #[allow(clippy::cast_precision_loss)]
+    {
+        metrics::gauge!("asurso_state_entries", "state" => what).set(entries as f64);
+        metrics::gauge!("asurso_state_bytes", "state" => what).set(bytes as f64);
+    }
+}

@@ -23,6 +23,31 @@ pub fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The resident memory of process `pid` (this process when `None`), in
+/// MiB, from `/proc` (Linux); NaN when it cannot be read.
+pub fn resident_mib(pid: Option<u32>) -> f64 {
+    let status = match pid {
+        Some(pid) => format!("/proc/{pid}/status"),
+        None => "/proc/self/status".to_owned(),
+    };
+    std::fs::read_to_string(status)
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| {
+                    value
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                })
+        })
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
 /// What a run measured.
 #[derive(Debug, Clone)]
 pub struct Figures {
