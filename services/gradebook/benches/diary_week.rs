@@ -3,7 +3,8 @@
 //! on ten times the data, through the real gRPC API of a gradebook on real
 //! PostgreSQL and NATS: every evening week of every child read once (each
 //! computed from the source tables and kept), then the computation's query
-//! plans. Reads of kept weeks, against the bare database and through the
+//! plans, and a family's marks report over four weeks read by 8 callers;
+//! at one school, the whole read model rebuilt. Reads of kept weeks, against the bare database and through the
 //! gateway, are the gateway's bench (`through_gateway`), on the same data
 //! seeded by the same `asurso_gradebook::bench_support`.
 //!
@@ -12,7 +13,8 @@
 //! tests find them (DATABASE_URL, NATS_URL, or throw-away servers).
 
 use asurso_gradebook::{
-    bench_support::{Bench, Parent, setting, warm},
+    api::diary::rebuild_read_model,
+    bench_support::{Bench, Callers, FamilyRead, Parent, read_as_family, setting, warm},
     storage::{diary, lessons},
 };
 use sqlx::PgPool;
@@ -63,6 +65,27 @@ async fn report(bench: &Bench, label: &str, parent: &Parent) -> anyhow::Result<(
     if let Some(student) = parent.children.first().copied() {
         explain(bench.pool(), student).await?;
     }
+    read_as_family(
+        FamilyRead::MarksReport,
+        "directly",
+        bench.address(),
+        parent,
+        Callers::Closed(8),
+    )
+    .await?;
+    Ok(())
+}
+
+/// `asurso-gradebook rebuild-diary` on the data as it is: every week of
+/// every enrolment computed again and kept.
+async fn rebuild(bench: &Bench) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let weeks = rebuild_read_model(bench.pool()).await?;
+    let took = started.elapsed().as_secs_f64();
+    println!(
+        "  the read model rebuilt (rebuild-diary): {weeks} weeks in {took:.1} s, {:.0} weeks/s",
+        weeks as f64 / took
+    );
     Ok(())
 }
 
@@ -73,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
 
     let parent = bench.first_school().await?;
     report(&bench, "one school", &parent).await?;
+    rebuild(&bench).await?;
 
     let parent = bench.grow_to(scale).await?;
     report(&bench, &format!("{scale} schools"), &parent).await?;

@@ -509,6 +509,15 @@ impl std::fmt::Display for Callers {
     }
 }
 
+/// What a family's app reads in the benches.
+#[derive(Debug, Clone, Copy)]
+pub enum FamilyRead {
+    /// GetDiaryWeek of an evening week.
+    DiaryWeek,
+    /// GetStudentReport over the four weeks before an evening week.
+    MarksReport,
+}
+
 /// `parent` reads random evening weeks of random children through
 /// `address` (the gradebook or anything in front of it) with `callers`
 /// for BENCH_SECONDS; prints the figures under `way` and fails if any read
@@ -519,43 +528,77 @@ pub async fn read_diary_weeks(
     parent: &Parent,
     callers: Callers,
 ) -> anyhow::Result<Figures> {
+    read_as_family(FamilyRead::DiaryWeek, way, address, parent, callers).await
+}
+
+/// `parent` makes `read`s of random children at random evening weeks
+/// through `address` with `callers` for BENCH_SECONDS; prints the figures
+/// under `way` and fails if any read failed.
+pub async fn read_as_family(
+    read: FamilyRead,
+    way: &str,
+    address: &str,
+    parent: &Parent,
+    callers: Callers,
+) -> anyhow::Result<Figures> {
     let concurrency = callers.count();
     let seconds = setting("BENCH_SECONDS", 15);
     let weeks = Arc::new(evening_weeks());
     let bearer = Bearer::new(&parent.token)?;
-    let mut clients = Vec::new();
+    let mut channels = Vec::new();
     for _ in 0..concurrency {
-        let channel = Channel::from_shared(address.to_owned())?.connect().await?;
-        clients.push(
-            gb::diary_service_client::DiaryServiceClient::with_interceptor(channel, bearer.clone()),
-        );
+        channels.push(Channel::from_shared(address.to_owned())?.connect().await?);
     }
-    let clients = std::sync::Mutex::new(clients);
+    let channels = std::sync::Mutex::new(channels);
     let figures = callers
         .drive(seconds, |_| -> Call {
-            let client = clients.lock().ok().and_then(|mut clients| clients.pop());
-            let (children, weeks) = (Arc::clone(&parent.children), Arc::clone(&weeks));
+            let channel = channels.lock().ok().and_then(|mut channels| channels.pop());
+            let (children, weeks, bearer) = (
+                Arc::clone(&parent.children),
+                Arc::clone(&weeks),
+                bearer.clone(),
+            );
             Box::new(move |random| {
-                let client = client.clone();
-                let request = gb::GetDiaryWeekRequest {
-                    student_id: pick(&children, random).to_string(),
-                    date: Some(civil_date(pick(&weeks, random >> 24))),
-                };
+                let (channel, bearer) = (channel.clone(), bearer.clone());
+                let student = pick(&children, random).to_string();
+                let monday = pick(&weeks, random >> 24);
                 Box::pin(async move {
-                    let mut client = client.ok_or("no client")?;
-                    client
-                        .get_diary_week(request)
-                        .await
-                        .map(|_| ())
-                        .map_err(|status| status.to_string())
+                    let channel = channel.ok_or("no channel")?;
+                    match read {
+                        FamilyRead::DiaryWeek => {
+                            gb::diary_service_client::DiaryServiceClient::with_interceptor(
+                                channel, bearer,
+                            )
+                            .get_diary_week(gb::GetDiaryWeekRequest {
+                                student_id: student,
+                                date: Some(civil_date(monday)),
+                            })
+                            .await
+                            .map(drop)
+                        }
+                        FamilyRead::MarksReport => {
+                            gb::report_service_client::ReportServiceClient::with_interceptor(
+                                channel, bearer,
+                            )
+                            .get_student_report(gb::GetStudentReportRequest {
+                                student_id: student,
+                                from_date: Some(civil_date(monday - time::Duration::weeks(4))),
+                                to_date: Some(civil_date(monday)),
+                            })
+                            .await
+                            .map(drop)
+                        }
+                    }
+                    .map_err(|status| status.to_string())
                 })
             })
         })
         .await?;
-    figures.print(
-        &format!("GetDiaryWeek {way}, {callers}, {seconds} s"),
-        "reads",
-    );
+    let what = match read {
+        FamilyRead::DiaryWeek => "GetDiaryWeek",
+        FamilyRead::MarksReport => "GetStudentReport (four weeks)",
+    };
+    figures.print(&format!("{what} {way}, {callers}, {seconds} s"), "reads");
     if figures.errors > 0 {
         anyhow::bail!(
             "{} reads failed: {}",

@@ -179,20 +179,31 @@ pub async fn compute_and_keep(
     Ok(answer)
 }
 
+/// Weeks computed at once by [`rebuild_read_model`]: each is a handful of
+/// statements, so a few in flight keep PostgreSQL's cores busy.
+const REBUILDERS: usize = 4;
+
 /// Computes and keeps every week a diary can show (the weeks of each
 /// enrolment), replacing what the read model held: `asurso-gradebook
-/// rebuild-diary`. Returns how many weeks it kept.
+/// rebuild-diary`. Returns how many weeks it kept. Reads never wait for
+/// it: a week not kept is computed by the read that asks for it.
 pub async fn rebuild_read_model(pool: &sqlx::PgPool) -> Result<usize, GradebookError> {
+    use futures::{StreamExt as _, TryStreamExt as _};
     let weeks = {
         let mut connection = pool.acquire().await?;
         storage::diary::all_weeks(&mut connection).await?
     };
-    for (student, monday) in &weeks {
-        let week = diary_week_of(*monday).ok_or_else(|| {
-            GradebookError::Internal(format!("the week of {monday} runs past the calendar").into())
-        })?;
-        compute_and_keep(pool, *student, week).await?;
-    }
+    futures::stream::iter(&weeks)
+        .map(Ok)
+        .try_for_each_concurrent(REBUILDERS, |(student, monday)| async move {
+            let week = diary_week_of(*monday).ok_or_else(|| {
+                GradebookError::Internal(
+                    format!("the week of {monday} runs past the calendar").into(),
+                )
+            })?;
+            compute_and_keep(pool, *student, week).await.map(drop)
+        })
+        .await?;
     Ok(weeks.len())
 }
 
