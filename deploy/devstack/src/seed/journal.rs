@@ -25,12 +25,12 @@ pub(super) async fn seed_journal(
     conflicts: &mut Vec<String>,
 ) -> anyhow::Result<()> {
     let (from, to) = journal_weeks(today)?;
-    // Logged in again here rather than kept from their seeding: access
-    // tokens may live only seconds (the end-to-end tests make them short).
     let mut teachers = Vec::new();
     for teacher in &school.teachers {
-        let token = channels.login(&teacher.login, DEMO_PASSWORD).await?;
-        teachers.push((teacher.person_id.clone(), channels.actor(&token)?));
+        teachers.push((
+            teacher.person_id.clone(),
+            Teacher::login(channels, &teacher.login).await?,
+        ));
     }
     for class in &school.classes {
         let request = gb::GetTimetableRequest {
@@ -42,6 +42,8 @@ pub(super) async fn seed_journal(
             break;
         };
         let lessons = reader
+            .fresh(channels)
+            .await?
             .timetable
             .get_timetable(request)
             .await?
@@ -58,6 +60,7 @@ pub(super) async fn seed_journal(
             else {
                 continue;
             };
+            let teacher = teacher.fresh(channels).await?;
             let Some(day) = lesson.date.as_ref() else {
                 continue;
             };
@@ -142,6 +145,37 @@ pub(super) async fn seed_journal(
         }
     }
     Ok(())
+}
+
+/// A teacher the seed writes as, logged in again once the token is a few
+/// seconds old: access tokens may live only seconds (the end-to-end tests
+/// make them short), and a school's journal takes longer than that on a
+/// busy machine.
+struct Teacher {
+    login: String,
+    actor: Actor,
+    since: std::time::Instant,
+}
+
+/// How old a token the seed still writes with.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Teacher {
+    async fn login(channels: &Channels, login: &str) -> anyhow::Result<Self> {
+        let token = channels.login(login, DEMO_PASSWORD).await?;
+        Ok(Self {
+            login: login.to_owned(),
+            actor: channels.actor(&token)?,
+            since: std::time::Instant::now(),
+        })
+    }
+
+    async fn fresh(&mut self, channels: &Channels) -> anyhow::Result<&mut Actor> {
+        if self.since.elapsed() > FRESH {
+            *self = Self::login(channels, &self.login).await?;
+        }
+        Ok(&mut self.actor)
+    }
 }
 
 /// The lesson's attendance, unless someone took it already (then it is
