@@ -178,9 +178,13 @@ impl Ids {
             .unzip();
         // New rows come from the insert, the others from the read beside
         // it (whose snapshot cannot see the insert's rows: no thing twice).
+        // Inserted in one order, (kind, key), by every request: two that
+        // number the same new things at once wait for each other in turn
+        // instead of each holding a row the other waits for (a deadlock).
         let mut rows: Vec<(String, String, i64)> = sqlx::query_as(
             "WITH given AS (SELECT * FROM unnest($1::text[], $2::text[]) AS g(kind, key)), \
-             made AS (INSERT INTO webapi_ids (kind, key) SELECT kind, key FROM given \
+             made AS (INSERT INTO webapi_ids (kind, key) \
+                      SELECT kind, key FROM given ORDER BY kind, key \
                       ON CONFLICT (kind, key) DO NOTHING RETURNING kind, key, id) \
              SELECT kind, key, id FROM made \
              UNION ALL SELECT i.kind, i.key, i.id FROM webapi_ids i JOIN given g USING (kind, key)",
@@ -267,4 +271,51 @@ pub fn parse_number(text: Option<&str>, field: &str) -> Result<i64, WebApiError>
         .ok_or_else(|| {
             WebApiError::BadRequest(format!("{field}: {text:?} — не целое положительное число"))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replicas_numbering_the_same_new_things_at_once_agree_and_never_deadlock()
+    -> anyhow::Result<()> {
+        let database =
+            asurso_testkit::TestDatabase::create(&[&sqlx::migrate!("./migrations")]).await?;
+        let replicas = [
+            std::sync::Arc::new(Ids::new(database.pool.clone())),
+            std::sync::Arc::new(Ids::new(database.pool.clone())),
+        ];
+        let keys: Vec<String> = (0..300).map(|n| format!("person-{n:04}")).collect();
+        for round in 0..12 {
+            let keys: Vec<String> = keys.iter().map(|key| format!("{key}-{round}")).collect();
+            let mut numbering = tokio::task::JoinSet::new();
+            for caller in 0..8 {
+                let ids = std::sync::Arc::clone(&replicas[caller % 2]);
+                let mut order = keys.clone();
+                // Half the callers ask in the opposite order.
+                if caller % 2 == 1 {
+                    order.reverse();
+                }
+                numbering.spawn(async move {
+                    let asked: Vec<(Kind, &str)> = order
+                        .iter()
+                        .map(|key| (Kind::Person, key.as_str()))
+                        .collect();
+                    ids.number_all(&asked)
+                        .await
+                        .map_err(|error| error.to_string())
+                });
+            }
+            let mut answers = Vec::new();
+            while let Some(answer) = numbering.join_next().await {
+                answers.push(answer?.map_err(|error| anyhow::anyhow!(error))?);
+            }
+            for answer in &answers {
+                assert_eq!(answer.len(), keys.len(), "every key is numbered");
+                assert_eq!(answer, &answers[0], "every caller gets the same numbers");
+            }
+        }
+        Ok(())
+    }
 }
