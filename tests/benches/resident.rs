@@ -34,14 +34,9 @@ const BUDGET_MIB: f64 = 30.0;
 const REGION_STUDENTS: f64 = 800_000.0;
 
 /// The services whose resident size is measured, in start order.
-const MEASURED: &[&str] = &[
-    "identity",
-    "gradebook",
-    "attendance",
-    "messaging",
-    "notifications",
-    "gateway",
-];
+fn measured() -> impl Iterator<Item = &'static str> {
+    asurso_devstack::SERVICES.iter().map(|service| service.name)
+}
 
 fn civil(date: time::Date) -> Option<CivilDate> {
     Some(CivilDate {
@@ -74,15 +69,14 @@ async fn state_of(http: &reqwest::Client, metrics_port: u16) -> Option<(f64, f64
 /// Each measured service's resident size, in MiB.
 async fn resident(system: &System) -> Vec<f64> {
     let mut sizes = Vec::new();
-    for name in MEASURED {
+    for name in measured() {
         sizes.push(resident_mib(system.pid(name).await));
     }
     sizes
 }
 
 fn print_sizes(label: &str, sizes: &[f64]) {
-    let each: Vec<String> = MEASURED
-        .iter()
+    let each: Vec<String> = measured()
         .zip(sizes)
         .map(|(name, mib)| format!("{name} {mib:.1}"))
         .collect();
@@ -322,10 +316,10 @@ async fn measure(
     print_sizes(&format!("after {idle} s idle"), &sizes);
 
     let mut over = Vec::new();
-    for (name, mib) in MEASURED.iter().zip(&sizes) {
+    for (name, mib) in measured().zip(&sizes) {
         let port = ports
             .iter()
-            .find(|(service, _)| service == name)
+            .find(|(service, _)| *service == name)
             .map(|(_, port)| *port)
             .unwrap_or_default();
         let state = state_of(&http, port).await;
@@ -350,7 +344,7 @@ async fn measure(
             ),
         }
         if beyond > BUDGET_MIB {
-            over.push(*name);
+            over.push(name);
         }
     }
     if !over.is_empty() {
