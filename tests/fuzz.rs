@@ -298,17 +298,7 @@ async fn no_request_through_the_gateway_is_answered_as_a_server_fault() -> anyho
 
     // The limits are the gateway's to test elsewhere: here every call
     // should reach the service behind it.
-    let settings = [
-        ("GATEWAY_LIMITS__SESSION_PER_SECOND", "100000"),
-        ("GATEWAY_LIMITS__SESSION_BURST", "100000"),
-        ("GATEWAY_LIMITS__ANONYMOUS_PER_SECOND", "100000"),
-        ("GATEWAY_LIMITS__ANONYMOUS_BURST", "100000"),
-        ("GATEWAY_LIMITS__LOGIN_PER_MINUTE", "100000"),
-        ("GATEWAY_LIMITS__LOGIN_BURST", "100000"),
-    ]
-    .map(|(key, value)| (key.to_owned(), value.to_owned()))
-    .to_vec();
-    let system = System::start_with(3600, settings).await?;
+    let system = System::start_with(3600, asurso_e2e::unthrottled()).await?;
     let demo = system.demo.clone();
     let pids_before = {
         let mut pids = Vec::new();

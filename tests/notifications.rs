@@ -72,19 +72,6 @@ async fn settled(db: &mut PgConnection, query: &'static str) -> anyhow::Result<i
     }
 }
 
-fn database_url(system: &System, admin_url: &str) -> anyhow::Result<String> {
-    let service = system
-        .layout
-        .services()
-        .into_iter()
-        .find(|service| service.name == "notifications")
-        .ok_or_else(|| anyhow::anyhow!("no notifications service"))?;
-    let (server, _) = admin_url
-        .rsplit_once('/')
-        .ok_or_else(|| anyhow::anyhow!("odd database URL"))?;
-    Ok(format!("{server}/{}", system.layout.database(&service)))
-}
-
 /// The gRPC-Web frames in `bytes` that are data, decoded.
 fn web_entries(bytes: &[u8]) -> Vec<nf::FeedEntry> {
     let mut entries = Vec::new();
@@ -105,6 +92,13 @@ fn web_entries(bytes: &[u8]) -> Vec<nf::FeedEntry> {
     entries
 }
 
+/// The notifications service's own database (to count what it keeps).
+fn notifications_database(system: &System) -> anyhow::Result<String> {
+    system
+        .database_url("notifications")
+        .ok_or_else(|| anyhow::anyhow!("no notifications database"))
+}
+
 #[tokio::test]
 async fn a_parents_open_stream_receives_the_mark_a_teacher_posts() -> anyhow::Result<()> {
     let system = System::start(600).await?;
@@ -117,8 +111,7 @@ async fn a_parents_open_stream_receives_the_mark_a_teacher_posts() -> anyhow::Re
     // What the seed's marks gave her has arrived; the streams open after it.
     let mut feed =
         nf::feed_service_client::FeedServiceClient::new(system.as_caller(&parent).await?);
-    let admin_url = asurso_testkit::postgres_url().await?;
-    let mut db = PgConnection::connect(&database_url(&system, &admin_url)?).await?;
+    let mut db = PgConnection::connect(&notifications_database(&system)?).await?;
     settled(&mut db, "SELECT count(*) FROM notifications").await?;
     let cursor = feed
         .list_feed(nf::ListFeedRequest::default())
@@ -227,8 +220,7 @@ async fn killed_in_the_middle_of_5000_marks_every_feed_holds_each_once() -> anyh
     )
     .await?;
     let demo = system.demo.clone();
-    let admin_url = asurso_testkit::postgres_url().await?;
-    let mut db = PgConnection::connect(&database_url(&system, &admin_url)?).await?;
+    let mut db = PgConnection::connect(&notifications_database(&system)?).await?;
     const MARKS_GIVEN: &str = "SELECT count(*) FROM notifications WHERE kind = 'mark'";
     settled(&mut db, MARKS_GIVEN).await?;
     let before: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(

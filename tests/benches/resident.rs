@@ -38,6 +38,17 @@ fn measured() -> impl Iterator<Item = &'static str> {
     asurso_devstack::SERVICES.iter().map(|service| service.name)
 }
 
+/// The services that keep the directory (and its memory).
+const DIRECTORIES: [&str; 4] = ["gradebook", "attendance", "messaging", "notifications"];
+
+/// The metrics port the bench gave `name`.
+fn metrics_port(ports: &[(&str, u16)], name: &str) -> u16 {
+    ports
+        .iter()
+        .find(|(service, _)| *service == name)
+        .map_or(0, |(_, port)| *port)
+}
+
 fn civil(date: time::Date) -> Option<CivilDate> {
     Some(CivilDate {
         year: date.year(),
@@ -87,7 +98,7 @@ fn print_sizes(label: &str, sizes: &[f64]) {
 /// every service that keeps them (one statement each, as a consumer that
 /// applied a region's links would leave them).
 async fn grow_directory(system: &System, students: u64) -> anyhow::Result<()> {
-    for name in ["gradebook", "attendance", "messaging", "notifications"] {
+    for name in DIRECTORIES {
         let url = system
             .database_url(name)
             .ok_or_else(|| anyhow::anyhow!("{name} keeps no database"))?;
@@ -226,32 +237,7 @@ async fn main() -> anyhow::Result<()> {
     let idle = setting("BENCH_IDLE", 60);
     // Metrics on ports of their own, to read each service's state.
     let mut ports = Vec::new();
-    let mut settings = vec![
-        (
-            "GATEWAY_LIMITS__SESSION_PER_SECOND".to_owned(),
-            "100000".to_owned(),
-        ),
-        (
-            "GATEWAY_LIMITS__SESSION_BURST".to_owned(),
-            "100000".to_owned(),
-        ),
-        (
-            "GATEWAY_LIMITS__ANONYMOUS_PER_SECOND".to_owned(),
-            "100000".to_owned(),
-        ),
-        (
-            "GATEWAY_LIMITS__ANONYMOUS_BURST".to_owned(),
-            "100000".to_owned(),
-        ),
-        (
-            "GATEWAY_LIMITS__LOGIN_PER_MINUTE".to_owned(),
-            "1000000".to_owned(),
-        ),
-        (
-            "GATEWAY_LIMITS__LOGIN_BURST".to_owned(),
-            "100000".to_owned(),
-        ),
-    ];
+    let mut settings = asurso_e2e::unthrottled();
     for spec in asurso_devstack::SERVICES {
         let port = asurso_testkit::servers::free_port()?;
         ports.push((spec.name, port));
@@ -278,22 +264,19 @@ async fn measure(
 
     grow_directory(system, students).await?;
     let http = reqwest::Client::new();
-    let gradebook_metrics = ports
-        .iter()
-        .find(|(name, _)| *name == "gradebook")
-        .map(|(_, port)| *port)
-        .unwrap_or_default();
-    // Every memory hears the new links; wait until the gradebook's has.
+    // Every directory's memory hears the new links; wait until each has.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    while state_of(&http, gradebook_metrics)
-        .await
-        .is_none_or(|(entries, _)| entries < (2 * students) as f64)
-    {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the gradebook's memory did not hear {students} students' guardians in 2 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    for name in DIRECTORIES {
+        while state_of(&http, metrics_port(ports, name))
+            .await
+            .is_none_or(|(entries, _)| entries < (2 * students) as f64)
+        {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{name}'s memory did not hear {students} students' guardians in 2 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
     print_sizes(
         &format!("{students} students with two guardians each in the directory"),
@@ -317,12 +300,7 @@ async fn measure(
 
     let mut over = Vec::new();
     for (name, mib) in measured().zip(&sizes) {
-        let port = ports
-            .iter()
-            .find(|(service, _)| *service == name)
-            .map(|(_, port)| *port)
-            .unwrap_or_default();
-        let state = state_of(&http, port).await;
+        let state = state_of(&http, metrics_port(ports, name)).await;
         let state_mib = state.map_or(0.0, |(_, bytes)| bytes / (1024.0 * 1024.0));
         let beyond = mib - state_mib;
         let verdict = if beyond <= BUDGET_MIB {

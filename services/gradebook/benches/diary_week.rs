@@ -4,9 +4,10 @@
 //! PostgreSQL and NATS: every evening week of every child read once (each
 //! computed from the source tables and kept), then the computation's query
 //! plans, and a family's marks report over four weeks read by 8 callers;
-//! at one school, the whole read model rebuilt. Reads of kept weeks, against the bare database and through the
-//! gateway, are the gateway's bench (`through_gateway`), on the same data
-//! seeded by the same `asurso_gradebook::bench_support`.
+//! at one school, the whole read model rebuilt. Reads of kept weeks,
+//! against the bare database and through the gateway, are the gateway's
+//! bench (`through_gateway`), on the same data seeded by the same
+//! `asurso_gradebook::bench_support`.
 //!
 //! Settings (environment): BENCH_SCALE (schools in the second run, default
 //! 10), BENCH_WEEKS (weeks read, default 4). PostgreSQL and NATS as the

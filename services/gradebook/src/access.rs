@@ -410,12 +410,27 @@ pub async fn read_diary(
     caller: &Caller,
     student: Uuid,
 ) -> Result<StudentReader, GradebookError> {
-    let reader = read_student(memory, connection, caller, student).await?;
-    if reader == StudentReader::Family {
-        let schools = storage::classes::schools_of_student(connection, student).await?;
-        family_reads_diary(memory, connection, caller, &schools).await?;
+    if family_reads(memory, connection, caller, student).await? {
+        return Ok(StudentReader::Family);
     }
-    Ok(reader)
+    read_student(memory, connection, caller, student).await
+}
+
+/// Whether the caller reads the student's diary or marks as family (the
+/// student, a guardian), refusing such a caller unless `diary.read` is
+/// theirs at one of the student's schools; `false` for anyone else.
+pub async fn family_reads(
+    memory: &Memory,
+    connection: &mut PgConnection,
+    caller: &Caller,
+    student: Uuid,
+) -> Result<bool, GradebookError> {
+    if !is_family(memory, connection, caller, student).await? {
+        return Ok(false);
+    }
+    let schools = storage::classes::schools_of_student(connection, student).await?;
+    family_reads_diary(memory, connection, caller, &schools).await?;
+    Ok(true)
 }
 
 pub use directory::read_aggregates;
