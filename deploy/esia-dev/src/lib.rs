@@ -5,12 +5,18 @@
 //! as them, and its keys are development keys.
 //!
 //! It checks what ESIA checks of a relying party: the registered client and
-//! redirect URI, the `timestamp`, the signed `client_secret` (here an Ed25519
-//! signature by the client's registered development key) and the
+//! redirect URI, the `timestamp`, the signed `client_secret` and the
 //! `client_certificate_hash`, PKCE, and a code used once within its lifetime.
 //! It serves discovery and keys like an OpenID Provider, id_tokens with the
 //! `urn:esia:sbj` claims (`is_tru` only for confirmed accounts), access
 //! tokens with `urn:esia:sbj_id`, and the person records at `/rs/prns/{oid}`.
+//!
+//! Two modes, per key: **GOST**, as ESIA itself (a client registered by its
+//! GOST R 34.10-2012 certificate signs `client_secret` with it, and tokens
+//! are signed `GOST3410_2012_256` with the provider's GOST key, whose
+//! certificate the relying party is given); and **development**, for laptops
+//! without OpenSSL's GOST engine (Ed25519 keys, tokens signed `EdDSA` and
+//! published as a JWKS).
 
 #[cfg(feature = "browser")]
 pub mod browser;
@@ -121,8 +127,163 @@ pub struct RegisteredClient {
     pub client_id: String,
     /// Exact redirect URIs.
     pub redirect_uris: Vec<String>,
-    /// The development key the client signs `client_secret` with.
-    pub public_key: [u8; 32],
+    /// What the client signs `client_secret` with.
+    pub key: ClientKey,
+}
+
+/// The key a client is registered with.
+#[derive(Debug, Clone)]
+pub enum ClientKey {
+    /// A development Ed25519 public key; its "certificate hash" is the hex
+    /// SHA-256 of the key.
+    Development([u8; 32]),
+    /// A GOST R 34.10-2012 certificate, as ESIA registers one: its hash is
+    /// Streebog-256 of the DER, its key checks the raw signature.
+    Gost {
+        certificate_hash: String,
+        key: asurso_gost::PublicKey,
+    },
+}
+
+impl ClientKey {
+    /// A client registered by its GOST certificate (PEM).
+    pub fn gost_certificate(pem: &str) -> Result<Self, asurso_gost::GostError> {
+        Ok(Self::Gost {
+            certificate_hash: asurso_gost::certificate_hash(&asurso_gost::pem_block(
+                pem,
+                "CERTIFICATE",
+            )?),
+            key: asurso_gost::PublicKey::from_certificate_pem(pem)?,
+        })
+    }
+
+    fn certificate_hash(&self) -> String {
+        match self {
+            Self::Development(key) => certificate_hash(key),
+            Self::Gost {
+                certificate_hash, ..
+            } => certificate_hash.clone(),
+        }
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), String> {
+        let refused = || "client_secret: the signature does not verify".to_owned();
+        match self {
+            Self::Development(key) => {
+                let signature = Signature::from_slice(signature)
+                    .map_err(|_| "client_secret is not a signature")?;
+                VerifyingKey::from_bytes(key)
+                    .map_err(|_| "the client's registered key is not a key".to_owned())?
+                    .verify(message, &signature)
+                    .map_err(|_| refused())
+            }
+            Self::Gost { key, .. } => key.verify(message, signature).map_err(|_| refused()),
+        }
+    }
+}
+
+/// The key the provider signs its tokens with.
+#[derive(Debug, Clone)]
+pub enum TokenKey {
+    /// Ed25519 from a seed, published as a JWKS under `kid`; `EdDSA`.
+    Development { seed: [u8; 32], kid: String },
+    /// A GOST R 34.10-2012 key; `GOST3410_2012_256`, as ESIA signs. ESIA
+    /// publishes certificates, not a JWKS: the relying party is given
+    /// the key's certificate.
+    Gost(Arc<asurso_gost::PrivateKey>),
+}
+
+/// A token key ready to sign and check.
+enum TokenSigner {
+    Development {
+        key: SigningKey,
+        kid: String,
+    },
+    Gost {
+        key: Arc<asurso_gost::PrivateKey>,
+        public: asurso_gost::PublicKey,
+    },
+}
+
+impl TokenSigner {
+    fn new(key: &TokenKey) -> Self {
+        match key {
+            TokenKey::Development { seed, kid } => Self::Development {
+                key: SigningKey::from_bytes(seed),
+                kid: kid.clone(),
+            },
+            TokenKey::Gost(key) => Self::Gost {
+                key: Arc::clone(key),
+                public: key.public_key(),
+            },
+        }
+    }
+
+    fn algorithm(&self) -> &'static str {
+        match self {
+            Self::Development { .. } => "EdDSA",
+            Self::Gost { .. } => "GOST3410_2012_256",
+        }
+    }
+
+    fn header(&self) -> Value {
+        match self {
+            Self::Development { kid, .. } => {
+                json!({ "alg": self.algorithm(), "typ": "JWT", "kid": kid })
+            }
+            Self::Gost { .. } => json!({ "alg": self.algorithm(), "typ": "JWT" }),
+        }
+    }
+
+    fn sign(&self, input: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Development { key, .. } => key.sign(input).to_bytes().to_vec(),
+            Self::Gost { key, .. } => key.sign(input).to_vec(),
+        }
+    }
+
+    fn verify(&self, input: &[u8], signature: &[u8]) -> bool {
+        match self {
+            Self::Development { key, .. } => Signature::from_slice(signature)
+                .is_ok_and(|signature| key.verifying_key().verify(input, &signature).is_ok()),
+            Self::Gost { public, .. } => public.verify(input, signature).is_ok(),
+        }
+    }
+
+    /// A fresh key of the same kind, which no relying party was given.
+    fn another(&self) -> Self {
+        match self {
+            Self::Development { kid, .. } => {
+                let mut seed = [0u8; 32];
+                rand::rng().fill_bytes(&mut seed);
+                Self::Development {
+                    key: SigningKey::from_bytes(&seed),
+                    kid: kid.clone(),
+                }
+            }
+            Self::Gost { public, .. } => {
+                let key = asurso_gost::PrivateKey::generate(public.param_set());
+                Self::Gost {
+                    public: key.public_key(),
+                    key: Arc::new(key),
+                }
+            }
+        }
+    }
+
+    fn jwks(&self) -> Value {
+        match self {
+            Self::Development { key, kid } => json!({ "keys": [{
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "use": "sig",
+                "alg": "EdDSA",
+                "kid": kid,
+                "x": b64(key.verifying_key().as_bytes()),
+            }]}),
+            Self::Gost { .. } => json!({ "keys": [] }),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,9 +295,8 @@ pub struct ProviderSettings {
     pub code_ttl: Duration,
     /// How far a request's `timestamp` may be from the provider's clock.
     pub timestamp_tolerance: Duration,
-    /// The seed of the provider's Ed25519 token key.
-    pub signing_seed: [u8; 32],
-    pub kid: String,
+    /// What the provider signs its tokens with.
+    pub token_key: TokenKey,
 }
 
 /// The hex SHA-256 of a client's public key: its "certificate hash".
@@ -199,11 +359,18 @@ pub enum TokenFault {
     IdTokenClaimText(&'static str, &'static str),
     /// HTTP 503 with an HTML page, as a failing front end answers.
     Unavailable,
+    /// The id_token signed as usual but by another key of the same kind
+    /// (a fresh GOST key on the same curve, or a fresh Ed25519 key).
+    IdTokenSignedByAnotherKey,
+    /// The id_token with this claim changed to this text after signing.
+    IdTokenChangedAfterSigning(&'static str, &'static str),
+    /// The id_token's header naming this algorithm, signature unchanged.
+    IdTokenAlgorithm(&'static str),
 }
 
 struct Provider {
     settings: ProviderSettings,
-    key: SigningKey,
+    key: TokenSigner,
     requests: Mutex<HashMap<String, AuthorizationRequest>>,
     codes: Mutex<HashMap<String, IssuedCode>>,
     /// Set only through `RunningProvider` (see `TokenFault`).
@@ -293,7 +460,7 @@ pub fn router(settings: ProviderSettings) -> Router {
 }
 
 fn provider(settings: ProviderSettings) -> Shared {
-    let key = SigningKey::from_bytes(&settings.signing_seed);
+    let key = TokenSigner::new(&settings.token_key);
     Arc::new(Provider {
         settings,
         key,
@@ -328,7 +495,7 @@ async fn discovery(State(provider): State<Shared>) -> Json<Value> {
         "end_session_endpoint": format!("{base}/idp/ext/Logout"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "id_token_signing_alg_values_supported": [provider.key.algorithm()],
         "token_endpoint_auth_methods_supported": ["client_secret_post"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid", "fullname", "birthdate", "gender", "snils", "id_doc", "email", "mobile"],
@@ -337,14 +504,7 @@ async fn discovery(State(provider): State<Shared>) -> Json<Value> {
 }
 
 async fn jwks(State(provider): State<Shared>) -> Json<Value> {
-    Json(json!({ "keys": [{
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "use": "sig",
-        "alg": "EdDSA",
-        "kid": provider.settings.kid,
-        "x": b64(provider.key.verifying_key().as_bytes()),
-    }]}))
+    Json(provider.key.jwks())
 }
 
 /// ESIA's `yyyy.MM.dd HH:mm:ss +hhmm`.
@@ -398,19 +558,14 @@ fn check_signed(
             "timestamp is {skew} away from the provider's clock"
         ));
     }
-    if certificate != Some(certificate_hash(&client.public_key).as_str()) {
+    if certificate != Some(client.key.certificate_hash().as_str()) {
         return Err("client_certificate_hash does not match the registered certificate".into());
     }
     let secret = secret.ok_or("client_secret (the request's signature) is missing")?;
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(secret)
-        .ok()
-        .and_then(|bytes| Signature::from_slice(&bytes).ok())
-        .ok_or("client_secret is not a signature")?;
-    let key = VerifyingKey::from_bytes(&client.public_key)
-        .map_err(|_| "the client's registered key is not a key".to_owned())?;
-    key.verify(message(timestamp).as_bytes(), &signature)
-        .map_err(|_| "client_secret: the signature does not verify".to_owned())
+        .map_err(|_| "client_secret is not base64url")?;
+    client.key.verify(message(timestamp).as_bytes(), &signature)
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -624,15 +779,14 @@ fn token_error(error: &str, description: &str) -> Response {
         .into_response()
 }
 
-fn jwt(key: &SigningKey, kid: &str, claims: &Value) -> String {
-    let header = json!({ "alg": "EdDSA", "typ": "JWT", "kid": kid });
+fn jwt(key: &TokenSigner, claims: &Value) -> String {
     let signing_input = format!(
         "{}.{}",
-        b64(header.to_string().as_bytes()),
+        b64(key.header().to_string().as_bytes()),
         b64(claims.to_string().as_bytes())
     );
     let signature = key.sign(signing_input.as_bytes());
-    format!("{signing_input}.{}", b64(&signature.to_bytes()))
+    format!("{signing_input}.{}", b64(&signature))
 }
 
 async fn token(
@@ -711,10 +865,8 @@ async fn token(
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let session = uuid::Uuid::new_v4().to_string();
     let issuer = &provider.settings.issuer;
-    let kid = &provider.settings.kid;
     let access = jwt(
         &provider.key,
-        kid,
         &json!({
             "iss": issuer,
             "urn:esia:sbj_id": oid.parse::<u64>().map(Value::from).unwrap_or(Value::from(oid.clone())),
@@ -761,9 +913,39 @@ async fn token(
         map.insert((*claim).to_owned(), Value::String((*text).to_owned()));
     }
     tracing::info!(oid, "tokens issued");
+    let id_token = match &fault {
+        Some(TokenFault::IdTokenSignedByAnotherKey) => jwt(&provider.key.another(), &id_claims),
+        Some(TokenFault::IdTokenChangedAfterSigning(claim, text)) => {
+            let signed = jwt(&provider.key, &id_claims);
+            if let Some(map) = id_claims.as_object_mut() {
+                map.insert((*claim).to_owned(), Value::String((*text).to_owned()));
+            }
+            let mut parts = signed.split('.');
+            let (header, _, signature) = (parts.next(), parts.next(), parts.next());
+            format!(
+                "{}.{}.{}",
+                header.unwrap_or_default(),
+                b64(id_claims.to_string().as_bytes()),
+                signature.unwrap_or_default()
+            )
+        }
+        Some(TokenFault::IdTokenAlgorithm(algorithm)) => {
+            let signed = jwt(&provider.key, &id_claims);
+            let mut header = provider.key.header();
+            if let Some(map) = header.as_object_mut() {
+                map.insert("alg".to_owned(), Value::String((*algorithm).to_owned()));
+            }
+            let rest = signed
+                .split_once('.')
+                .map(|(_, rest)| rest)
+                .unwrap_or_default();
+            format!("{}.{rest}", b64(header.to_string().as_bytes()))
+        }
+        _ => jwt(&provider.key, &id_claims),
+    };
     Json(json!({
         "access_token": access,
-        "id_token": jwt(&provider.key, kid, &id_claims),
+        "id_token": id_token,
         "refresh_token": random(),
         "state": state,
         "token_type": "Bearer",
@@ -786,12 +968,13 @@ fn bearer_subject(provider: &Provider, headers: &HeaderMap) -> Option<String> {
             .decode(part)
             .ok()
     };
-    let signature = Signature::from_slice(&decode(signature)?).ok()?;
-    provider
+    let signature = decode(signature)?;
+    if !provider
         .key
-        .verifying_key()
         .verify(format!("{header}.{claims}").as_bytes(), &signature)
-        .ok()?;
+    {
+        return None;
+    }
     let claims: Value = serde_json::from_slice(&decode(claims)?).ok()?;
     if claims.get("exp")?.as_i64()? < OffsetDateTime::now_utc().unix_timestamp() {
         return None;

@@ -1,14 +1,22 @@
 //! `esia-dev`: the development ESIA (not for production).
 //!
 //! `esia-dev [--listen 127.0.0.1:50090] [--issuer URL] [--client-id ASURSO]
-//! [--client-seed BASE64 | --client-key BASE64] [--redirect-uri URI]...
-//! [--code-ttl SECONDS]` serves it; `esia-dev sign --seed BASE64` signs
-//! stdin like a relying party's signing tool (for the external-signer path).
+//! [--client-seed BASE64 | --client-key BASE64 | --client-certificate PEM]
+//! [--token-key PEM] [--redirect-uri URI]... [--code-ttl SECONDS]` serves
+//! it; `esia-dev sign --seed BASE64` signs stdin like a relying party's
+//! signing tool (for the external-signer path).
+//!
+//! GOST mode, as ESIA: `--client-certificate` registers the client by its
+//! GOST R 34.10-2012 certificate, `--token-key` signs tokens with a GOST key
+//! (an unencrypted PKCS#8 file as `openssl genpkey -algorithm gost2012_256`
+//! writes it), whose certificate the relying party is given.
 
 use std::{io::Read, process::ExitCode, time::Duration};
 
 use anyhow::{Context, bail};
-use asurso_esia_dev::{DEMO_PEOPLE, ProviderSettings, RegisteredClient};
+use std::sync::Arc;
+
+use asurso_esia_dev::{ClientKey, DEMO_PEOPLE, ProviderSettings, RegisteredClient, TokenKey};
 use base64::Engine as _;
 
 /// The development client key identity's local settings sign with.
@@ -47,6 +55,8 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
     let mut issuer = None;
     let mut client_id = "ASURSO".to_owned();
     let mut client_key = None;
+    let mut client_certificate = None;
+    let mut token_key = None;
     let mut client_seed = DEV_CLIENT_SEED.to_owned();
     let mut redirect_uris = Vec::new();
     let mut code_ttl = 60;
@@ -61,11 +71,13 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
             "--client-id" => client_id = value()?,
             "--client-key" => client_key = Some(value()?),
             "--client-seed" => client_seed = value()?,
+            "--client-certificate" => client_certificate = Some(value()?),
+            "--token-key" => token_key = Some(value()?),
             "--redirect-uri" => redirect_uris.push(value()?),
             "--code-ttl" => code_ttl = value()?.parse().context("--code-ttl: seconds")?,
             "-h" | "--help" => {
                 println!(
-                    "usage: esia-dev [--listen ADDR] [--issuer URL] [--client-id ID] [--client-seed B64 | --client-key B64] [--redirect-uri URI]... [--code-ttl S]\n       esia-dev sign --seed B64 < message"
+                    "usage: esia-dev [--listen ADDR] [--issuer URL] [--client-id ID] [--client-seed B64 | --client-key B64 | --client-certificate PEM-FILE] [--token-key PEM-FILE] [--redirect-uri URI]... [--code-ttl S]\n       esia-dev sign --seed B64 < message"
                 );
                 return Ok(());
             }
@@ -86,9 +98,27 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let public_key = match client_key {
-        Some(key) => seed(&key, "--client-key")?,
-        None => asurso_esia_dev::public_key_of(&seed(&client_seed, "--client-seed")?),
+    let read = |path: &str, what: &str| {
+        std::fs::read_to_string(path).with_context(|| format!("{what}: reading {path}"))
+    };
+    let key = match (client_certificate, client_key) {
+        (Some(path), _) => ClientKey::gost_certificate(&read(&path, "--client-certificate")?)
+            .with_context(|| format!("--client-certificate {path}"))?,
+        (None, Some(key)) => ClientKey::Development(seed(&key, "--client-key")?),
+        (None, None) => ClientKey::Development(asurso_esia_dev::public_key_of(&seed(
+            &client_seed,
+            "--client-seed",
+        )?)),
+    };
+    let token_key = match token_key {
+        Some(path) => TokenKey::Gost(Arc::new(
+            asurso_gost::PrivateKey::from_pkcs8_pem(&read(&path, "--token-key")?)
+                .with_context(|| format!("--token-key {path}"))?,
+        )),
+        None => TokenKey::Development {
+            seed: DEV_PROVIDER_SEED,
+            kid: "esia-dev-1".to_owned(),
+        },
     };
     if redirect_uris.is_empty() {
         redirect_uris.push("http://127.0.0.1:8080/auth/esia/callback".to_owned());
@@ -103,12 +133,11 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         clients: vec![RegisteredClient {
             client_id: client_id.clone(),
             redirect_uris: redirect_uris.clone(),
-            public_key,
+            key,
         }],
         code_ttl: Duration::from_secs(code_ttl),
         timestamp_tolerance: Duration::from_secs(300),
-        signing_seed: DEV_PROVIDER_SEED,
-        kid: "esia-dev-1".to_owned(),
+        token_key,
     };
     let running = asurso_esia_dev::spawn(listener, settings)?;
     println!("development ESIA (NOT for production) at {issuer}");

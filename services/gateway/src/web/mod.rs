@@ -242,13 +242,22 @@ async fn logout(State(gateway): State<Arc<Gateway>>, request: Request) -> Respon
             .and_then(|answer| answer.into_inner().tokens)
             .map(|tokens| tokens.access_token);
     }
+    let mut next = "/".to_owned();
     if let Some(token) = token {
         let call = client::with_bearer(tonic::Request::new(pb::LogoutRequest {}), &token);
-        if let Err(status) = auth(&gateway).logout(call).await {
-            tracing::info!(code = ?status.code(), "logout at identity refused; cookies cleared anyway");
+        match auth(&gateway).logout(call).await {
+            // The provider's session ends too (ESIA's logout), when the
+            // region asked for it; the provider sends the browser back.
+            Ok(answer) if !answer.get_ref().provider_logout_url.is_empty() => {
+                next = answer.into_inner().provider_logout_url;
+            }
+            Ok(_) => {}
+            Err(status) => {
+                tracing::info!(code = ?status.code(), "logout at identity refused; cookies cleared anyway");
+            }
         }
     }
-    with_cookies(redirect("/"), &cleared(web))
+    with_cookies(redirect(&next), &cleared(web))
 }
 
 #[derive(Debug, serde::Serialize)]

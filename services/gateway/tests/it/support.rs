@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use asurso_esia_dev::{ProviderSettings, RegisteredClient, RunningProvider};
+use asurso_esia_dev::{ClientKey, ProviderSettings, RegisteredClient, RunningProvider, TokenKey};
 use asurso_gateway::{Application, CONFIG, Settings};
 use asurso_gradebook::harness::{Gradebook, gradebook_database};
 use asurso_identity::{
@@ -48,12 +48,14 @@ impl Stack {
                 clients: vec![RegisteredClient {
                     client_id: CLIENT_ID.to_owned(),
                     redirect_uris: vec![callback.clone()],
-                    public_key: asurso_esia_dev::public_key_of(&CLIENT_SEED),
+                    key: ClientKey::Development(asurso_esia_dev::public_key_of(&CLIENT_SEED)),
                 }],
                 code_ttl: Duration::from_secs(60),
                 timestamp_tolerance: Duration::from_secs(300),
-                signing_seed: *b"gateway-test-esia-provider-key-1",
-                kid: "gateway-test".to_owned(),
+                token_key: TokenKey::Development {
+                    seed: *b"gateway-test-esia-provider-key-1",
+                    kid: "gateway-test".to_owned(),
+                },
             },
         )?;
         let federation = FederationSettings {
@@ -64,6 +66,10 @@ impl Stack {
             redirect_uri: callback,
             scopes: vec!["fullname".to_owned(), "snils".to_owned()],
             esia: true,
+            endpoints: None,
+            token_certificate_file: None,
+            logout_url: None,
+            post_logout_redirect_url: None,
             person_data_url: None,
             signer: Some(SignerSettings::Development {
                 seed: base64::engine::general_purpose::STANDARD

@@ -282,8 +282,16 @@ async fn logout(
     _request: pb::LogoutRequest,
 ) -> Result<pb::LogoutResponse, IdentityError> {
     let mut connection = state.pool.acquire().await?;
+    let method = storage::sessions::method_of(&mut connection, caller.session_id).await?;
     storage::sessions::revoke(&mut connection, caller.session_id, "logout").await?;
-    Ok(pb::LogoutResponse {})
+    // A session that came through the provider may end there too.
+    let provider_logout_url = match (method.as_deref(), &state.federation) {
+        (Some("federation"), Some(federation)) => federation.provider_logout_url(),
+        _ => None,
+    };
+    Ok(pb::LogoutResponse {
+        provider_logout_url: provider_logout_url.unwrap_or_default(),
+    })
 }
 
 async fn check_session(

@@ -1,7 +1,11 @@
 //! Logging in through ESIA (or any OpenID Provider) with the `openidconnect`
-//! crate: discovery, the authorization code flow with PKCE, state and nonce,
-//! id_token validation (issuer, audience, expiry, signature, nonce, at_hash),
-//! then the person's data. With `esia = true` ESIA's own rules come on: the
+//! crate: discovery (or endpoints named in settings, for a provider that
+//! serves no discovery document), the authorization code flow with PKCE,
+//! state and nonce, id_token validation (issuer, audience, expiry,
+//! signature, nonce, at_hash), then the person's data. ESIA signs its
+//! tokens `GOST3410_2012_256`: with `token_certificate_file` set, the
+//! id_token and access token are checked against the key of the certificate
+//! ESIA gives the region ([`keys`]), and no other key or algorithm passes. With `esia = true` ESIA's own rules come on: the
 //! signed `client_secret` with `timestamp` and `client_certificate_hash` on
 //! both requests, the `urn:esia:sbj` claims, and the person record at
 //! `/rs/prns/{oid}`; otherwise the standard userinfo endpoint answers.
@@ -9,22 +13,25 @@
 //! This module talks to the provider only; what a login means here (linking
 //! by SNILS, the regional policy, sessions) is the API's business.
 
+pub mod keys;
 pub mod signer;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use openidconnect::{
-    AccessToken, AccessTokenHash, AdditionalClaims, AsyncHttpClient, AuthType, AuthorizationCode,
-    Client, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet,
-    ExtraTokenFields, HttpClientError, HttpRequest, HttpResponse, IdTokenFields, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError,
-    Scope, StandardErrorResponse, StandardTokenResponse, SubjectIdentifier, TokenResponse,
+    AccessToken, AccessTokenHash, AdditionalClaims, AsyncHttpClient, AuthType, AuthUrl,
+    AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields, HttpClientError, HttpRequest,
+    HttpResponse, IdTokenFields, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope,
+    StandardErrorResponse, StandardTokenResponse, SubjectIdentifier, TokenResponse, TokenUrl,
     UserInfoError,
     core::{
-        CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType,
-        CoreGenderClaim, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-        CoreJwsSigningAlgorithm, CoreProviderMetadata, CoreRevocableToken,
-        CoreRevocationErrorResponse, CoreTokenIntrospectionResponse, CoreTokenType,
+        CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+        CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim,
+        CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+        CoreResponseType, CoreRevocableToken, CoreRevocationErrorResponse,
+        CoreSubjectIdentifierType, CoreTokenIntrospectionResponse, CoreTokenType,
     },
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -34,6 +41,7 @@ use time::{
 };
 use tokio::sync::RwLock;
 
+use keys::{ProviderKey, SigningAlgorithm};
 use signer::{RequestSigner, SignerSettings};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,8 +49,28 @@ use signer::{RequestSigner, SignerSettings};
 pub struct FederationSettings {
     /// The name links are kept under: "esia".
     pub provider: String,
-    /// Discovery reads `<issuer_url>/.well-known/openid-configuration`.
+    /// The `iss` of the provider's tokens (ESIA: `http://esia.gosuslugi.ru/`).
+    /// Without `endpoints`, discovery reads
+    /// `<issuer_url>/.well-known/openid-configuration`.
     pub issuer_url: String,
+    /// The provider's endpoints, named here rather than discovered: ESIA may
+    /// serve no discovery document. Needs `token_certificate_file`.
+    #[serde(default)]
+    pub endpoints: Option<Endpoints>,
+    /// The provider's token-signing certificate (PEM), as ESIA publishes it:
+    /// tokens are then accepted only signed `GOST3410_2012_256` by its key,
+    /// whatever discovery's JWKS says.
+    #[serde(default)]
+    pub token_certificate_file: Option<String>,
+    /// Where the provider ends its own session (ESIA: `/idp/ext/Logout`).
+    /// When set, logging out of a session that came through the provider
+    /// also sends the browser there, and back to `post_logout_redirect_url`.
+    #[serde(default)]
+    pub logout_url: Option<String>,
+    /// Where the provider sends the browser after its logout (the region's
+    /// front page, registered with the provider).
+    #[serde(default)]
+    pub post_logout_redirect_url: Option<String>,
     pub client_id: String,
     /// A standard provider's client secret; ESIA signs instead.
     #[serde(default)]
@@ -65,6 +93,16 @@ pub struct FederationSettings {
     /// How long discovery (and the provider's keys) is trusted before it is
     /// read again; a token signed by a new key reads it at once.
     pub metadata_ttl_seconds: u64,
+}
+
+/// A provider's endpoints, named in settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    /// ESIA: `https://esia.gosuslugi.ru/aas/oauth2/v2/ac`.
+    pub authorization: String,
+    /// ESIA: `https://esia.gosuslugi.ru/aas/oauth2/v3/te`.
+    pub token: String,
 }
 
 /// ESIA's claims beside the standard ones, and the two a standard provider
@@ -116,7 +154,22 @@ type Fields = IdTokenFields<
     StateEcho,
     CoreGenderClaim,
     CoreJweContentEncryptionAlgorithm,
-    CoreJwsSigningAlgorithm,
+    SigningAlgorithm,
+>;
+/// Discovery's document, with keys that may be GOST ones.
+type Metadata = ProviderMetadata<
+    EmptyAdditionalProviderMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    openidconnect::core::CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    ProviderKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
 >;
 type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
 type ProviderClient = Client<
@@ -124,7 +177,7 @@ type ProviderClient = Client<
     CoreAuthDisplay,
     CoreGenderClaim,
     CoreJweContentEncryptionAlgorithm,
-    CoreJsonWebKey,
+    ProviderKey,
     CoreAuthPrompt,
     StandardErrorResponse<CoreErrorResponseType>,
     Tokens,
@@ -242,6 +295,8 @@ pub struct Federation {
     issuer: IssuerUrl,
     redirect: RedirectUrl,
     person_data_url: String,
+    /// ESIA's token key, from `token_certificate_file`.
+    token_key: Option<ProviderKey>,
     client: RwLock<Option<(tokio::time::Instant, Arc<ProviderClient>)>>,
 }
 
@@ -276,6 +331,47 @@ impl Federation {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("{}/rs/prns", issuer.url().origin().ascii_serialization()),
         };
+        let token_key = match &settings.token_certificate_file {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path).map_err(|error| {
+                    FederationError::Settings(format!(
+                        "federation.token_certificate_file {path}: {error}"
+                    ))
+                })?;
+                let key = asurso_gost::PublicKey::from_certificate_pem(&pem).map_err(|error| {
+                    FederationError::Settings(format!(
+                        "federation.token_certificate_file {path}: {error}"
+                    ))
+                })?;
+                Some(ProviderKey::Gost(key))
+            }
+            None => None,
+        };
+        if let Some(endpoints) = &settings.endpoints {
+            if token_key.is_none() {
+                return Err(FederationError::Settings(
+                    "federation.endpoints needs federation.token_certificate_file: without discovery there are no published keys"
+                        .to_owned(),
+                ));
+            }
+            named_endpoints(&issuer, endpoints)?;
+        }
+        match (&settings.logout_url, &settings.post_logout_redirect_url) {
+            (Some(logout), Some(back)) => {
+                for (name, url) in [("logout_url", logout), ("post_logout_redirect_url", back)] {
+                    reqwest::Url::parse(url).map_err(|error| {
+                        FederationError::Settings(format!("federation.{name}: {error}"))
+                    })?;
+                }
+            }
+            (Some(_), None) => {
+                return Err(FederationError::Settings(
+                    "federation.logout_url needs federation.post_logout_redirect_url (where the provider sends the browser back)"
+                        .to_owned(),
+                ));
+            }
+            _ => {}
+        }
         let http = reqwest::Client::builder()
             // Following redirects would let the provider point us anywhere.
             .redirect(reqwest::redirect::Policy::none())
@@ -289,6 +385,7 @@ impl Federation {
             issuer,
             redirect,
             person_data_url,
+            token_key,
             client: RwLock::new(None),
         })
     }
@@ -310,14 +407,24 @@ impl Federation {
         {
             return Ok(Arc::clone(client));
         }
-        let metadata = CoreProviderMetadata::discover_async(self.issuer.clone(), &self.http)
-            .await
-            .map_err(|error| {
-                tracing::warn!(error = %error_chain(&error), "identity provider discovery failed");
-                FederationError::Unavailable(
-                    "the identity provider is not answering: try again later".to_owned(),
-                )
-            })?;
+        let mut metadata = match &self.settings.endpoints {
+            None => Metadata::discover_async(self.issuer.clone(), &self.http)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(error = %error_chain(&error), "identity provider discovery failed");
+                    FederationError::Unavailable(
+                        "the identity provider is not answering: try again later".to_owned(),
+                    )
+                })?,
+            Some(endpoints) => named_endpoints(&self.issuer, endpoints)?,
+        };
+        if let Some(key) = &self.token_key {
+            // ESIA's certificate is the only key, GOST the only algorithm:
+            // whatever a discovery document publishes besides is not trusted.
+            metadata = metadata
+                .set_jwks(JsonWebKeySet::new(vec![key.clone()]))
+                .set_id_token_signing_alg_values_supported(vec![SigningAlgorithm::Gost2012_256]);
+        }
         let secret = self
             .settings
             .client_secret
@@ -336,6 +443,20 @@ impl Federation {
         let client = Arc::new(client);
         *self.client.write().await = Some((tokio::time::Instant::now(), Arc::clone(&client)));
         Ok(client)
+    }
+
+    /// Where to send the browser to end its session at the provider, when
+    /// the region asked for it.
+    pub fn provider_logout_url(&self) -> Option<String> {
+        let (logout, back) = (
+            self.settings.logout_url.as_ref()?,
+            self.settings.post_logout_redirect_url.as_ref()?,
+        );
+        let mut url = reqwest::Url::parse(logout).ok()?;
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.settings.client_id)
+            .append_pair("redirect_url", back);
+        Some(url.to_string())
     }
 
     fn scope(&self) -> String {
@@ -570,6 +691,34 @@ impl Federation {
             .await
             .map_err(|error| unavailable(&error))
     }
+}
+
+/// The provider's document written from settings, for one without
+/// discovery. Its keys are the certificate's (set by the caller).
+fn named_endpoints(issuer: &IssuerUrl, endpoints: &Endpoints) -> Result<Metadata, FederationError> {
+    let url = |what: &str, text: &str| {
+        FederationError::Settings(format!("federation.endpoints.{what}: {text}"))
+    };
+    let authorization = AuthUrl::new(endpoints.authorization.clone())
+        .map_err(|error| url("authorization", &error.to_string()))?;
+    let token =
+        TokenUrl::new(endpoints.token.clone()).map_err(|error| url("token", &error.to_string()))?;
+    // Never fetched: the keys come from the certificate. The field is
+    // required, so it names the authorization endpoint.
+    let no_jwks = openidconnect::JsonWebKeySetUrl::new(endpoints.authorization.clone())
+        .map_err(|error| url("authorization", &error.to_string()))?;
+    Ok(Metadata::new(
+        issuer.clone(),
+        authorization,
+        no_jwks,
+        vec![openidconnect::ResponseTypes::new(vec![
+            CoreResponseType::Code,
+        ])],
+        vec![CoreSubjectIdentifierType::Public],
+        vec![SigningAlgorithm::Gost2012_256],
+        EmptyAdditionalProviderMetadata {},
+    )
+    .set_token_endpoint(Some(token)))
 }
 
 fn not_answering(error: &ProviderCallError, what: &str) -> FederationError {

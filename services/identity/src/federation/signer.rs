@@ -1,9 +1,14 @@
 //! Signing ESIA's requests. ESIA wants a detached GOST R 34.10-2012
 //! signature made with keys held in certified crypto tools, so production
 //! signs outside this process: [`CommandSigner`] hands the message to a
-//! signing tool beside the system. [`DevelopmentSigner`] signs with an
-//! Ed25519 key from settings, which only the development ESIA provider
-//! accepts.
+//! signing tool beside the system and reads the signature back; the key
+//! never enters this process. `kind = "openssl"` is that tool set up as
+//! OpenSSL with the GOST engine (`openssl dgst -md_gost12_256 -sign KEY`),
+//! with `client_certificate_hash` computed from the certificate (Streebog-256
+//! of its DER) and every signature checked against the certificate before
+//! it is sent, so a wrong key, a missing engine or a tool printing garbage
+//! fails here, by name, not at ESIA. [`DevelopmentSigner`] signs with an
+//! Ed25519 key from settings, which only the development ESIA accepts.
 
 use std::{process::Stdio, time::Duration};
 
@@ -26,6 +31,12 @@ pub enum SignError {
     Failed { status: String, stderr: String },
     #[error("the signing tool printed no signature")]
     Empty,
+    #[error("the signing certificate {path}: {reason}")]
+    Certificate { path: String, reason: String },
+    #[error(
+        "the signing tool's signature does not verify with the certificate {0}: is it the certificate of the tool's key, and is the GOST engine loaded?"
+    )]
+    Mismatch(String),
 }
 
 /// Signs the text of an ESIA request: the `client_secret` parameter.
@@ -53,10 +64,35 @@ pub enum SignerSettings {
         #[serde(default = "default_timeout")]
         timeout_seconds: u64,
     },
+    /// OpenSSL with the GOST engine signing with a GOST R 34.10-2012
+    /// 256-bit key: `program [-engine ENGINE] dgst -md_gost12_256 -sign
+    /// KEY_FILE`, message on stdin, the raw 64-byte signature on stdout.
+    Openssl {
+        #[serde(default = "default_openssl")]
+        program: String,
+        /// The engine to load (`gost`); empty when the tool's own
+        /// configuration loads it.
+        #[serde(default = "default_engine")]
+        engine: String,
+        /// Read by the tool only: a path, or an engine's key URI.
+        key_file: String,
+        /// The key's certificate (PEM), as registered with ESIA.
+        certificate_file: String,
+        #[serde(default = "default_timeout")]
+        timeout_seconds: u64,
+    },
 }
 
 fn default_timeout() -> u64 {
     10
+}
+
+fn default_openssl() -> String {
+    "openssl".to_owned()
+}
+
+fn default_engine() -> String {
+    "gost".to_owned()
 }
 
 pub fn from_settings(settings: &SignerSettings) -> Result<Box<dyn RequestSigner>, SignError> {
@@ -72,7 +108,41 @@ pub fn from_settings(settings: &SignerSettings) -> Result<Box<dyn RequestSigner>
             args: args.clone(),
             certificate_hash: certificate_hash.clone(),
             timeout: Duration::from_secs(*timeout_seconds),
+            output: Output::Base64,
         }),
+        SignerSettings::Openssl {
+            program,
+            engine,
+            key_file,
+            certificate_file,
+            timeout_seconds,
+        } => {
+            let unreadable = |reason: String| SignError::Certificate {
+                path: certificate_file.clone(),
+                reason,
+            };
+            let pem = std::fs::read_to_string(certificate_file)
+                .map_err(|error| unreadable(error.to_string()))?;
+            let der = asurso_gost::pem_block(&pem, "CERTIFICATE")
+                .map_err(|error| unreadable(error.to_string()))?;
+            let key = asurso_gost::PublicKey::from_certificate_der(&der)
+                .map_err(|error| unreadable(error.to_string()))?;
+            let mut args = vec!["dgst".to_owned()];
+            if !engine.is_empty() {
+                args.extend(["-engine".to_owned(), engine.clone()]);
+            }
+            args.extend(["-md_gost12_256", "-sign", key_file.as_str()].map(str::to_owned));
+            Box::new(CommandSigner {
+                program: program.clone(),
+                args,
+                certificate_hash: asurso_gost::certificate_hash(&der),
+                timeout: Duration::from_secs(*timeout_seconds),
+                output: Output::Gost {
+                    key: Box::new(key),
+                    certificate: certificate_file.clone(),
+                },
+            })
+        }
     })
 }
 
@@ -122,6 +192,19 @@ pub struct CommandSigner {
     args: Vec<String>,
     certificate_hash: String,
     timeout: Duration,
+    output: Output,
+}
+
+/// What a signing tool prints.
+enum Output {
+    /// The signature in base64 (or base64url), lines and padding allowed.
+    Base64,
+    /// A raw 64-byte GOST R 34.10-2012 signature, checked against the key
+    /// of the certificate it is sent with.
+    Gost {
+        key: Box<asurso_gost::PublicKey>,
+        certificate: String,
+    },
 }
 
 #[tonic::async_trait]
@@ -152,6 +235,11 @@ impl RequestSigner for CommandSigner {
                 status: status.to_string(),
                 stderr: String::from_utf8_lossy(&stderr).chars().take(500).collect(),
             });
+        }
+        if let Output::Gost { key, certificate } = &self.output {
+            key.verify(message, &stdout)
+                .map_err(|_| SignError::Mismatch(certificate.clone()))?;
+            return Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(stdout));
         }
         // Tools print standard base64 with line breaks; ESIA wants base64url.
         let signature: String = String::from_utf8_lossy(&stdout)

@@ -4,7 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use asurso_esia_dev::{ProviderSettings, RegisteredClient, RunningProvider};
+use asurso_esia_dev::{ClientKey, ProviderSettings, RegisteredClient, RunningProvider, TokenKey};
 use asurso_identity::federation::{FederationSettings, signer::SignerSettings};
 use asurso_proto::identity as pb;
 use base64::Engine as _;
@@ -39,12 +39,14 @@ pub async fn dev_esia(code_ttl: Duration) -> anyhow::Result<RunningProvider> {
             clients: vec![RegisteredClient {
                 client_id: CLIENT_ID.to_owned(),
                 redirect_uris: vec![REDIRECT_URI.to_owned()],
-                public_key: asurso_esia_dev::public_key_of(&CLIENT_SEED),
+                key: ClientKey::Development(asurso_esia_dev::public_key_of(&CLIENT_SEED)),
             }],
             code_ttl,
             timestamp_tolerance: Duration::from_secs(300),
-            signing_seed: *b"test-esia-provider-key-012345678",
-            kid: "test-1".to_owned(),
+            token_key: TokenKey::Development {
+                seed: *b"test-esia-provider-key-012345678",
+                kid: "test-1".to_owned(),
+            },
         },
     )?)
 }
@@ -59,6 +61,10 @@ pub fn esia_settings(issuer: &str, signer: SignerSettings) -> FederationSettings
         redirect_uri: REDIRECT_URI.to_owned(),
         scopes: vec!["fullname".to_owned(), "snils".to_owned()],
         esia: true,
+        endpoints: None,
+        token_certificate_file: None,
+        logout_url: None,
+        post_logout_redirect_url: None,
         person_data_url: None,
         signer: Some(signer),
         login_ttl_seconds: 600,
@@ -217,4 +223,137 @@ pub fn token_of(login: &pb::CompleteLoginResponse) -> String {
         .as_ref()
         .map(|tokens| tokens.access_token.clone())
         .unwrap_or_default()
+}
+
+/// A GOST R 34.10-2012 key and its self-signed certificate, made by OpenSSL
+/// with the GOST engine (`make deps` installs it), as a region's certified
+/// tool and ESIA hold theirs.
+pub struct GostPair {
+    pub key_file: std::path::PathBuf,
+    pub certificate_file: std::path::PathBuf,
+}
+
+impl GostPair {
+    pub fn new(dir: &std::path::Path, name: &str) -> anyhow::Result<Self> {
+        let key_file = dir.join(format!("{name}.key"));
+        let certificate_file = dir.join(format!("{name}.crt"));
+        let key = key_file.display().to_string();
+        let certificate = certificate_file.display().to_string();
+        openssl(&[
+            "genpkey",
+            "-engine",
+            "gost",
+            "-algorithm",
+            "gost2012_256",
+            "-pkeyopt",
+            "paramset:A",
+            "-out",
+            &key,
+        ])?;
+        openssl(&[
+            "req",
+            "-x509",
+            "-engine",
+            "gost",
+            "-key",
+            &key,
+            "-md_gost12_256",
+            "-subj",
+            &format!("/CN={name}"),
+            "-days",
+            "2",
+            "-out",
+            &certificate,
+        ])?;
+        Ok(Self {
+            key_file,
+            certificate_file,
+        })
+    }
+
+    pub fn certificate_pem(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(&self.certificate_file)?)
+    }
+
+    /// The signer identity uses in production: OpenSSL with this key.
+    pub fn signer(&self) -> SignerSettings {
+        SignerSettings::Openssl {
+            program: "openssl".to_owned(),
+            engine: "gost".to_owned(),
+            key_file: self.key_file.display().to_string(),
+            certificate_file: self.certificate_file.display().to_string(),
+            timeout_seconds: 10,
+        }
+    }
+}
+
+fn openssl(args: &[&str]) -> anyhow::Result<()> {
+    let output = std::process::Command::new("openssl").args(args).output()?;
+    anyhow::ensure!(
+        output.status.success(),
+        "openssl {} failed (is the GOST engine installed? make deps): {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// A folder of its own under the system's temporary one.
+pub fn scratch_dir(what: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("asurso-{what}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// ESIA in GOST mode, as the real one: the client registered by its GOST
+/// certificate, tokens signed `GOST3410_2012_256` by the provider's key.
+pub struct GostEsia {
+    pub provider: RunningProvider,
+    pub client: GostPair,
+    pub esia: GostPair,
+}
+
+impl GostEsia {
+    pub async fn start(dir: &std::path::Path) -> anyhow::Result<Self> {
+        let client = GostPair::new(dir, "client")?;
+        let esia = GostPair::new(dir, "esia")?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let issuer = format!("http://{}/", listener.local_addr()?);
+        let token_key =
+            asurso_gost::PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(&esia.key_file)?)?;
+        let provider = asurso_esia_dev::spawn(
+            listener,
+            ProviderSettings {
+                issuer,
+                clients: vec![RegisteredClient {
+                    client_id: CLIENT_ID.to_owned(),
+                    redirect_uris: vec![REDIRECT_URI.to_owned()],
+                    key: ClientKey::gost_certificate(&client.certificate_pem()?)?,
+                }],
+                code_ttl: Duration::from_secs(60),
+                timestamp_tolerance: Duration::from_secs(300),
+                token_key: TokenKey::Gost(std::sync::Arc::new(token_key)),
+            },
+        )?;
+        Ok(Self {
+            provider,
+            client,
+            esia,
+        })
+    }
+
+    /// Identity's settings as a region's for the production ESIA: the
+    /// endpoints named (no discovery), ESIA's certificate, OpenSSL signing.
+    pub fn settings(&self) -> FederationSettings {
+        let issuer = self.provider.issuer();
+        let mut settings = esia_settings(&issuer, self.client.signer());
+        settings.endpoints = Some(asurso_identity::federation::Endpoints {
+            authorization: format!("{issuer}aas/oauth2/v2/ac"),
+            token: format!("{issuer}aas/oauth2/v3/te"),
+        });
+        settings.token_certificate_file = Some(self.esia.certificate_file.display().to_string());
+        settings.logout_url = Some(format!("{issuer}idp/ext/Logout"));
+        settings.post_logout_redirect_url = Some("http://127.0.0.1:9/".to_owned());
+        settings
+    }
 }

@@ -15,7 +15,7 @@ use crate::{
     support::{Service, World, clients, eventually, identity_binary},
 };
 
-async fn linked(world: &mut World, person: &str) -> anyhow::Result<bool> {
+pub async fn linked(world: &mut World, person: &str) -> anyhow::Result<bool> {
     Ok(world
         .admin_a
         .federation

@@ -6,6 +6,7 @@ mod escalation;
 mod esia_support;
 mod events;
 mod federation;
+mod gost;
 mod import;
 mod limits;
 mod oidc;
