@@ -4,7 +4,9 @@
 # Node.js with the independent OpenID Provider (npm `oidc-provider`, pinned
 # by its package-lock.json); and for the tests' own Python programs (a real
 # SMTP server), a virtual environment in .run/venv with the pinned
-# deploy/local/requirements-test.txt. On Debian/Ubuntu it installs what is
+# deploy/local/requirements-test.txt; and OpenSSL with its GOST engine, which
+# signs and checks ESIA's GOST R 34.10-2012 signatures in the tests (as a
+# region's certified tool would in production). On Debian/Ubuntu it installs what is
 # missing; elsewhere it says in one line what to install. Installing starts
 # nothing: `make run` and `make test` start their own servers.
 set -euo pipefail
@@ -33,6 +35,12 @@ install_oidc_provider() {
   fi
 }
 
+# OpenSSL that loads the GOST engine (the engine's package name differs
+# across releases: libengine-gost-openssl, libengine-gost-openssl1.1).
+have_gost() {
+  command -v openssl >/dev/null 2>&1 && openssl engine gost >/dev/null 2>&1
+}
+
 have_venv() {
   command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1
 }
@@ -58,6 +66,7 @@ have_postgres || missing+=(postgresql)
 have_nats || missing+=(nats-server)
 have_node || missing+=(nodejs npm)
 have_venv || missing+=(python3 python3-venv)
+have_gost || missing+=(openssl libengine-gost-openssl)
 if [ ${#missing[@]} -eq 0 ]; then
   install_oidc_provider
   install_test_python
@@ -72,7 +81,7 @@ if command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # Debian's postgresql package may start a cluster of its own; ours do not need it.
 else
-  echo "please install: ${missing[*]} (PostgreSQL 15+ server binaries, nats-server 2.9+ with JetStream, Node.js 20+ with npm, Python 3.9+ with venv)" >&2
+  echo "please install: ${missing[*]} (PostgreSQL 15+ server binaries, nats-server 2.9+ with JetStream, Node.js 20+ with npm, Python 3.9+ with venv, OpenSSL 3 with the GOST engine)" >&2
   exit 1
 fi
 install_oidc_provider

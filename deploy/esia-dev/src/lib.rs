@@ -20,6 +20,7 @@
 
 #[cfg(feature = "browser")]
 pub mod browser;
+pub mod gost_keys;
 
 use std::{
     collections::HashMap,

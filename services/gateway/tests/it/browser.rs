@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 
 use asurso_esia_dev::browser::{pick_person, redirect_target as location};
 
-use crate::support::{CONFIRMED_PARENT, Stack, browser};
+use crate::support::{CONFIRMED_PARENT, Esia, Stack, browser};
 
 async fn register_parent(stack: &mut Stack, snils: &str) -> anyhow::Result<String> {
     let world = &mut stack.world;
@@ -37,7 +37,26 @@ fn set_cookies(response: &reqwest::Response) -> Vec<String> {
 
 #[tokio::test]
 async fn a_parent_logs_in_with_a_browser_and_out_again() -> anyhow::Result<()> {
-    let mut stack = Stack::start(|_| {}).await?;
+    let stack = Stack::start(|_| {}).await?;
+    log_in_and_out(stack).await
+}
+
+/// The same, with ESIA signing in GOST as the production one does: the
+/// gateway's browser flow over identity signing through OpenSSL's GOST
+/// engine and checking ESIA's GOST-signed id_token against its certificate.
+#[tokio::test]
+async fn a_parent_logs_in_with_a_browser_through_esia_in_gost() -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("asurso-gateway-gost-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let stack = Stack::start_with(Esia::Gost(dir.clone()), |_| {}).await?;
+    log_in_and_out(stack).await?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// Logs the confirmed demo parent in with a browser, looks around, renews
+/// the session and logs out, ending the ESIA session too.
+async fn log_in_and_out(mut stack: Stack) -> anyhow::Result<()> {
     let parent = register_parent(&mut stack, CONFIRMED_PARENT.1).await?;
     let browser = browser()?;
 
@@ -106,6 +125,26 @@ async fn a_parent_logs_in_with_a_browser_and_out_again() -> anyhow::Result<()> {
         .send()
         .await?;
     assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    // The session came through ESIA: the browser goes on to end it there,
+    // and ESIA sends it back to the region's front page.
+    let at_esia = location(&out)?;
+    assert!(
+        at_esia
+            .as_str()
+            .starts_with(&format!("{}idp/ext/Logout?", stack.esia.issuer())),
+        "{at_esia}"
+    );
+    let query: std::collections::HashMap<String, String> =
+        at_esia.query_pairs().into_owned().collect();
+    assert_eq!(
+        query.get("redirect_url"),
+        Some(&format!("{}/", stack.gateway))
+    );
+    let home_again = browser.get(at_esia).send().await?;
+    assert_eq!(
+        location(&home_again)?.as_str(),
+        format!("{}/", stack.gateway)
+    );
     let after = browser
         .get(format!("{}/auth/session", stack.gateway))
         .send()

@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 
-use asurso_esia_dev::{ClientKey, ProviderSettings, RegisteredClient, RunningProvider, TokenKey};
+use asurso_esia_dev::{
+    ClientKey, ProviderSettings, RegisteredClient, RunningProvider, TokenKey, gost_keys::GostPair,
+};
 use asurso_gateway::{Application, CONFIG, Settings};
 use asurso_gradebook::harness::{Gradebook, gradebook_database};
 use asurso_identity::{
-    federation::{FederationSettings, signer::SignerSettings},
+    federation::{Endpoints, FederationSettings, signer::SignerSettings},
     harness::{Bearer, World},
 };
 use asurso_runtime::Shutdown;
@@ -20,6 +22,16 @@ pub const CLIENT_ID: &str = "ASURSO-GATEWAY-TEST";
 const CLIENT_SEED: [u8; 32] = *b"gateway-test-esia-client-key-01!";
 /// The development ESIA's confirmed demo parent.
 pub const CONFIRMED_PARENT: (&str, &str) = ("1000000001", "345-678-912 26");
+
+/// How the ESIA the stack logs in through signs.
+pub enum Esia {
+    /// Development keys (Ed25519), as `make run` on a laptop.
+    Development,
+    /// GOST, as the production ESIA: keys made by OpenSSL's GOST engine in
+    /// this folder, identity signing through OpenSSL, the endpoints named
+    /// in its settings (no discovery) and ESIA's certificate trusted.
+    Gost(std::path::PathBuf),
+}
 
 pub struct Stack {
     pub world: World,
@@ -34,6 +46,14 @@ pub struct Stack {
 impl Stack {
     /// Everything, with the gateway's limits adjusted first.
     pub async fn start(adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<Self> {
+        Self::start_with(Esia::Development, adjust).await
+    }
+
+    /// Everything, logging in through ESIA signing as `esia` says.
+    pub async fn start_with(
+        esia: Esia,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
         // The gateway's port is chosen first: identity's ESIA settings name
         // its callback.
         let port = free_port()?;
@@ -41,6 +61,45 @@ impl Stack {
         let callback = format!("{gateway}/auth/esia/callback");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let issuer = format!("http://{}/", listener.local_addr()?);
+        let (client_key, token_key, signer) = match &esia {
+            Esia::Development => (
+                ClientKey::Development(asurso_esia_dev::public_key_of(&CLIENT_SEED)),
+                TokenKey::Development {
+                    seed: *b"gateway-test-esia-provider-key-1",
+                    kid: "gateway-test".to_owned(),
+                },
+                SignerSettings::Development {
+                    seed: base64::engine::general_purpose::STANDARD
+                        .encode(CLIENT_SEED)
+                        .into(),
+                },
+            ),
+            Esia::Gost(dir) => {
+                let (client, provider) =
+                    (GostPair::new(dir, "client")?, GostPair::new(dir, "esia")?);
+                (
+                    client.client_key()?,
+                    provider.token_key()?,
+                    SignerSettings::Openssl {
+                        program: "openssl".to_owned(),
+                        engine: "gost".to_owned(),
+                        key_file: client.key_file.display().to_string(),
+                        certificate_file: client.certificate_file.display().to_string(),
+                        timeout_seconds: 10,
+                    },
+                )
+            }
+        };
+        let (endpoints, token_certificate_file) = match &esia {
+            Esia::Development => (None, None),
+            Esia::Gost(dir) => (
+                Some(Endpoints {
+                    authorization: format!("{issuer}aas/oauth2/v2/ac"),
+                    token: format!("{issuer}aas/oauth2/v3/te"),
+                }),
+                Some(dir.join("esia.crt").display().to_string()),
+            ),
+        };
         let esia = asurso_esia_dev::spawn(
             listener,
             ProviderSettings {
@@ -48,34 +107,28 @@ impl Stack {
                 clients: vec![RegisteredClient {
                     client_id: CLIENT_ID.to_owned(),
                     redirect_uris: vec![callback.clone()],
-                    key: ClientKey::Development(asurso_esia_dev::public_key_of(&CLIENT_SEED)),
+                    key: client_key,
                 }],
                 code_ttl: Duration::from_secs(60),
                 timestamp_tolerance: Duration::from_secs(300),
-                token_key: TokenKey::Development {
-                    seed: *b"gateway-test-esia-provider-key-1",
-                    kid: "gateway-test".to_owned(),
-                },
+                token_key,
             },
         )?;
         let federation = FederationSettings {
             provider: "esia".to_owned(),
-            issuer_url: issuer,
+            issuer_url: issuer.clone(),
             client_id: CLIENT_ID.to_owned(),
             client_secret: None,
             redirect_uri: callback,
             scopes: vec!["fullname".to_owned(), "snils".to_owned()],
             esia: true,
-            endpoints: None,
-            token_certificate_file: None,
-            logout_url: None,
-            post_logout_redirect_url: None,
+            endpoints,
+            token_certificate_file,
+            // The region ends the ESIA session too when a parent logs out.
+            logout_url: Some(format!("{issuer}idp/ext/Logout")),
+            post_logout_redirect_url: Some(format!("{gateway}/")),
             person_data_url: None,
-            signer: Some(SignerSettings::Development {
-                seed: base64::engine::general_purpose::STANDARD
-                    .encode(CLIENT_SEED)
-                    .into(),
-            }),
+            signer: Some(signer),
             login_ttl_seconds: 600,
             http_timeout_seconds: 5,
             metadata_ttl_seconds: 3600,

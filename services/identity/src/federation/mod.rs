@@ -843,6 +843,65 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    fn standard_settings() -> FederationSettings {
+        FederationSettings {
+            provider: "esia".to_owned(),
+            issuer_url: "http://esia.gosuslugi.ru/".to_owned(),
+            endpoints: None,
+            token_certificate_file: None,
+            logout_url: None,
+            post_logout_redirect_url: None,
+            client_id: "ASURSO".to_owned(),
+            client_secret: None,
+            redirect_uri: "https://dnevnik.example/auth/esia/callback".to_owned(),
+            scopes: vec!["fullname".to_owned()],
+            esia: false,
+            person_data_url: None,
+            signer: None,
+            login_ttl_seconds: 600,
+            http_timeout_seconds: 10,
+            metadata_ttl_seconds: 3600,
+        }
+    }
+
+    fn refused(settings: FederationSettings) -> String {
+        match Federation::new(settings) {
+            Err(FederationError::Settings(message)) => message,
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("settings that cannot work were taken"),
+        }
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused_at_start_by_name() {
+        let mut named = standard_settings();
+        named.endpoints = Some(Endpoints {
+            authorization: "https://esia.gosuslugi.ru/aas/oauth2/v2/ac".to_owned(),
+            token: "https://esia.gosuslugi.ru/aas/oauth2/v3/te".to_owned(),
+        });
+        assert!(refused(named.clone()).contains("federation.token_certificate_file"));
+
+        named.token_certificate_file = Some("/nonexistent/esia.crt".to_owned());
+        assert!(refused(named.clone()).contains("/nonexistent/esia.crt"));
+
+        let mut logout = standard_settings();
+        logout.logout_url = Some("https://esia.gosuslugi.ru/idp/ext/Logout".to_owned());
+        assert!(refused(logout.clone()).contains("federation.post_logout_redirect_url"));
+        logout.post_logout_redirect_url = Some("not a url".to_owned());
+        assert!(refused(logout.clone()).contains("federation.post_logout_redirect_url"));
+
+        logout.post_logout_redirect_url = Some("https://dnevnik.example/".to_owned());
+        let federation = Federation::new(logout).map_err(|error| error.to_string());
+        let url = federation.map(|federation| federation.provider_logout_url());
+        assert_eq!(
+            url,
+            Ok(Some(
+                "https://esia.gosuslugi.ru/idp/ext/Logout?client_id=ASURSO&redirect_url=https%3A%2F%2Fdnevnik.example%2F"
+                    .to_owned()
+            ))
+        );
+    }
+
     const FRAGMENT: &str = "eyJwaWVjZSI6Im9mLWEtdG9rZW4ifQ";
 
     /// The parser's own words for a subject whose `is_tru` is text: they

@@ -4,6 +4,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
+pub use asurso_esia_dev::gost_keys::GostPair;
 use asurso_esia_dev::{ClientKey, ProviderSettings, RegisteredClient, RunningProvider, TokenKey};
 use asurso_identity::federation::{FederationSettings, signer::SignerSettings};
 use asurso_proto::identity as pb;
@@ -225,77 +226,15 @@ pub fn token_of(login: &pb::CompleteLoginResponse) -> String {
         .unwrap_or_default()
 }
 
-/// A GOST R 34.10-2012 key and its self-signed certificate, made by OpenSSL
-/// with the GOST engine (`make deps` installs it), as a region's certified
-/// tool and ESIA hold theirs.
-pub struct GostPair {
-    pub key_file: std::path::PathBuf,
-    pub certificate_file: std::path::PathBuf,
-}
-
-impl GostPair {
-    pub fn new(dir: &std::path::Path, name: &str) -> anyhow::Result<Self> {
-        let key_file = dir.join(format!("{name}.key"));
-        let certificate_file = dir.join(format!("{name}.crt"));
-        let key = key_file.display().to_string();
-        let certificate = certificate_file.display().to_string();
-        openssl(&[
-            "genpkey",
-            "-engine",
-            "gost",
-            "-algorithm",
-            "gost2012_256",
-            "-pkeyopt",
-            "paramset:A",
-            "-out",
-            &key,
-        ])?;
-        openssl(&[
-            "req",
-            "-x509",
-            "-engine",
-            "gost",
-            "-key",
-            &key,
-            "-md_gost12_256",
-            "-subj",
-            &format!("/CN={name}"),
-            "-days",
-            "2",
-            "-out",
-            &certificate,
-        ])?;
-        Ok(Self {
-            key_file,
-            certificate_file,
-        })
+/// The signer identity uses in production: OpenSSL with `pair`'s key.
+pub fn openssl_signer(pair: &GostPair) -> SignerSettings {
+    SignerSettings::Openssl {
+        program: "openssl".to_owned(),
+        engine: "gost".to_owned(),
+        key_file: pair.key_file.display().to_string(),
+        certificate_file: pair.certificate_file.display().to_string(),
+        timeout_seconds: 10,
     }
-
-    pub fn certificate_pem(&self) -> anyhow::Result<String> {
-        Ok(std::fs::read_to_string(&self.certificate_file)?)
-    }
-
-    /// The signer identity uses in production: OpenSSL with this key.
-    pub fn signer(&self) -> SignerSettings {
-        SignerSettings::Openssl {
-            program: "openssl".to_owned(),
-            engine: "gost".to_owned(),
-            key_file: self.key_file.display().to_string(),
-            certificate_file: self.certificate_file.display().to_string(),
-            timeout_seconds: 10,
-        }
-    }
-}
-
-fn openssl(args: &[&str]) -> anyhow::Result<()> {
-    let output = std::process::Command::new("openssl").args(args).output()?;
-    anyhow::ensure!(
-        output.status.success(),
-        "openssl {} failed (is the GOST engine installed? make deps): {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
 }
 
 /// A folder of its own under the system's temporary one.
@@ -319,8 +258,6 @@ impl GostEsia {
         let esia = GostPair::new(dir, "esia")?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let issuer = format!("http://{}/", listener.local_addr()?);
-        let token_key =
-            asurso_gost::PrivateKey::from_pkcs8_pem(&std::fs::read_to_string(&esia.key_file)?)?;
         let provider = asurso_esia_dev::spawn(
             listener,
             ProviderSettings {
@@ -328,11 +265,11 @@ impl GostEsia {
                 clients: vec![RegisteredClient {
                     client_id: CLIENT_ID.to_owned(),
                     redirect_uris: vec![REDIRECT_URI.to_owned()],
-                    key: ClientKey::gost_certificate(&client.certificate_pem()?)?,
+                    key: client.client_key()?,
                 }],
                 code_ttl: Duration::from_secs(60),
                 timestamp_tolerance: Duration::from_secs(300),
-                token_key: TokenKey::Gost(std::sync::Arc::new(token_key)),
+                token_key: esia.token_key()?,
             },
         )?;
         Ok(Self {
@@ -346,7 +283,7 @@ impl GostEsia {
     /// endpoints named (no discovery), ESIA's certificate, OpenSSL signing.
     pub fn settings(&self) -> FederationSettings {
         let issuer = self.provider.issuer();
-        let mut settings = esia_settings(&issuer, self.client.signer());
+        let mut settings = esia_settings(&issuer, openssl_signer(&self.client));
         settings.endpoints = Some(asurso_identity::federation::Endpoints {
             authorization: format!("{issuer}aas/oauth2/v2/ac"),
             token: format!("{issuer}aas/oauth2/v3/te"),

@@ -17,7 +17,7 @@ use tonic::Code;
 use crate::{
     esia_support::{
         CONFIRMED_PARENT, GostEsia, GostPair, NOT_REGISTERED, assert_refused, complete, esia_login,
-        pick_person, register, scratch_dir, start, with_param,
+        openssl_signer, pick_person, register, scratch_dir, start, with_param,
     },
     federation::linked,
     support::{Service, World},
@@ -195,7 +195,7 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
     );
 
     // The right pair signs, and the signature verifies with the certificate.
-    let good = signer::from_settings(&ours.signer())?;
+    let good = signer::from_settings(&openssl_signer(&ours))?;
     let signature = good.sign(b"ASURSO").await?;
     let key = asurso_gost::PublicKey::from_certificate_pem(&ours.certificate_pem()?)?;
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature)?;
