@@ -85,6 +85,7 @@ impl Stack {
                         engine: "gost".to_owned(),
                         key_file: client.key_file.display().to_string(),
                         certificate_file: client.certificate_file.display().to_string(),
+                        certificate_hash: None,
                         timeout_seconds: 10,
                     },
                 )

@@ -78,6 +78,11 @@ pub enum SignerSettings {
         key_file: String,
         /// The key's certificate (PEM), as registered with ESIA.
         certificate_file: String,
+        /// `client_certificate_hash` as ESIA's registration shows it, if it
+        /// ever differs from the one computed here (Streebog-256 of the
+        /// certificate's DER, upper-case hex).
+        #[serde(default)]
+        certificate_hash: Option<String>,
         #[serde(default = "default_timeout")]
         timeout_seconds: u64,
     },
@@ -115,6 +120,7 @@ pub fn from_settings(settings: &SignerSettings) -> Result<Box<dyn RequestSigner>
             engine,
             key_file,
             certificate_file,
+            certificate_hash,
             timeout_seconds,
         } => {
             let unreadable = |reason: String| SignError::Certificate {
@@ -135,7 +141,9 @@ pub fn from_settings(settings: &SignerSettings) -> Result<Box<dyn RequestSigner>
             Box::new(CommandSigner {
                 program: program.clone(),
                 args,
-                certificate_hash: asurso_gost::certificate_hash(&der),
+                certificate_hash: certificate_hash
+                    .clone()
+                    .unwrap_or_else(|| asurso_gost::certificate_hash(&der)),
                 timeout: Duration::from_secs(*timeout_seconds),
                 output: Output::Gost {
                     key: Box::new(key),

@@ -233,6 +233,7 @@ pub fn openssl_signer(pair: &GostPair) -> SignerSettings {
         engine: "gost".to_owned(),
         key_file: pair.key_file.display().to_string(),
         certificate_file: pair.certificate_file.display().to_string(),
+        certificate_hash: None,
         timeout_seconds: 10,
     }
 }

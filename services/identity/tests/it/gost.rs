@@ -157,6 +157,7 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
         engine: "gost".to_owned(),
         key_file: ours.key_file.display().to_string(),
         certificate_file: other.certificate_file.display().to_string(),
+        certificate_hash: None,
         timeout_seconds: 10,
     };
     let outcome = signer::from_settings(&mismatched)?.sign(b"ASURSO").await;
@@ -171,6 +172,7 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
         engine: "gost".to_owned(),
         key_file: dir.join("absent.key").display().to_string(),
         certificate_file: ours.certificate_file.display().to_string(),
+        certificate_hash: None,
         timeout_seconds: 10,
     };
     let outcome = signer::from_settings(&missing)?.sign(b"ASURSO").await;
@@ -186,6 +188,7 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
         engine: "gost".to_owned(),
         key_file: ours.key_file.display().to_string(),
         certificate_file: dir.join("not.crt").display().to_string(),
+        certificate_hash: None,
         timeout_seconds: 10,
     });
     assert!(
@@ -253,6 +256,107 @@ async fn logging_out_of_a_session_from_esia_ends_the_esia_session_too() -> anyho
         .await?
         .into_inner();
     assert_eq!(answer.provider_logout_url, "");
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// The settings `config/production.toml` gives for the production ESIA, as
+/// the environment would set them, on the real binary in its production
+/// environment: each is read as documented, and a login gets through
+/// ESIA's GOST exchange with them.
+#[tokio::test]
+async fn the_documented_production_settings_log_in_through_esia_in_gost() -> anyhow::Result<()> {
+    let dir = scratch_dir("gost-production")?;
+    let esia = GostEsia::start(&dir).await?;
+    let issuer = esia.provider.issuer();
+    let (authorization, token) = (
+        format!("{issuer}aas/oauth2/v2/ac"),
+        format!("{issuer}aas/oauth2/v3/te"),
+    );
+    let (person_data, logout) = (
+        format!("{issuer}rs/prns"),
+        format!("{issuer}idp/ext/Logout"),
+    );
+    let (certificate, key, client_certificate) = (
+        esia.esia.certificate_file.display().to_string(),
+        esia.client.key_file.display().to_string(),
+        esia.client.certificate_file.display().to_string(),
+    );
+    let federation = [
+        ("IDENTITY_FEDERATION__PROVIDER", "esia"),
+        ("IDENTITY_FEDERATION__ESIA", "true"),
+        ("IDENTITY_FEDERATION__ISSUER_URL", issuer.as_str()),
+        (
+            "IDENTITY_FEDERATION__ENDPOINTS__AUTHORIZATION",
+            authorization.as_str(),
+        ),
+        ("IDENTITY_FEDERATION__ENDPOINTS__TOKEN", token.as_str()),
+        ("IDENTITY_FEDERATION__PERSON_DATA_URL", person_data.as_str()),
+        (
+            "IDENTITY_FEDERATION__TOKEN_CERTIFICATE_FILE",
+            certificate.as_str(),
+        ),
+        ("IDENTITY_FEDERATION__LOGOUT_URL", logout.as_str()),
+        (
+            "IDENTITY_FEDERATION__POST_LOGOUT_REDIRECT_URL",
+            "http://127.0.0.1:9/",
+        ),
+        (
+            "IDENTITY_FEDERATION__CLIENT_ID",
+            crate::esia_support::CLIENT_ID,
+        ),
+        (
+            "IDENTITY_FEDERATION__REDIRECT_URI",
+            crate::esia_support::REDIRECT_URI,
+        ),
+        ("IDENTITY_FEDERATION__SCOPES", "[fullname,snils]"),
+        ("IDENTITY_FEDERATION__LOGIN_TTL_SECONDS", "600"),
+        ("IDENTITY_FEDERATION__HTTP_TIMEOUT_SECONDS", "10"),
+        ("IDENTITY_FEDERATION__METADATA_TTL_SECONDS", "3600"),
+        ("IDENTITY_FEDERATION__SIGNER__KIND", "openssl"),
+        ("IDENTITY_FEDERATION__SIGNER__KEY_FILE", key.as_str()),
+        (
+            "IDENTITY_FEDERATION__SIGNER__CERTIFICATE_FILE",
+            client_certificate.as_str(),
+        ),
+    ];
+    let documented = include_str!("../../config/production.toml");
+    for (name, _) in &federation {
+        assert!(
+            documented.contains(&format!("{name}=")),
+            "{name} is not in production.toml"
+        );
+    }
+    let mut env = vec![
+        ("ASURSO_ENVIRONMENT", "production"),
+        (
+            "IDENTITY_CRYPTO__MASTER_KEY",
+            "dGVzdC1tYXN0ZXIta2V5LW5vdC1hLXNlY3JldC0wMDE=",
+        ),
+        // One NATS server and parallel tests here, not a cluster.
+        ("IDENTITY_NATS__REPLICAS", "1"),
+        ("IDENTITY_TELEMETRY__METRICS_PORT", "0"),
+    ];
+    env.extend(federation);
+    let (process, _database) = crate::support::identity_binary(&env).await?;
+    let mut anonymous = crate::support::clients(&process.address, None).await?;
+
+    let started = start(&mut anonymous).await?;
+    assert!(
+        started.authorization_url.starts_with(&authorization),
+        "{}",
+        started.authorization_url
+    );
+    let back = pick_person(&started.authorization_url, CONFIRMED_PARENT.0).await?;
+    // ESIA took the signed requests and identity the GOST tokens and the
+    // person record: what stops it is that no school registered her here.
+    assert_refused(
+        complete(&mut anonymous, &started.browser_binding, &back).await,
+        Code::NotFound,
+        "",
+    );
+    let log = process.stop().await?;
+    assert!(!log.contains("ERROR"), "{log}");
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
