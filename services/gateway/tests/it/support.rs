@@ -80,14 +80,7 @@ impl Stack {
                 (
                     client.client_key()?,
                     provider.token_key()?,
-                    SignerSettings::Openssl {
-                        program: "openssl".to_owned(),
-                        engine: "gost".to_owned(),
-                        key_file: client.key_file.display().to_string(),
-                        certificate_file: client.certificate_file.display().to_string(),
-                        certificate_hash: None,
-                        timeout_seconds: 10,
-                    },
+                    SignerSettings::openssl(&client.key_file, &client.certificate_file),
                 )
             }
         };

@@ -88,6 +88,20 @@ pub enum SignerSettings {
     },
 }
 
+impl SignerSettings {
+    /// OpenSSL with the GOST engine, the defaults otherwise.
+    pub fn openssl(key_file: &std::path::Path, certificate_file: &std::path::Path) -> Self {
+        Self::Openssl {
+            program: default_openssl(),
+            engine: default_engine(),
+            key_file: key_file.display().to_string(),
+            certificate_file: certificate_file.display().to_string(),
+            certificate_hash: None,
+            timeout_seconds: default_timeout(),
+        }
+    }
+}
+
 fn default_timeout() -> u64 {
     10
 }

@@ -31,6 +31,23 @@ pub fn client_seed_base64() -> String {
 
 /// The development ESIA on a free port, codes living `code_ttl`.
 pub async fn dev_esia(code_ttl: Duration) -> anyhow::Result<RunningProvider> {
+    spawn_esia(
+        ClientKey::Development(asurso_esia_dev::public_key_of(&CLIENT_SEED)),
+        TokenKey::Development {
+            seed: *b"test-esia-provider-key-012345678",
+            kid: "test-1".to_owned(),
+        },
+        code_ttl,
+    )
+    .await
+}
+
+/// ESIA on a free port with the test client registered by `client_key`.
+async fn spawn_esia(
+    client_key: ClientKey,
+    token_key: TokenKey,
+    code_ttl: Duration,
+) -> anyhow::Result<RunningProvider> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let issuer = format!("http://{}/", listener.local_addr()?);
     Ok(asurso_esia_dev::spawn(
@@ -40,14 +57,11 @@ pub async fn dev_esia(code_ttl: Duration) -> anyhow::Result<RunningProvider> {
             clients: vec![RegisteredClient {
                 client_id: CLIENT_ID.to_owned(),
                 redirect_uris: vec![REDIRECT_URI.to_owned()],
-                key: ClientKey::Development(asurso_esia_dev::public_key_of(&CLIENT_SEED)),
+                key: client_key,
             }],
             code_ttl,
             timestamp_tolerance: Duration::from_secs(300),
-            token_key: TokenKey::Development {
-                seed: *b"test-esia-provider-key-012345678",
-                kid: "test-1".to_owned(),
-            },
+            token_key,
         },
     )?)
 }
@@ -228,14 +242,7 @@ pub fn token_of(login: &pb::CompleteLoginResponse) -> String {
 
 /// The signer identity uses in production: OpenSSL with `pair`'s key.
 pub fn openssl_signer(pair: &GostPair) -> SignerSettings {
-    SignerSettings::Openssl {
-        program: "openssl".to_owned(),
-        engine: "gost".to_owned(),
-        key_file: pair.key_file.display().to_string(),
-        certificate_file: pair.certificate_file.display().to_string(),
-        certificate_hash: None,
-        timeout_seconds: 10,
-    }
+    SignerSettings::openssl(&pair.key_file, &pair.certificate_file)
 }
 
 /// A folder of its own under the system's temporary one.
@@ -257,22 +264,12 @@ impl GostEsia {
     pub async fn start(dir: &std::path::Path) -> anyhow::Result<Self> {
         let client = GostPair::new(dir, "client")?;
         let esia = GostPair::new(dir, "esia")?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let issuer = format!("http://{}/", listener.local_addr()?);
-        let provider = asurso_esia_dev::spawn(
-            listener,
-            ProviderSettings {
-                issuer,
-                clients: vec![RegisteredClient {
-                    client_id: CLIENT_ID.to_owned(),
-                    redirect_uris: vec![REDIRECT_URI.to_owned()],
-                    key: client.client_key()?,
-                }],
-                code_ttl: Duration::from_secs(60),
-                timestamp_tolerance: Duration::from_secs(300),
-                token_key: esia.token_key()?,
-            },
-        )?;
+        let provider = spawn_esia(
+            client.client_key()?,
+            esia.token_key()?,
+            Duration::from_secs(60),
+        )
+        .await?;
         Ok(Self {
             provider,
             client,

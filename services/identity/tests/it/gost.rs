@@ -152,14 +152,7 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
     let other = GostPair::new(&dir, "other")?;
 
     // The tool's key is not the certificate's: caught before ESIA sees it.
-    let mismatched = signer::SignerSettings::Openssl {
-        program: "openssl".to_owned(),
-        engine: "gost".to_owned(),
-        key_file: ours.key_file.display().to_string(),
-        certificate_file: other.certificate_file.display().to_string(),
-        certificate_hash: None,
-        timeout_seconds: 10,
-    };
+    let mismatched = signer::SignerSettings::openssl(&ours.key_file, &other.certificate_file);
     let outcome = signer::from_settings(&mismatched)?.sign(b"ASURSO").await;
     assert!(
         matches!(outcome, Err(SignError::Mismatch(_))),
@@ -167,14 +160,7 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
     );
 
     // A key the tool cannot read: the tool's own words, and no signature.
-    let missing = signer::SignerSettings::Openssl {
-        program: "openssl".to_owned(),
-        engine: "gost".to_owned(),
-        key_file: dir.join("absent.key").display().to_string(),
-        certificate_file: ours.certificate_file.display().to_string(),
-        certificate_hash: None,
-        timeout_seconds: 10,
-    };
+    let missing = signer::SignerSettings::openssl(&dir.join("absent.key"), &ours.certificate_file);
     let outcome = signer::from_settings(&missing)?.sign(b"ASURSO").await;
     assert!(
         matches!(outcome, Err(SignError::Failed { .. })),
@@ -183,14 +169,10 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
 
     // A certificate that is not a GOST one is refused at start.
     std::fs::write(dir.join("not.crt"), "not a certificate")?;
-    let refused = signer::from_settings(&signer::SignerSettings::Openssl {
-        program: "openssl".to_owned(),
-        engine: "gost".to_owned(),
-        key_file: ours.key_file.display().to_string(),
-        certificate_file: dir.join("not.crt").display().to_string(),
-        certificate_hash: None,
-        timeout_seconds: 10,
-    });
+    let refused = signer::from_settings(&signer::SignerSettings::openssl(
+        &ours.key_file,
+        &dir.join("not.crt"),
+    ));
     assert!(
         matches!(&refused, Err(SignError::Certificate { reason, .. }) if reason.contains("BEGIN CERTIFICATE")),
         "{:?}",
