@@ -64,13 +64,15 @@ impl GostPair {
         Ok(ClientKey::gost_certificate(&self.certificate_pem()?)?)
     }
 
-    /// The provider signing its tokens with this pair's key.
-    pub fn token_key(&self) -> anyhow::Result<TokenKey> {
+    /// The provider signing its tokens with this pair's key, naming `kid`
+    /// in their headers if given.
+    pub fn token_key(&self, kid: Option<&str>) -> anyhow::Result<TokenKey> {
         let pem = std::fs::read_to_string(&self.key_file)
             .with_context(|| format!("reading {}", self.key_file.display()))?;
-        Ok(TokenKey::Gost(std::sync::Arc::new(
-            asurso_gost::PrivateKey::from_pkcs8_pem(&pem)?,
-        )))
+        Ok(TokenKey::Gost {
+            key: std::sync::Arc::new(asurso_gost::PrivateKey::from_pkcs8_pem(&pem)?),
+            kid: kid.map(str::to_owned),
+        })
     }
 }
 

@@ -190,8 +190,13 @@ pub enum TokenKey {
     Development { seed: [u8; 32], kid: String },
     /// A GOST R 34.10-2012 key; `GOST3410_2012_256`, as ESIA signs. ESIA
     /// publishes certificates, not a JWKS: the relying party is given
-    /// the key's certificate.
-    Gost(Arc<asurso_gost::PrivateKey>),
+    /// the key's certificate. `kid`, when given, is named in the tokens'
+    /// headers (whether ESIA names one is not documented: a relying party
+    /// must take both).
+    Gost {
+        key: Arc<asurso_gost::PrivateKey>,
+        kid: Option<String>,
+    },
 }
 
 /// A token key ready to sign and check.
@@ -203,6 +208,7 @@ enum TokenSigner {
     Gost {
         key: Arc<asurso_gost::PrivateKey>,
         public: asurso_gost::PublicKey,
+        kid: Option<String>,
     },
 }
 
@@ -213,9 +219,10 @@ impl TokenSigner {
                 key: SigningKey::from_bytes(seed),
                 kid: kid.clone(),
             },
-            TokenKey::Gost(key) => Self::Gost {
+            TokenKey::Gost { key, kid } => Self::Gost {
                 key: Arc::clone(key),
                 public: key.public_key(),
+                kid: kid.clone(),
             },
         }
     }
@@ -232,7 +239,10 @@ impl TokenSigner {
             Self::Development { kid, .. } => {
                 json!({ "alg": self.algorithm(), "typ": "JWT", "kid": kid })
             }
-            Self::Gost { .. } => json!({ "alg": self.algorithm(), "typ": "JWT" }),
+            Self::Gost { kid: None, .. } => json!({ "alg": self.algorithm(), "typ": "JWT" }),
+            Self::Gost { kid: Some(kid), .. } => {
+                json!({ "alg": self.algorithm(), "typ": "JWT", "kid": kid })
+            }
         }
     }
 
@@ -262,11 +272,12 @@ impl TokenSigner {
                     kid: kid.clone(),
                 }
             }
-            Self::Gost { public, .. } => {
+            Self::Gost { public, kid, .. } => {
                 let key = asurso_gost::PrivateKey::generate(public.param_set());
                 Self::Gost {
                     public: key.public_key(),
                     key: Arc::new(key),
+                    kid: kid.clone(),
                 }
             }
         }

@@ -111,10 +111,13 @@ async fn run(args: Vec<String>) -> anyhow::Result<()> {
         )?)),
     };
     let token_key = match token_key {
-        Some(path) => TokenKey::Gost(Arc::new(
-            asurso_gost::PrivateKey::from_pkcs8_pem(&read(&path, "--token-key")?)
-                .with_context(|| format!("--token-key {path}"))?,
-        )),
+        Some(path) => TokenKey::Gost {
+            key: Arc::new(
+                asurso_gost::PrivateKey::from_pkcs8_pem(&read(&path, "--token-key")?)
+                    .with_context(|| format!("--token-key {path}"))?,
+            ),
+            kid: None,
+        },
         None => TokenKey::Development {
             seed: DEV_PROVIDER_SEED,
             kid: "esia-dev-1".to_owned(),

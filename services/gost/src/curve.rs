@@ -3,6 +3,8 @@
 //! on the verifying side; the development provider's signing is plainly
 //! not constant-time (see [`crate::PrivateKey`]).
 
+use std::sync::LazyLock;
+
 use num_bigint::BigUint;
 
 /// A curve `y² = x³ + ax + b` over the prime field `p`, with the base
@@ -61,6 +63,7 @@ impl ParamSet {
     }
 
     /// The OID's contents bytes, as a certificate names the set.
+    #[cfg(test)]
     pub fn oid(self) -> &'static [u8] {
         match self {
             Self::CryptoProA => &[0x2A, 0x85, 0x03, 0x02, 0x02, 0x23, 0x01],
@@ -69,7 +72,20 @@ impl ParamSet {
         }
     }
 
-    pub fn curve(self) -> Curve {
+    /// The curve's parameters, parsed once.
+    pub fn curve(self) -> &'static Curve {
+        static CURVES: LazyLock<[Curve; 3]> = LazyLock::new(|| {
+            [
+                ParamSet::CryptoProA,
+                ParamSet::CryptoProB,
+                ParamSet::CryptoProC,
+            ]
+            .map(ParamSet::parameters)
+        });
+        &CURVES[self as usize]
+    }
+
+    fn parameters(self) -> Curve {
         // RFC 4357, section 11.4; the same values in R 1323565.1.024-2019.
         let (name, p, a, b, q, x, y) = match self {
             Self::CryptoProA => (
@@ -204,5 +220,19 @@ mod tests {
             assert_eq!(curve.multiply(&BigUint::from(2u8), &curve.base()), twice);
             assert_eq!(ParamSet::from_oid(set.oid()), Some(set));
         }
+    }
+
+    #[test]
+    fn the_tc26_and_key_exchange_names_are_the_cryptopro_curves() {
+        let tc26 = |last: u8| [0x2A, 0x85, 0x03, 0x07, 0x01, 0x02, 0x01, 0x01, last];
+        assert_eq!(ParamSet::from_oid(&tc26(2)), Some(ParamSet::CryptoProA));
+        assert_eq!(ParamSet::from_oid(&tc26(3)), Some(ParamSet::CryptoProB));
+        assert_eq!(ParamSet::from_oid(&tc26(4)), Some(ParamSet::CryptoProC));
+        // paramSetA (a twisted Edwards curve) is not one of them.
+        assert_eq!(ParamSet::from_oid(&tc26(1)), None);
+        let exchange = |last: u8| [0x2A, 0x85, 0x03, 0x02, 0x02, 0x24, last];
+        assert_eq!(ParamSet::from_oid(&exchange(0)), Some(ParamSet::CryptoProA));
+        assert_eq!(ParamSet::from_oid(&exchange(1)), Some(ParamSet::CryptoProC));
+        assert_eq!(ParamSet::from_oid(&[0x2A, 0x85, 0x03]), None);
     }
 }

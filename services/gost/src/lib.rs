@@ -175,7 +175,7 @@ impl PublicKey {
         if !in_range(&r) || !in_range(&s) {
             return Err(GostError::BadSignature);
         }
-        let e = digest_number(&curve, message);
+        let e = digest_number(curve, message);
         let v = e.modinv(&curve.q).ok_or(GostError::BadSignature)?;
         let z1 = (&s * &v) % &curve.q;
         let z2 = ((&curve.q - &r) * &v) % &curve.q;
@@ -223,7 +223,8 @@ impl PrivateKey {
         let d = match inner.next("private key") {
             Ok((der::OCTET_STRING, bytes)) if inner.is_empty() => BigUint::from_bytes_le(bytes),
             Ok((der::INTEGER, bytes)) if inner.is_empty() => BigUint::from_bytes_be(bytes),
-            _ => BigUint::from_bytes_le(wrapped),
+            _ if wrapped.len() == 32 => BigUint::from_bytes_le(wrapped),
+            _ => return Err(GostError::Malformed("private key")),
         };
         let curve = set.curve();
         if d == BigUint::ZERO || d >= curve.q {
@@ -234,11 +235,11 @@ impl PrivateKey {
 
     /// A fresh random key on the curve `set`.
     pub fn generate(set: ParamSet) -> Self {
-        let q = set.curve().q;
+        let q = &set.curve().q;
         loop {
             let mut bytes = [0u8; 40];
             rand::rng().fill_bytes(&mut bytes);
-            let d = BigUint::from_bytes_be(&bytes) % &q;
+            let d = BigUint::from_bytes_be(&bytes) % q;
             if d != BigUint::ZERO {
                 return Self { set, d };
             }
@@ -265,7 +266,7 @@ impl PrivateKey {
     /// A 64-byte signature of `message` (`s` then `r`, big-endian).
     pub fn sign(&self, message: &[u8]) -> [u8; 64] {
         let curve = self.set.curve();
-        let e = digest_number(&curve, message);
+        let e = digest_number(curve, message);
         loop {
             // 64 random bits beyond q's size make k's bias negligible.
             let mut bytes = [0u8; 40];

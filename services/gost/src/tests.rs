@@ -156,3 +156,36 @@ fn openssl_verifies_the_signatures_made_here() {
     }
     std::fs::remove_dir_all(&dir).expect("removed");
 }
+
+#[test]
+fn a_signature_with_r_or_s_out_of_range_is_refused_though_its_arithmetic_holds() {
+    // s + q (or r + q) gives the same arithmetic mod q: only the range
+    // check refuses such a second form of a valid signature.
+    let mut checked = 0;
+    for (certificate, _, signature, set) in vectors() {
+        let key = PublicKey::from_certificate_pem(certificate).expect("certificate");
+        let q = &set.curve().q;
+        for half in [0..32, 32..64] {
+            let value = BigUint::from_bytes_be(&signature[half.clone()]) + q;
+            let bytes = value.to_bytes_be();
+            if bytes.len() > 32 {
+                continue;
+            }
+            let mut forged = signature.to_vec();
+            forged[half.clone()].fill(0);
+            forged[half.end - bytes.len()..half.end].copy_from_slice(&bytes);
+            assert_eq!(
+                key.verify(MESSAGE, &forged),
+                Err(GostError::BadSignature),
+                "{set:?}"
+            );
+            checked += 1;
+        }
+        // q itself, for either half.
+        let q_bytes = q.to_bytes_be();
+        let mut at_q = signature.to_vec();
+        at_q[32 - q_bytes.len()..32].copy_from_slice(&q_bytes);
+        assert_eq!(key.verify(MESSAGE, &at_q), Err(GostError::BadSignature));
+    }
+    assert!(checked > 0, "no s + q or r + q fitted in 32 bytes");
+}

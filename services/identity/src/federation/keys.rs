@@ -81,7 +81,11 @@ pub enum ProviderKey {
         key: CoreJsonWebKey,
         constraint: Constraint,
     },
-    Gost(asurso_gost::PublicKey),
+    /// ESIA's key from its certificate, under the `kid` the token names.
+    Gost {
+        key: asurso_gost::PublicKey,
+        kid: Option<JsonWebKeyId>,
+    },
 }
 
 static ELLIPTIC_CURVE: CoreJsonWebKeyType = CoreJsonWebKeyType::EllipticCurve;
@@ -106,7 +110,7 @@ impl Serialize for ProviderKey {
         match self {
             Self::Standard { key, .. } => key.serialize(serializer),
             // Never published: ESIA's key comes as a certificate.
-            Self::Gost(_) => {
+            Self::Gost { .. } => {
                 serde_json::json!({ "kty": "GOST", "alg": GOST_ALGORITHM }).serialize(serializer)
             }
         }
@@ -127,21 +131,21 @@ impl JsonWebKey for ProviderKey {
     fn key_id(&self) -> Option<&JsonWebKeyId> {
         match self {
             Self::Standard { key, .. } => key.key_id(),
-            Self::Gost(_) => None,
+            Self::Gost { kid, .. } => kid.as_ref(),
         }
     }
 
     fn key_type(&self) -> &CoreJsonWebKeyType {
         match self {
             Self::Standard { key, .. } => key.key_type(),
-            Self::Gost(_) => &ELLIPTIC_CURVE,
+            Self::Gost { .. } => &ELLIPTIC_CURVE,
         }
     }
 
     fn key_use(&self) -> Option<&CoreJsonWebKeyUse> {
         match self {
             Self::Standard { key, .. } => key.key_use(),
-            Self::Gost(_) => Some(&SIGNATURE),
+            Self::Gost { .. } => Some(&SIGNATURE),
         }
     }
 
@@ -152,7 +156,7 @@ impl JsonWebKey for ProviderKey {
                 Constraint::Unspecified => JsonWebKeyAlgorithm::Unspecified,
                 Constraint::Unsupported => JsonWebKeyAlgorithm::Unsupported,
             },
-            Self::Gost(_) => JsonWebKeyAlgorithm::Algorithm(&GOST),
+            Self::Gost { .. } => JsonWebKeyAlgorithm::Algorithm(&GOST),
         }
     }
 
@@ -170,7 +174,7 @@ impl JsonWebKey for ProviderKey {
             (Self::Standard { key, .. }, SigningAlgorithm::Standard(algorithm)) => {
                 key.verify_signature(algorithm, message, signature)
             }
-            (Self::Gost(key), SigningAlgorithm::Gost2012_256) => key
+            (Self::Gost { key, .. }, SigningAlgorithm::Gost2012_256) => key
                 .verify(message, signature)
                 .map_err(|error| SignatureVerificationError::CryptoError(error.to_string())),
             _ => Err(SignatureVerificationError::InvalidKey(
@@ -184,7 +188,7 @@ impl JsonWebKey for ProviderKey {
             (Self::Standard { key, .. }, SigningAlgorithm::Standard(algorithm)) => {
                 key.hash_bytes(bytes, algorithm)
             }
-            (Self::Gost(_), SigningAlgorithm::Gost2012_256) => {
+            (Self::Gost { .. }, SigningAlgorithm::Gost2012_256) => {
                 Ok(asurso_gost::streebog256(bytes).to_vec())
             }
             _ => Err("the key is not for this algorithm".to_owned()),

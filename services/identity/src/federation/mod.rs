@@ -4,8 +4,9 @@
 //! state and nonce, id_token validation (issuer, audience, expiry,
 //! signature, nonce, at_hash), then the person's data. ESIA signs its
 //! tokens `GOST3410_2012_256`: with `token_certificate_file` set, the
-//! id_token and access token are checked against the key of the certificate
-//! ESIA gives the region ([`keys`]), and no other key or algorithm passes. With `esia = true` ESIA's own rules come on: the
+//! id_token is checked against the key of the certificate ESIA gives the
+//! region ([`keys`]), and no other key or algorithm passes. No claim is read
+//! from the access token: it is only carried to the person-data endpoint. With `esia = true` ESIA's own rules come on: the
 //! signed `client_secret` with `timestamp` and `client_certificate_hash` on
 //! both requests, the `urn:esia:sbj` claims, and the person record at
 //! `/rs/prns/{oid}`; otherwise the standard userinfo endpoint answers.
@@ -22,10 +23,10 @@ use openidconnect::{
     AccessToken, AccessTokenHash, AdditionalClaims, AsyncHttpClient, AuthType, AuthUrl,
     AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken, EmptyAdditionalProviderMetadata,
     EndpointMaybeSet, EndpointNotSet, EndpointSet, ExtraTokenFields, HttpClientError, HttpRequest,
-    HttpResponse, IdTokenFields, IssuerUrl, JsonWebKeySet, Nonce, OAuth2TokenResponse,
-    PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, RequestTokenError, Scope,
-    StandardErrorResponse, StandardTokenResponse, SubjectIdentifier, TokenResponse, TokenUrl,
-    UserInfoError,
+    HttpResponse, IdTokenFields, IdTokenVerifier, IssuerUrl, JsonWebKeySet, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl,
+    RequestTokenError, Scope, StandardErrorResponse, StandardTokenResponse, SubjectIdentifier,
+    TokenResponse, TokenUrl, UserInfoError,
     core::{
         CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
         CoreClientAuthMethod, CoreErrorResponseType, CoreGenderClaim,
@@ -105,6 +106,19 @@ pub struct Endpoints {
     pub token: String,
 }
 
+impl Endpoints {
+    /// ESIA's endpoints under `base` (`https://esia.gosuslugi.ru/`, or the
+    /// test host, or esia-dev's address): `aas/oauth2/v2/ac` and
+    /// `aas/oauth2/v3/te`, as ../shared/ESIA.md gives them.
+    pub fn esia_at(base: &str) -> Self {
+        let base = base.trim_end_matches('/');
+        Self {
+            authorization: format!("{base}/aas/oauth2/v2/ac"),
+            token: format!("{base}/aas/oauth2/v3/te"),
+        }
+    }
+}
+
 /// ESIA's claims beside the standard ones, and the two a standard provider
 /// is asked to give for the same purpose (`snils`, `trusted`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -172,6 +186,12 @@ type Metadata = ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 type Tokens = StandardTokenResponse<Fields, CoreTokenType>;
+type IdToken = openidconnect::IdToken<
+    EsiaClaims,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    SigningAlgorithm,
+>;
 type ProviderClient = Client<
     EsiaClaims,
     CoreAuthDisplay,
@@ -343,7 +363,7 @@ impl Federation {
                         "federation.token_certificate_file {path}: {error}"
                     ))
                 })?;
-                Some(ProviderKey::Gost(key))
+                Some(ProviderKey::Gost { key, kid: None })
             }
             None => None,
         };
@@ -459,6 +479,28 @@ impl Federation {
         Some(url.to_string())
     }
 
+    /// The id_token's verifier. With ESIA's certificate it is the only key
+    /// trusted, whatever `kid` the token's header names: the key is given
+    /// the token's `kid`, since `openidconnect` skips keys of another.
+    fn verifier<'a>(
+        &'a self,
+        client: &'a ProviderClient,
+        id_token: &IdToken,
+    ) -> IdTokenVerifier<'a, ProviderKey> {
+        let Some(ProviderKey::Gost { key, .. }) = &self.token_key else {
+            return client.id_token_verifier();
+        };
+        IdTokenVerifier::new_public_client(
+            ClientId::new(self.settings.client_id.clone()),
+            self.issuer.clone(),
+            JsonWebKeySet::new(vec![ProviderKey::Gost {
+                key: key.clone(),
+                kid: header_kid(&id_token.to_string()),
+            }]),
+        )
+        .set_allowed_algs([SigningAlgorithm::Gost2012_256])
+    }
+
     fn scope(&self) -> String {
         std::iter::once("openid")
             .chain(self.settings.scopes.iter().map(String::as_str))
@@ -572,13 +614,13 @@ impl Federation {
             FederationError::Rejected("the identity provider sent no id_token".to_owned())
         })?;
         let nonce = Nonce::new(nonce.to_owned());
-        let (client, claims) = match id_token.claims(&client.id_token_verifier(), &nonce) {
+        let (client, claims) = match id_token.claims(&self.verifier(&client, id_token), &nonce) {
             Ok(claims) => (client.clone(), claims.clone()),
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
                 // The provider may have rotated its keys: read them again once.
                 let fresh = self.client(true).await?;
                 let claims = id_token
-                    .claims(&fresh.id_token_verifier(), &nonce)
+                    .claims(&self.verifier(&fresh, id_token), &nonce)
                     .map_err(rejected)?
                     .clone();
                 (fresh, claims)
@@ -586,7 +628,7 @@ impl Federation {
             Err(error) => return Err(rejected(error)),
         };
         if let Some(expected) = claims.access_token_hash() {
-            let verifier = client.id_token_verifier();
+            let verifier = self.verifier(&client, id_token);
             let algorithm = id_token
                 .signing_alg()
                 .map_err(|error| FederationError::Rejected(format!("id_token: {error}")))?;
@@ -719,6 +761,18 @@ fn named_endpoints(issuer: &IssuerUrl, endpoints: &Endpoints) -> Result<Metadata
         EmptyAdditionalProviderMetadata {},
     )
     .set_token_endpoint(Some(token)))
+}
+
+/// The `kid` of a compact JWS's header, if it names one.
+fn header_kid(token: &str) -> Option<openidconnect::JsonWebKeyId> {
+    use base64::Engine as _;
+    let header = token.split('.').next()?;
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&header).ok()?;
+    let kid = header.get("kid")?.as_str()?;
+    Some(openidconnect::JsonWebKeyId::new(kid.to_owned()))
 }
 
 fn not_answering(error: &ProviderCallError, what: &str) -> FederationError {

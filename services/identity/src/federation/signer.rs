@@ -34,9 +34,9 @@ pub enum SignError {
     #[error("the signing certificate {path}: {reason}")]
     Certificate { path: String, reason: String },
     #[error(
-        "the signing tool's signature does not verify with the certificate {0}: is it the certificate of the tool's key, and is the GOST engine loaded?"
+        "the signing tool's signature does not verify with the certificate {certificate} ({reason}): is it the certificate of the tool's key, and is the GOST engine loaded?"
     )]
-    Mismatch(String),
+    Mismatch { certificate: String, reason: String },
 }
 
 /// Signs the text of an ESIA request: the `client_secret` parameter.
@@ -74,7 +74,11 @@ pub enum SignerSettings {
         /// configuration loads it.
         #[serde(default = "default_engine")]
         engine: String,
-        /// Read by the tool only: a path, or an engine's key URI.
+        /// Opened by the tool, never by identity: a path, or an engine's key
+        /// URI. The tool runs as identity's user, so a file must be readable
+        /// by that user; a key in a token or HSM (an engine URI), or a
+        /// `command` wrapper running the tool as another user, keeps even a
+        /// compromised identity process from reading it.
         key_file: String,
         /// The key's certificate (PEM), as registered with ESIA.
         certificate_file: String,
@@ -242,7 +246,12 @@ impl RequestSigner for CommandSigner {
             .map_err(SignError::Spawn)?;
         let run = async {
             if let Some(mut stdin) = child.stdin.take() {
-                stdin.write_all(message).await.map_err(SignError::Spawn)?;
+                match stdin.write_all(message).await {
+                    // A tool that quit without reading (a key it cannot
+                    // open) is judged by its exit status and stderr below.
+                    Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+                    other => other.map_err(SignError::Spawn)?,
+                }
                 // Dropping stdin here tells the tool the message is complete.
             }
             // Both pipes are read together, so a chatty tool cannot block.
@@ -260,7 +269,10 @@ impl RequestSigner for CommandSigner {
         }
         if let Output::Gost { key, certificate } = &self.output {
             key.verify(message, &stdout)
-                .map_err(|_| SignError::Mismatch(certificate.clone()))?;
+                .map_err(|error| SignError::Mismatch {
+                    certificate: certificate.clone(),
+                    reason: error.to_string(),
+                })?;
             return Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(stdout));
         }
         // Tools print standard base64 with line breaks; ESIA wants base64url.

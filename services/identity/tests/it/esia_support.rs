@@ -266,7 +266,8 @@ impl GostEsia {
         let esia = GostPair::new(dir, "esia")?;
         let provider = spawn_esia(
             client.client_key()?,
-            esia.token_key()?,
+            // A key id ESIA's certificate does not carry: still its key.
+            esia.token_key(Some("esia-gost-2026"))?,
             Duration::from_secs(60),
         )
         .await?;
@@ -282,10 +283,7 @@ impl GostEsia {
     pub fn settings(&self) -> FederationSettings {
         let issuer = self.provider.issuer();
         let mut settings = esia_settings(&issuer, openssl_signer(&self.client));
-        settings.endpoints = Some(asurso_identity::federation::Endpoints {
-            authorization: format!("{issuer}aas/oauth2/v2/ac"),
-            token: format!("{issuer}aas/oauth2/v3/te"),
-        });
+        settings.endpoints = Some(asurso_identity::federation::Endpoints::esia_at(&issuer));
         settings.token_certificate_file = Some(self.esia.certificate_file.display().to_string());
         settings.logout_url = Some(format!("{issuer}idp/ext/Logout"));
         settings.post_logout_redirect_url = Some("http://127.0.0.1:9/".to_owned());
