@@ -42,13 +42,14 @@ test: deps lint ## lint, then every test against real PostgreSQL and NATS (throw
 	fi
 
 .PHONY: bench
-bench: deps ## the diary week against the bare database (8 and 256 callers, one school and ten), directly and through the gateway; weeks computed/s; attendance takes and reads; inboxes, boards and a letter to a school; a mark to the parent's stream at 100 and 1,000/s; each service's resident memory after an evening and a minute idle (optimised build; minutes)
+bench: deps ## the diary week against the bare database (8 and 256 callers, one school and ten), directly and through the gateway; weeks computed/s; attendance takes and reads; inboxes, boards and a letter to a school; a mark to the parent's stream at 100 and 1,000/s; GOST verify and sign (ESIA logins); each service's resident memory after an evening and a minute idle (optimised build; minutes)
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) bench -p asurso-gradebook --bench diary_week
 	$(CARGO) bench -p asurso-gateway --bench through_gateway
 	$(CARGO) bench -p asurso-attendance --bench attendance
 	$(CARGO) bench -p asurso-messaging --bench messaging
 	$(CARGO) bench -p asurso-notifications --bench mark_to_stream
+	$(CARGO) bench -p asurso-gost --bench gost
 	$(CARGO) bench -p asurso-e2e --bench resident
 
 .PHONY: fmt

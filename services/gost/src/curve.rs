@@ -1,5 +1,7 @@
 //! The elliptic curves of GOST R 34.10-2012 with 256-bit keys and their
-//! arithmetic in affine coordinates. Only public values pass through here
+//! arithmetic: affine addition (kept as the plain reference the tests hold
+//! the rest to), and scalar multiplication in Jacobian coordinates with
+//! one inversion per result. Only public values pass through here
 //! on the verifying side; the development provider's signing is plainly
 //! not constant-time (see [`crate::PrivateKey`]).
 
@@ -180,17 +182,129 @@ impl Curve {
         Point::At(x3, y3)
     }
 
-    /// `k · point`, double and add from the top bit.
+    /// `k · point`.
     pub fn multiply(&self, k: &BigUint, point: &Point) -> Point {
-        let mut result = Point::Infinity;
-        for bit in (0..k.bits()).rev() {
-            result = self.add(&result, &result);
-            if k.bit(bit) {
-                result = self.add(&result, point);
-            }
-        }
-        result
+        self.multiply_sum(k, point, &BigUint::ZERO, &Point::Infinity)
     }
+
+    /// `k1 · p1 + k2 · p2` in one pass over the bits (Shamir's trick), in
+    /// Jacobian coordinates, so that only the result takes an inversion.
+    pub fn multiply_sum(&self, k1: &BigUint, p1: &Point, k2: &BigUint, p2: &Point) -> Point {
+        let (j1, j2) = (self.jacobian(p1), self.jacobian(p2));
+        let both = self.add_jacobian(&j1, &j2);
+        let mut result = Jacobian::INFINITY;
+        for bit in (0..k1.bits().max(k2.bits())).rev() {
+            result = self.double_jacobian(&result);
+            let addend = match (k1.bit(bit), k2.bit(bit)) {
+                (true, true) => &both,
+                (true, false) => &j1,
+                (false, true) => &j2,
+                (false, false) => continue,
+            };
+            result = self.add_jacobian(&result, addend);
+        }
+        self.affine(&result)
+    }
+
+    fn mul(&self, left: &BigUint, right: &BigUint) -> BigUint {
+        (left * right) % &self.p
+    }
+
+    fn jacobian(&self, point: &Point) -> Jacobian {
+        match point {
+            Point::Infinity => Jacobian::INFINITY,
+            Point::At(x, y) => Jacobian {
+                x: x.clone(),
+                y: y.clone(),
+                z: BigUint::from(1u8),
+            },
+        }
+    }
+
+    fn affine(&self, point: &Jacobian) -> Point {
+        if point.z == BigUint::ZERO {
+            return Point::Infinity;
+        }
+        let Some(inverse) = self.inverse(&point.z) else {
+            return Point::Infinity;
+        };
+        let inverse_squared = self.mul(&inverse, &inverse);
+        Point::At(
+            self.mul(&point.x, &inverse_squared),
+            self.mul(&point.y, &self.mul(&inverse_squared, &inverse)),
+        )
+    }
+
+    /// `2P`, for a curve with any `a`.
+    fn double_jacobian(&self, point: &Jacobian) -> Jacobian {
+        if point.z == BigUint::ZERO || point.y == BigUint::ZERO {
+            return Jacobian::INFINITY;
+        }
+        let y_squared = self.mul(&point.y, &point.y);
+        let s = self.mul(&(BigUint::from(4u8) * &point.x), &y_squared);
+        let z_squared = self.mul(&point.z, &point.z);
+        let m = (BigUint::from(3u8) * self.mul(&point.x, &point.x)
+            + self.mul(&self.a, &self.mul(&z_squared, &z_squared)))
+            % &self.p;
+        let x = self.sub(&self.mul(&m, &m), &((BigUint::from(2u8) * &s) % &self.p));
+        let eight_y4 = (BigUint::from(8u8) * self.mul(&y_squared, &y_squared)) % &self.p;
+        let y = self.sub(&self.mul(&m, &self.sub(&s, &x)), &eight_y4);
+        let z = self.mul(&(BigUint::from(2u8) * &point.y), &point.z);
+        Jacobian { x, y, z }
+    }
+
+    fn add_jacobian(&self, left: &Jacobian, right: &Jacobian) -> Jacobian {
+        if left.z == BigUint::ZERO {
+            return right.clone();
+        }
+        if right.z == BigUint::ZERO {
+            return left.clone();
+        }
+        let z1_squared = self.mul(&left.z, &left.z);
+        let z2_squared = self.mul(&right.z, &right.z);
+        let u1 = self.mul(&left.x, &z2_squared);
+        let u2 = self.mul(&right.x, &z1_squared);
+        let s1 = self.mul(&left.y, &self.mul(&z2_squared, &right.z));
+        let s2 = self.mul(&right.y, &self.mul(&z1_squared, &left.z));
+        if u1 == u2 {
+            return if s1 == s2 {
+                self.double_jacobian(left)
+            } else {
+                Jacobian::INFINITY
+            };
+        }
+        let h = self.sub(&u2, &u1);
+        let r = self.sub(&s2, &s1);
+        let h_squared = self.mul(&h, &h);
+        let h_cubed = self.mul(&h_squared, &h);
+        let u1_h_squared = self.mul(&u1, &h_squared);
+        let x = self.sub(
+            &self.sub(&self.mul(&r, &r), &h_cubed),
+            &((BigUint::from(2u8) * &u1_h_squared) % &self.p),
+        );
+        let y = self.sub(
+            &self.mul(&r, &self.sub(&u1_h_squared, &x)),
+            &self.mul(&s1, &h_cubed),
+        );
+        let z = self.mul(&h, &self.mul(&left.z, &right.z));
+        Jacobian { x, y, z }
+    }
+}
+
+/// `(X, Y, Z)` standing for `(X / Z², Y / Z³)`; `Z = 0` is infinity.
+#[derive(Debug, Clone)]
+struct Jacobian {
+    x: BigUint,
+    y: BigUint,
+    z: BigUint,
+}
+
+impl Jacobian {
+    const INFINITY: Self = Self {
+        x: BigUint::ZERO,
+        y: BigUint::ZERO,
+        z: BigUint::ZERO,
+    };
 }
 
 #[cfg(test)]
@@ -218,6 +332,23 @@ mod tests {
             };
             assert!(curve.contains(x, y), "{}", curve.name);
             assert_eq!(curve.multiply(&BigUint::from(2u8), &curve.base()), twice);
+            // The Jacobian ladder agrees with the affine formulas.
+            let (k1, k2) = (BigUint::from(0xDEAD_BEEFu32), BigUint::from(12_345u32));
+            let mut expected = Point::Infinity;
+            for _ in 0..5 {
+                expected = curve.add(&expected, &curve.base());
+            }
+            assert_eq!(curve.multiply(&BigUint::from(5u8), &curve.base()), expected);
+            let sum = curve.multiply_sum(&k1, &curve.base(), &k2, &twice);
+            let separately = curve.add(
+                &curve.multiply(&k1, &curve.base()),
+                &curve.multiply(&k2, &twice),
+            );
+            assert_eq!(sum, separately);
+            assert_eq!(
+                curve.multiply_sum(&curve.q, &curve.base(), &BigUint::ZERO, &twice),
+                Point::Infinity
+            );
             assert_eq!(ParamSet::from_oid(set.oid()), Some(set));
         }
     }

@@ -180,10 +180,7 @@ impl PublicKey {
         let z1 = (&s * &v) % &curve.q;
         let z2 = ((&curve.q - &r) * &v) % &curve.q;
         let key = Point::At(self.x.clone(), self.y.clone());
-        let c = curve.add(
-            &curve.multiply(&z1, &curve.base()),
-            &curve.multiply(&z2, &key),
-        );
+        let c = curve.multiply_sum(&z1, &curve.base(), &z2, &key);
         match c {
             Point::At(x, _) if &x % &curve.q == r => Ok(()),
             _ => Err(GostError::BadSignature),
