@@ -57,7 +57,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next element, which must have `tag`.
-    pub fn expect(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], GostError> {
+    pub fn take(&mut self, tag: u8, what: &'static str) -> Result<&'a [u8], GostError> {
         match self.next(what)? {
             (found, contents) if found == tag => Ok(contents),
             _ => Err(GostError::Malformed(what)),

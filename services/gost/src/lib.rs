@@ -89,13 +89,13 @@ fn digest_number(curve: &Curve, message: &[u8]) -> BigUint {
 /// Reads `AlgorithmIdentifier { gost2012-256, { paramSet, [digest] } }`.
 fn read_algorithm(contents: &[u8]) -> Result<ParamSet, GostError> {
     let mut algorithm = der::Reader::new(contents);
-    if algorithm.expect(der::OID, "key algorithm")? != GOST_2012_256 {
+    if algorithm.take(der::OID, "key algorithm")? != GOST_2012_256 {
         return Err(GostError::NotGost2012_256);
     }
-    let mut parameters = der::Reader::new(algorithm.expect(der::SEQUENCE, "key parameters")?);
-    let set = ParamSet::from_oid(parameters.expect(der::OID, "parameter set")?)
+    let mut parameters = der::Reader::new(algorithm.take(der::SEQUENCE, "key parameters")?);
+    let set = ParamSet::from_oid(parameters.take(der::OID, "parameter set")?)
         .ok_or(GostError::UnknownParamSet)?;
-    if !parameters.is_empty() && parameters.expect(der::OID, "digest")? != STREEBOG_256 {
+    if !parameters.is_empty() && parameters.take(der::OID, "digest")? != STREEBOG_256 {
         return Err(GostError::NotGost2012_256);
     }
     Ok(set)
@@ -120,25 +120,25 @@ impl PublicKey {
     /// the region was given, not one received).
     pub fn from_certificate_der(der: &[u8]) -> Result<Self, GostError> {
         let mut outer = der::Reader::new(der);
-        let mut certificate = der::Reader::new(outer.expect(der::SEQUENCE, "certificate")?);
-        let mut tbs = der::Reader::new(certificate.expect(der::SEQUENCE, "certificate body")?);
+        let mut certificate = der::Reader::new(outer.take(der::SEQUENCE, "certificate")?);
+        let mut tbs = der::Reader::new(certificate.take(der::SEQUENCE, "certificate body")?);
         if tbs.peek() == Some(der::CONTEXT_0) {
             tbs.next("certificate version")?;
         }
-        tbs.expect(der::INTEGER, "certificate serial number")?;
+        tbs.take(der::INTEGER, "certificate serial number")?;
         for what in ["signature algorithm", "issuer", "validity", "subject"] {
-            tbs.expect(der::SEQUENCE, what)?;
+            tbs.take(der::SEQUENCE, what)?;
         }
-        let mut info = der::Reader::new(tbs.expect(der::SEQUENCE, "subject public key info")?);
-        let set = read_algorithm(info.expect(der::SEQUENCE, "key algorithm")?)?;
-        let bits = info.expect(der::BIT_STRING, "public key")?;
+        let mut info = der::Reader::new(tbs.take(der::SEQUENCE, "subject public key info")?);
+        let set = read_algorithm(info.take(der::SEQUENCE, "key algorithm")?)?;
+        let bits = info.take(der::BIT_STRING, "public key")?;
         let (unused, bits) = bits
             .split_first()
             .ok_or(GostError::Malformed("public key"))?;
         if *unused != 0 {
             return Err(GostError::Malformed("public key"));
         }
-        let point = der::Reader::new(bits).expect(der::OCTET_STRING, "public key")?;
+        let point = der::Reader::new(bits).take(der::OCTET_STRING, "public key")?;
         Self::from_point_bytes(set, point)
     }
 
@@ -210,10 +210,10 @@ impl PrivateKey {
     pub fn from_pkcs8_pem(text: &str) -> Result<Self, GostError> {
         let der = pem_block(text, "PRIVATE KEY")?;
         let mut outer = der::Reader::new(&der);
-        let mut info = der::Reader::new(outer.expect(der::SEQUENCE, "private key")?);
-        info.expect(der::INTEGER, "private key version")?;
-        let set = read_algorithm(info.expect(der::SEQUENCE, "key algorithm")?)?;
-        let wrapped = info.expect(der::OCTET_STRING, "private key")?;
+        let mut info = der::Reader::new(outer.take(der::SEQUENCE, "private key")?);
+        info.take(der::INTEGER, "private key version")?;
+        let set = read_algorithm(info.take(der::SEQUENCE, "key algorithm")?)?;
+        let wrapped = info.take(der::OCTET_STRING, "private key")?;
         // The engine wraps the key's bytes in an inner OCTET STRING (or, in
         // older versions, an INTEGER); bare bytes are taken as they are.
         let mut inner = der::Reader::new(wrapped);

@@ -61,7 +61,9 @@ impl Stack {
         let callback = format!("{gateway}/auth/esia/callback");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let issuer = format!("http://{}/", listener.local_addr()?);
-        let (client_key, token_key, signer) = match &esia {
+        // The development keys, or GOST pairs with the settings a region
+        // gives for the production ESIA (named endpoints, its certificate).
+        let (client_key, token_key, signer, endpoints, token_certificate_file) = match &esia {
             Esia::Development => (
                 ClientKey::Development(asurso_esia_dev::public_key_of(&CLIENT_SEED)),
                 TokenKey::Development {
@@ -73,6 +75,8 @@ impl Stack {
                         .encode(CLIENT_SEED)
                         .into(),
                 },
+                None,
+                None,
             ),
             Esia::Gost(dir) => {
                 let (client, provider) =
@@ -82,15 +86,10 @@ impl Stack {
                     // Tokens name no key id here; identity's GOST tests name one.
                     provider.token_key(None)?,
                     SignerSettings::openssl(&client.key_file, &client.certificate_file),
+                    Some(Endpoints::esia_at(&issuer)),
+                    Some(provider.certificate_file.display().to_string()),
                 )
             }
-        };
-        let (endpoints, token_certificate_file) = match &esia {
-            Esia::Development => (None, None),
-            Esia::Gost(dir) => (
-                Some(Endpoints::esia_at(&issuer)),
-                Some(dir.join("esia.crt").display().to_string()),
-            ),
         };
         let esia = asurso_esia_dev::spawn(
             listener,

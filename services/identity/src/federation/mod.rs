@@ -317,6 +317,8 @@ pub struct Federation {
     person_data_url: String,
     /// ESIA's token key, from `token_certificate_file`.
     token_key: Option<ProviderKey>,
+    /// The provider's document written from `endpoints`, when named there.
+    named: Option<Metadata>,
     client: RwLock<Option<(tokio::time::Instant, Arc<ProviderClient>)>>,
 }
 
@@ -367,15 +369,16 @@ impl Federation {
             }
             None => None,
         };
-        if let Some(endpoints) = &settings.endpoints {
-            if token_key.is_none() {
+        let named = match &settings.endpoints {
+            Some(_) if token_key.is_none() => {
                 return Err(FederationError::Settings(
                     "federation.endpoints needs federation.token_certificate_file: without discovery there are no published keys"
                         .to_owned(),
                 ));
             }
-            named_endpoints(&issuer, endpoints)?;
-        }
+            Some(endpoints) => Some(named_endpoints(&issuer, endpoints)?),
+            None => None,
+        };
         match (&settings.logout_url, &settings.post_logout_redirect_url) {
             (Some(logout), Some(back)) => {
                 for (name, url) in [("logout_url", logout), ("post_logout_redirect_url", back)] {
@@ -406,6 +409,7 @@ impl Federation {
             redirect,
             person_data_url,
             token_key,
+            named,
             client: RwLock::new(None),
         })
     }
@@ -427,7 +431,7 @@ impl Federation {
         {
             return Ok(Arc::clone(client));
         }
-        let mut metadata = match &self.settings.endpoints {
+        let mut metadata = match &self.named {
             None => Metadata::discover_async(self.issuer.clone(), &self.http)
                 .await
                 .map_err(|error| {
@@ -436,7 +440,7 @@ impl Federation {
                         "the identity provider is not answering: try again later".to_owned(),
                     )
                 })?,
-            Some(endpoints) => named_endpoints(&self.issuer, endpoints)?,
+            Some(named) => named.clone(),
         };
         if let Some(key) = &self.token_key {
             // ESIA's certificate is the only key, GOST the only algorithm:

@@ -258,6 +258,14 @@ pub struct GostEsia {
     pub provider: RunningProvider,
     pub client: GostPair,
     pub esia: GostPair,
+    /// Where the pairs are; removed with the provider.
+    dir: std::path::PathBuf,
+}
+
+impl Drop for GostEsia {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl GostEsia {
@@ -275,6 +283,7 @@ impl GostEsia {
             provider,
             client,
             esia,
+            dir: dir.to_owned(),
         })
     }
 

@@ -14,6 +14,8 @@ use asurso_proto::identity as pb;
 use base64::Engine as _;
 use tonic::Code;
 
+use asurso_identity::harness::Clients;
+
 use crate::{
     esia_support::{
         CONFIRMED_PARENT, GostEsia, GostPair, NOT_REGISTERED, assert_refused, complete, esia_login,
@@ -23,14 +25,20 @@ use crate::{
     support::{Service, World},
 };
 
-#[tokio::test]
-async fn a_parent_logs_in_through_esia_in_gost_both_ways() -> anyhow::Result<()> {
-    let dir = scratch_dir("gost-login")?;
-    let esia = GostEsia::start(&dir).await?;
+/// ESIA in GOST, identity set up for it, and the confirmed demo parent
+/// registered at school A as `last`: the world, her id, an anonymous client.
+async fn gost_world(what: &str, last: &str) -> anyhow::Result<(GostEsia, World, String, Clients)> {
+    let esia = GostEsia::start(&scratch_dir(what)?).await?;
     let settings = esia.settings();
     let mut world = World::new_with(move |config| config.federation = Some(settings)).await?;
-    let parent = register(&mut world, "Иванова", CONFIRMED_PARENT.1, pb::Role::Parent).await?;
-    let mut anonymous = world.identity.clients(None).await?;
+    let parent = register(&mut world, last, CONFIRMED_PARENT.1, pb::Role::Parent).await?;
+    let anonymous = world.identity.clients(None).await?;
+    Ok((esia, world, parent, anonymous))
+}
+
+#[tokio::test]
+async fn a_parent_logs_in_through_esia_in_gost_both_ways() -> anyhow::Result<()> {
+    let (esia, mut world, parent, mut anonymous) = gost_world("gost-login", "Иванова").await?;
 
     // The authorization request carries a GOST signature over ESIA's text,
     // by the client's key, and the hash of the client's certificate.
@@ -90,19 +98,13 @@ async fn a_parent_logs_in_through_esia_in_gost_both_ways() -> anyhow::Result<()>
         Code::NotFound,
         "",
     );
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
 #[tokio::test]
 async fn esia_tokens_signed_by_another_key_changed_or_of_another_algorithm_are_refused()
 -> anyhow::Result<()> {
-    let dir = scratch_dir("gost-refusals")?;
-    let esia = GostEsia::start(&dir).await?;
-    let settings = esia.settings();
-    let mut world = World::new_with(move |config| config.federation = Some(settings)).await?;
-    let parent = register(&mut world, "Петрова", CONFIRMED_PARENT.1, pb::Role::Parent).await?;
-    let mut anonymous = world.identity.clients(None).await?;
+    let (esia, mut world, parent, mut anonymous) = gost_world("gost-refusals", "Петрова").await?;
 
     let faults = [
         TokenFault::IdTokenSignedByAnotherKey,
@@ -141,7 +143,6 @@ async fn esia_tokens_signed_by_another_key_changed_or_of_another_algorithm_are_r
     // The provider's own token, untouched, still logs the parent in.
     let login = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
     assert!(login.linked_now);
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
@@ -191,12 +192,7 @@ async fn the_signing_tool_fails_closed_and_names_what_is_wrong() -> anyhow::Resu
 
 #[tokio::test]
 async fn logging_out_of_a_session_from_esia_ends_the_esia_session_too() -> anyhow::Result<()> {
-    let dir = scratch_dir("gost-logout")?;
-    let esia = GostEsia::start(&dir).await?;
-    let settings = esia.settings();
-    let mut world = World::new_with(move |config| config.federation = Some(settings)).await?;
-    register(&mut world, "Сидорова", CONFIRMED_PARENT.1, pb::Role::Parent).await?;
-    let mut anonymous = world.identity.clients(None).await?;
+    let (_esia, mut world, _, mut anonymous) = gost_world("gost-logout", "Сидорова").await?;
     let login = esia_login(&mut anonymous, CONFIRMED_PARENT.0).await?;
     let token = login
         .tokens
@@ -238,7 +234,6 @@ async fn logging_out_of_a_session_from_esia_ends_the_esia_session_too() -> anyho
         .await?
         .into_inner();
     assert_eq!(answer.provider_logout_url, "");
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
 
@@ -248,8 +243,7 @@ async fn logging_out_of_a_session_from_esia_ends_the_esia_session_too() -> anyho
 /// ESIA's GOST exchange with them.
 #[tokio::test]
 async fn the_documented_production_settings_log_in_through_esia_in_gost() -> anyhow::Result<()> {
-    let dir = scratch_dir("gost-production")?;
-    let esia = GostEsia::start(&dir).await?;
+    let esia = GostEsia::start(&scratch_dir("gost-production")?).await?;
     let issuer = esia.provider.issuer();
     let asurso_identity::federation::Endpoints {
         authorization,
@@ -339,6 +333,5 @@ async fn the_documented_production_settings_log_in_through_esia_in_gost() -> any
     );
     let log = process.stop().await?;
     assert!(!log.contains("ERROR"), "{log}");
-    std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
