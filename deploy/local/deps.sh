@@ -6,7 +6,11 @@
 # SMTP server), a virtual environment in .run/venv with the pinned
 # deploy/local/requirements-test.txt; and OpenSSL with its GOST engine, which
 # signs and checks ESIA's GOST R 34.10-2012 signatures in the tests (as a
-# region's certified tool would in production). On Debian/Ubuntu it installs what is
+# region's certified tool would in production); and the tools that check
+# the Kubernetes manifests offline (.run/k8s-venv from
+# deploy/local/requirements-k8s.txt) and the alert rules (promtool, taken
+# out of Debian's prometheus package into .run/tools without installing
+# it, so no Prometheus server starts). On Debian/Ubuntu it installs what is
 # missing; elsewhere it says in one line what to install. Installing starts
 # nothing: `make run` and `make test` start their own servers.
 set -euo pipefail
@@ -61,6 +65,43 @@ install_test_python() {
   fi
 }
 
+# The Kubernetes checks' Python tools, in an environment of their own (their
+# dependencies would clash with the NetSchool client's pins).
+install_k8s_tools() {
+  local venv=".run/k8s-venv" requirements="deploy/local/requirements-k8s.txt"
+  [ -f "$requirements" ] || return 0
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "making the Kubernetes checks' Python environment ($venv)"
+    mkdir -p .run
+    python3 -m venv "$venv"
+  fi
+  if [ ! -f "$venv/installed.txt" ] || ! cmp -s "$requirements" "$venv/installed.txt"; then
+    echo "installing the Kubernetes checks' tools ($requirements)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$venv/installed.txt"
+  fi
+}
+
+# promtool, from Debian's prometheus package unpacked (not installed) into
+# .run/tools/prometheus: a static binary, and no server started.
+PROMTOOL=".run/tools/prometheus/usr/bin/promtool"
+install_promtool() {
+  [ -x "$PROMTOOL" ] && return 0
+  command -v apt-get >/dev/null 2>&1 || { echo "promtool: not on Debian; install Prometheus's promtool and set ASURSO_PROMTOOL" >&2; return 0; }
+  local download
+  download="$(mktemp -d)"
+  echo "unpacking promtool from Debian's prometheus package into .run/tools"
+  (cd "$download" && apt-get download prometheus >/dev/null 2>&1) || {
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    (cd "$download" && apt-get download prometheus >/dev/null)
+  }
+  mkdir -p .run/tools/prometheus
+  dpkg-deb -x "$download"/prometheus_*.deb .run/tools/prometheus
+  rm -rf "$download"
+}
+
 missing=()
 have_postgres || missing+=(postgresql)
 have_nats || missing+=(nats-server)
@@ -70,6 +111,8 @@ have_gost || missing+=(openssl libengine-gost-openssl)
 if [ ${#missing[@]} -eq 0 ]; then
   install_oidc_provider
   install_test_python
+  install_k8s_tools
+  install_promtool
   exit 0
 fi
 
@@ -86,3 +129,5 @@ else
 fi
 install_oidc_provider
 install_test_python
+install_k8s_tools
+install_promtool
