@@ -1,6 +1,8 @@
 """Checks k8s/ offline: every overlay builds, every object passes its
-schema, the manifests hang together, NATS accepts its configuration, and
-the policy scan finds nothing unjustified.
+schema, the manifests hang together, NATS accepts its configuration, the
+policy scan finds nothing unjustified, the alert rules pass promtool and
+their unit tests, and every metric an alert or a dashboard reads is one the
+code records.
 
 Run by `make test` (tests/deploy.rs) with .run/k8s-venv's Python, which
 `make deps` fills from deploy/local/requirements-k8s.txt:
@@ -17,10 +19,15 @@ import subprocess
 import sys
 import tempfile
 
+import json
+import shutil
+
 import kubernetes_validate
 import yaml
 
 K8S = pathlib.Path(__file__).resolve().parent
+REPO = K8S.parent
+MONITORING = K8S / "base" / "monitoring"
 BIN = pathlib.Path(sys.executable).parent
 OVERLAYS = ("dev", "production")
 # The oldest Kubernetes the manifests are for (native sleep in preStop and
@@ -264,6 +271,74 @@ def scan(overlay: str, objs: list[dict]) -> str:
     return f"{summary.group(1)} passed, {summary.group(3)} skipped with a reason in place"
 
 
+def promtool() -> str | None:
+    for candidate in (os.environ.get("ASURSO_PROMTOOL"), REPO / ".run/tools/prometheus/usr/bin/promtool"):
+        if candidate and pathlib.Path(candidate).is_file():
+            return str(candidate)
+    return shutil.which("promtool")
+
+
+# Series that come from outside the code: Prometheus's own and the kubelet's.
+EXTERNAL_METRICS = {"up", "container_memory_working_set_bytes"}
+PROMQL_WORDS = {
+    "sum", "max", "min", "avg", "count", "rate", "increase", "histogram_quantile",
+    "by", "without", "and", "or", "unless", "on", "ignoring", "bool", "offset",
+}
+
+
+def recorded_metrics() -> set[str]:
+    """Every metric name the services record, with a histogram's series."""
+    names = set()
+    for source in (REPO / "services").rglob("*.rs"):
+        for found in re.findall(r"metrics::(counter|gauge|histogram)!\(\s*\"([a-z_]+)\"", source.read_text()):
+            kind, metric = found
+            names.add(metric)
+            if kind == "histogram":
+                names.update({f"{metric}_bucket", f"{metric}_sum", f"{metric}_count"})
+    return names
+
+
+def metrics_read_by(expr: str) -> set[str]:
+    text = re.sub(r"\{[^}]*\}|\[[^\]]*\]|\b(by|without)\s*\([^)]*\)|\"[^\"]*\"", " ", expr)
+    words = set(re.findall(r"[A-Za-z_:][A-Za-z0-9_:]*", text))
+    return {w for w in words if w not in PROMQL_WORDS and ":" not in w and not re.fullmatch(r"\d+[smhd]?|e", w)}
+
+
+def check_monitoring() -> str:
+    tool = promtool()
+    if tool is None:
+        problems.append("monitoring: promtool not found (make deps unpacks it into .run/tools)")
+        return "not checked"
+    for args in (["check", "rules", "alerts.yaml"], ["test", "rules", "alerts.test.yaml"]):
+        out = subprocess.run([tool, *args], capture_output=True, text=True, cwd=MONITORING)
+        if out.returncode != 0:
+            problems.append(f"monitoring: promtool {' '.join(args)}:\n{out.stdout}{out.stderr}")
+    known = recorded_metrics() | EXTERNAL_METRICS
+    rules = yaml.safe_load((MONITORING / "alerts.yaml").read_text())
+    exprs = [(f"alert rule {r.get('alert') or r.get('record')}", r["expr"]) for g in rules["groups"] for r in g["rules"]]
+    tested = yaml.safe_load((MONITORING / "alerts.test.yaml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"] if "alert" in r}
+    exercised = {case["alertname"] for test in tested["tests"] for case in test.get("alert_rule_test", [])}
+    for alert in sorted(alerts - exercised):
+        problems.append(f"monitoring: alert {alert} has no unit test in alerts.test.yaml")
+    boards = sorted((MONITORING / "dashboards").glob("*.json"))
+    services = {w for w in (K8S / "base").iterdir() if (w / "deployment.yaml").is_file()}
+    for service in services:
+        if not (MONITORING / "dashboards" / f"{service.name}.json").is_file():
+            problems.append(f"monitoring: no dashboard for {service.name}")
+    for board in boards:
+        try:
+            panels = json.loads(board.read_text())["panels"]
+        except (ValueError, KeyError) as error:
+            problems.append(f"monitoring: {board.name}: {error}")
+            continue
+        exprs += [(f"{board.name} panel {p['title']!r}", t["expr"]) for p in panels for t in p.get("targets", [])]
+    for where, expr in exprs:
+        for metric in sorted(metrics_read_by(expr) - known):
+            problems.append(f"monitoring: {where} reads {metric}, which no service records")
+    return f"{len(alerts)} alerts unit-tested, {len(boards)} dashboards, {len(exprs)} expressions read only recorded metrics"
+
+
 def main() -> int:
     for overlay in OVERLAYS:
         objs = build(overlay)
@@ -281,6 +356,7 @@ def main() -> int:
             f"{KUBERNETES_VERSION} (custom resources not schema-checked: {', '.join(skipped)}); "
             f"policy scan: {scanned}"
         )
+    print(f"monitoring: {check_monitoring()}")
     for line in problems:
         print(f"PROBLEM {line}", file=sys.stderr)
     return 1 if problems else 0
