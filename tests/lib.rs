@@ -9,7 +9,7 @@ use asurso_devstack::{
     Infra, Layout, StopSignal, Supervisor,
     seed::{self, Bearer},
 };
-use asurso_proto::identity as pb;
+use asurso_proto::{common::CivilDate, gradebook as gb, identity as pb};
 use tonic::{service::interceptor::InterceptedService, transport::Channel};
 
 pub struct System {
@@ -32,12 +32,30 @@ impl System {
         access_ttl: u32,
         settings: Vec<(String, String)>,
     ) -> anyhow::Result<Self> {
+        Self::start_in(access_ttl, settings, None).await
+    }
+
+    /// As [`System::start`], each service running in its image's root
+    /// filesystem, `<roots>/<name>` (tests/images.rs).
+    pub async fn start_in_images(
+        access_ttl: u32,
+        roots: std::path::PathBuf,
+    ) -> anyhow::Result<Self> {
+        Self::start_in(access_ttl, Vec::new(), Some(roots)).await
+    }
+
+    async fn start_in(
+        access_ttl: u32,
+        settings: Vec<(String, String)>,
+        image_roots: Option<std::path::PathBuf>,
+    ) -> anyhow::Result<Self> {
         let infra = Infra::configured(
             asurso_testkit::postgres_url().await?,
             asurso_testkit::nats_url().await?,
         );
         let name = asurso_testkit::namespace();
         let mut layout = Layout::free(&format!("e2e_{name}"))?;
+        layout.image_roots = image_roots;
         // Every service that speaks on the bus (those with a database; the
         // gateway's setting is ignored).
         for service in asurso_devstack::SERVICES.iter().filter(|s| s.database) {
@@ -189,4 +207,38 @@ pub async fn browser_login(system: &System, oid: &str) -> anyhow::Result<String>
         .and_then(|rest| rest.split(';').next())
         .map(str::to_owned)
         .ok_or_else(|| anyhow::anyhow!("no session cookie after the callback"))
+}
+
+/// A lesson of `class` taught by the school's first teacher, today or
+/// before, in the demo weeks.
+pub async fn past_lesson(
+    system: &System,
+    teacher_token: &str,
+    teacher_id: &str,
+    class_id: &str,
+) -> anyhow::Result<gb::Lesson> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let (from, to) = asurso_devstack::seed::journal_weeks(today)?;
+    let day = |date: time::Date| CivilDate {
+        year: date.year(),
+        month: i32::from(u8::from(date.month())),
+        day: i32::from(date.day()),
+    };
+    let lessons = gb::timetable_service_client::TimetableServiceClient::new(
+        system.as_caller(teacher_token).await?,
+    )
+    .get_timetable(gb::GetTimetableRequest {
+        of: Some(gb::get_timetable_request::Of::TeacherId(
+            teacher_id.to_owned(),
+        )),
+        from_date: Some(day(from)),
+        to_date: Some(day(to.min(today))),
+    })
+    .await?
+    .into_inner()
+    .lessons;
+    lessons
+        .into_iter()
+        .find(|lesson| lesson.class_id == class_id)
+        .ok_or_else(|| anyhow::anyhow!("no past lesson of the class in the demo weeks"))
 }

@@ -6,8 +6,8 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use asurso_e2e::{System, browser_login, login};
-use asurso_proto::{common::CivilDate, gradebook as gb, notifications as nf};
+use asurso_e2e::{System, browser_login, login, past_lesson};
+use asurso_proto::{gradebook as gb, notifications as nf};
 use futures::StreamExt;
 use prost::Message;
 use sqlx::{Connection, PgConnection};
@@ -15,40 +15,6 @@ use uuid::Uuid;
 
 /// The development ESIA's parent of two children in two schools.
 const KUZNETSOVA: &str = "1000000003";
-
-/// A lesson of `class` taught by the school's first teacher, today or
-/// before, in the demo weeks.
-async fn past_lesson(
-    system: &System,
-    teacher_token: &str,
-    teacher_id: &str,
-    class_id: &str,
-) -> anyhow::Result<gb::Lesson> {
-    let today = time::OffsetDateTime::now_utc().date();
-    let (from, to) = asurso_devstack::seed::journal_weeks(today)?;
-    let day = |date: time::Date| CivilDate {
-        year: date.year(),
-        month: i32::from(u8::from(date.month())),
-        day: i32::from(date.day()),
-    };
-    let lessons = gb::timetable_service_client::TimetableServiceClient::new(
-        system.as_caller(teacher_token).await?,
-    )
-    .get_timetable(gb::GetTimetableRequest {
-        of: Some(gb::get_timetable_request::Of::TeacherId(
-            teacher_id.to_owned(),
-        )),
-        from_date: Some(day(from)),
-        to_date: Some(day(to.min(today))),
-    })
-    .await?
-    .into_inner()
-    .lessons;
-    lessons
-        .into_iter()
-        .find(|lesson| lesson.class_id == class_id)
-        .ok_or_else(|| anyhow::anyhow!("no past lesson of the class in the demo weeks"))
-}
 
 /// Waits until `count` of the notifications database stops moving (the
 /// service has caught up with what was published before).

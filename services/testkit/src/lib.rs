@@ -8,6 +8,8 @@
 //! - [`namespace`] gives each test its own stream and subject prefix on a
 //!   shared NATS server.
 //!
+//! - [`otlp::Collector`] receives spans over OTLP/gRPC, as a collector
+//!   does, for tests that follow one trace across processes.
 //! - [`spawn`] runs any service's application in the test's process until
 //!   the test stops it. Each service offers its own harness on top (identity's
 //!   is `asurso_identity::harness`, feature `harness`): the kit depends on no
@@ -19,6 +21,7 @@
 
 pub mod database;
 pub mod load;
+pub mod otlp;
 pub mod servers;
 pub mod smtp;
 pub mod spawned;
