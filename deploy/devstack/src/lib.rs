@@ -174,6 +174,10 @@ pub struct Layout {
     pub metrics: bool,
     /// More settings for every service (e.g. `IDENTITY_TOKENS__ACCESS_TTL`).
     pub env: Vec<(String, String)>,
+    /// Runs each service inside `<folder>/<name>`, a root filesystem holding
+    /// what its container image holds (the binary at `/app/service`), as
+    /// the image's user (tests/images.rs).
+    pub image_roots: Option<PathBuf>,
 }
 
 impl Layout {
@@ -185,6 +189,7 @@ impl Layout {
             database_prefix: "asurso".to_owned(),
             metrics: true,
             env: Vec::new(),
+            image_roots: None,
         }
     }
 
@@ -199,6 +204,7 @@ impl Layout {
             database_prefix: database_prefix.to_owned(),
             metrics: false,
             env: Vec::new(),
+            image_roots: None,
         })
     }
 
@@ -507,7 +513,10 @@ impl Launcher {
 
     fn service(&self, service: &ServiceDef) -> Command {
         let prefix = service.env_prefix;
-        let mut command = Command::new(self.bin_dir.join(service.name));
+        let mut command = match &self.layout.image_roots {
+            Some(roots) => confined(&roots.join(service.name)),
+            None => Command::new(self.bin_dir.join(service.name)),
+        };
         command
             .env("ASURSO_ENVIRONMENT", "local")
             .env(format!("{prefix}_NATS__URL"), &self.nats_url)
@@ -551,6 +560,25 @@ impl Launcher {
 }
 
 const ESIA_DEV: &str = "esia-dev";
+
+/// The image's binary run with `root` as its root filesystem: as the
+/// image's user 65532 when we are root (`chroot --userspec`), else as
+/// ourselves in a user namespace (`unshare --root`). Either way `exec`s, so
+/// the process is the service itself (signals reach it).
+fn confined(root: &Path) -> Command {
+    let mut command;
+    if asurso_testkit::servers::running_as_root() {
+        command = Command::new("chroot");
+        command.arg("--userspec=65532:65532").arg(root);
+    } else {
+        command = Command::new("unshare");
+        command
+            .arg("--map-root-user")
+            .arg(format!("--root={}", root.display()));
+    }
+    command.arg("/app/service");
+    command
+}
 
 /// The processes of a stack, started, in start order.
 pub struct Children {

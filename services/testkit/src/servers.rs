@@ -61,7 +61,9 @@ pub(crate) async fn wait_for_port(port: u16, within: Duration) -> anyhow::Result
     bail!("nothing listens on 127.0.0.1:{port} after {within:?}")
 }
 
-fn running_as_root() -> bool {
+/// Whether this process runs as root (PostgreSQL must then run as `postgres`;
+/// a confined service as the image's user).
+pub fn running_as_root() -> bool {
     std::process::Command::new("id")
         .arg("-u")
         .output()
