@@ -6,6 +6,7 @@ mod classes;
 mod groups;
 mod journal;
 mod limits;
+mod migrations;
 mod projection;
 mod read_model;
 mod support;
