@@ -1,11 +1,11 @@
 //! The gradebook binary: settings, telemetry, build, serve until SIGTERM or
 //! Ctrl-C. `asurso-gradebook rebuild-diary` rebuilds the diary's read model
-//! instead, and exits.
+//! instead, and exits; the operator commands of `asurso_runtime::admin` too.
 
 use std::process::ExitCode;
 
 use asurso_gradebook::{Application, CONFIG, Settings, rebuild_diary};
-use asurso_runtime::lifecycle::service_main;
+use asurso_runtime::{admin, lifecycle::service_main};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -28,11 +28,12 @@ async fn main() -> ExitCode {
                 }
             };
         }
-        Some(other) => {
-            eprintln!(
-                "gradebook: unknown command {other:?} (none serves; rebuild-diary rebuilds the diary's read model)"
-            );
-            return ExitCode::from(2);
+        Some(_) => {
+            let args: Vec<String> = std::env::args().collect();
+            let also = ["rebuild-diary (rebuilds the diary's read model)"];
+            if let Some(code) = admin::main::<Settings>("gradebook", &CONFIG, &args, &also).await {
+                return code;
+            }
         }
     }
     service_main("gradebook", &CONFIG, |settings: Settings, shutdown| async {

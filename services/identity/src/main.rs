@@ -1,12 +1,12 @@
 //! The identity service binary: settings, telemetry, build, serve until
-//! SIGTERM or Ctrl-C.
+//! SIGTERM or Ctrl-C; or an operator command (`asurso_runtime::admin`).
 
 use asurso_identity::{Application, CONFIG, Settings};
-use asurso_runtime::lifecycle::service_main;
+use asurso_runtime::lifecycle::storing_service_main;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    service_main("identity", &CONFIG, |settings: Settings, shutdown| async {
+    storing_service_main("identity", &CONFIG, |settings: Settings, shutdown| async {
         Application::build(settings)
             .await?
             .run_until_stopped(shutdown)

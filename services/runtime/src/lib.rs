@@ -9,6 +9,7 @@
 //! nothing of schools, marks or people: domain rules belong in the services. It must never lose an acknowledged write or an event whose
 //! transaction committed, and never publish one whose transaction did not.
 
+pub mod admin;
 pub mod allocator;
 pub mod attachments;
 pub mod auth;

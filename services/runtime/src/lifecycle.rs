@@ -192,3 +192,23 @@ where
         }
     }
 }
+
+/// [`service_main`] for a service with a database and events: an operator
+/// command in the arguments ([`crate::admin`]) runs instead of serving.
+pub async fn storing_service_main<S, F, Fut, E>(
+    name: &'static str,
+    config: &crate::settings::EmbeddedConfig,
+    run: F,
+) -> std::process::ExitCode
+where
+    S: crate::service::StoringServiceSettings,
+    F: FnOnce(S, Shutdown) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(code) = crate::admin::main::<S>(name, config, &args, &[]).await {
+        return code;
+    }
+    service_main(name, config, run).await
+}

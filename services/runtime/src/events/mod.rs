@@ -8,6 +8,7 @@
 //! unique per test) prefixes every stream name and subject.
 
 pub mod consumer;
+pub mod dead_letters;
 pub mod outbox;
 pub mod relay;
 

@@ -100,3 +100,23 @@ pub async fn enqueue_many<M: prost::Name>(
     .await?;
     Ok(ids)
 }
+
+/// Marks every event published at or after `since` as unpublished, so the
+/// relay publishes it again: after a stream lost messages (a restore, a
+/// cluster rebuilt), the outbox still holds what it sent for
+/// `outbox.retention`. JetStream drops what it still has (same event id,
+/// within its window); consumers drop what they applied (their inbox).
+/// Returns how many events go out again.
+pub async fn republish_since(
+    pool: &sqlx::PgPool,
+    since: time::OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    let marked = sqlx::query(
+        "UPDATE outbox SET published_at = NULL, attempts = 0, last_error = NULL \
+         WHERE published_at >= $1",
+    )
+    .bind(since)
+    .execute(pool)
+    .await?;
+    Ok(marked.rows_affected())
+}
