@@ -16,6 +16,20 @@ use crate::domain::snils::Snils;
 
 const NONCE_LEN: usize = 12;
 
+/// What a sealed login secret is for (its associated data): an app
+/// password's md5, a federation login's PKCE verifier.
+pub const APP_PASSWORD_SECRET: &[u8] = b"app-password-md5";
+pub const PKCE_VERIFIER: &[u8] = b"pkce-verifier";
+
+/// The kinds of sealed value identity stores, for [`Secrets::reseal`].
+#[derive(Debug, Clone, Copy)]
+pub enum Sealed {
+    Snils,
+    SigningKey,
+    /// A login secret with its purpose.
+    LoginSecret(&'static [u8]),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     #[error("crypto.master_key: must be 32 bytes in standard base64")]
@@ -90,6 +104,32 @@ impl Secrets {
 }
 
 impl Secrets {
+    fn cipher_of(&self, kind: Sealed) -> (&Aes256Gcm, &'static [u8]) {
+        match kind {
+            Sealed::Snils => (&self.snils_cipher, b"snils"),
+            Sealed::SigningKey => (&self.signing_key_cipher, b"signing-key"),
+            Sealed::LoginSecret(purpose) => (&self.login_secret_cipher, purpose),
+        }
+    }
+
+    /// Moves a value sealed under `previous` to these keys: `None` when it
+    /// is sealed under these already (a second run changes nothing),
+    /// `Decrypt` when neither key opens it.
+    pub fn reseal(
+        &self,
+        previous: &Secrets,
+        kind: Sealed,
+        sealed: &[u8],
+    ) -> Result<Option<Vec<u8>>, CryptoError> {
+        let (cipher, purpose) = self.cipher_of(kind);
+        if open(cipher, sealed, purpose).is_ok() {
+            return Ok(None);
+        }
+        let (old, _) = previous.cipher_of(kind);
+        let plain = open(old, sealed, purpose)?;
+        Ok(Some(seal(cipher, &plain, purpose)))
+    }
+
     /// Seals what a login keeps between calls (a PKCE verifier, an app
     /// password's md5): `purpose` binds the ciphertext to its use.
     pub fn seal_login_secret(&self, plain: &[u8], purpose: &[u8]) -> Vec<u8> {

@@ -110,6 +110,31 @@ impl Identity {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.serving.stop().await
     }
+
+    /// Stops this identity and starts another on the same database and
+    /// NATS, with its settings adjusted (a restart with a new key, say).
+    pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> anyhow::Result<Self> {
+        let Self {
+            db,
+            bus,
+            nats,
+            serving,
+            ..
+        } = self;
+        serving.stop().await?;
+        let mut settings = settings(&db.url, &nats)?;
+        adjust(&mut settings);
+        let app = Application::build_with(settings, db.pool.clone(), bus.clone()).await?;
+        let address = format!("http://{}", app.local_addr());
+        let serving = asurso_testkit::spawn("identity", |shutdown| app.run_until_stopped(shutdown));
+        Ok(Self {
+            address,
+            db,
+            bus,
+            nats,
+            serving,
+        })
+    }
 }
 
 pub fn access_token(login: &pb::LoginResponse) -> String {

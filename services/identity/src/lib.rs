@@ -23,6 +23,7 @@ pub mod federation;
 pub mod harness;
 pub mod passwords;
 pub mod policy;
+pub mod rekey;
 pub mod storage;
 pub mod tokens;
 
@@ -92,6 +93,11 @@ pub struct LoginSettings {
 pub struct CryptoSettings {
     /// 32 bytes, base64: every key identity uses is derived from it.
     pub master_key: SecretString,
+    /// The master key being replaced, read only by `identity rekey`, which
+    /// moves every sealed value from it to `master_key`
+    /// (docs/OPERATIONS.md, "Rotate the master key").
+    #[serde(default)]
+    pub previous_master_key: Option<SecretString>,
 }
 
 fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {

@@ -22,7 +22,7 @@ use crate::{
 
 pub struct AppPasswordApi(pub Shared);
 
-const SECRET: &[u8] = b"app-password-md5";
+const SECRET: &[u8] = crate::crypto::APP_PASSWORD_SECRET;
 const MAX_PER_PERSON: usize = 10;
 const CHALLENGE_TTL: time::Duration = time::Duration::minutes(5);
 const WRONG: &str = "wrong login or password";

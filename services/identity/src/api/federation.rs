@@ -23,7 +23,7 @@ use crate::{
 
 pub struct FederationApi(pub Shared);
 
-const VERIFIER: &[u8] = b"pkce-verifier";
+const VERIFIER: &[u8] = crate::crypto::PKCE_VERIFIER;
 
 /// How to confirm a Gosuslugi account: said to everyone refused for it.
 pub const CONFIRM_ACCOUNT: &str = "your Gosuslugi (ESIA) account is not confirmed: confirm it \

@@ -12,6 +12,7 @@ mod limits;
 mod oidc;
 mod org;
 mod policy;
+mod rekey;
 mod rights;
 mod scope;
 mod snils;
