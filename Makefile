@@ -52,6 +52,20 @@ bench: deps ## the diary week against the bare database (8 and 256 callers, one 
 	$(CARGO) bench -p asurso-gost --bench gost
 	$(CARGO) bench -p asurso-e2e --bench resident
 
+# Where `make images` tags the images: REGISTRY=registry.region.example/ TAG=0.1.0
+REGISTRY ?=
+TAG ?= dev
+IMAGES := identity gradebook attendance messaging notifications gateway
+
+.PHONY: images
+images: ## build a container image per service (needs Docker with BuildKit; REGISTRY=…/ TAG=…)
+	@for service in $(IMAGES); do \
+		target=service; [ "$$service" = identity ] && target=identity; \
+		echo "building $(REGISTRY)asurso/$$service:$(TAG)"; \
+		DOCKER_BUILDKIT=1 docker build -f deploy/images/Dockerfile --build-arg SERVICE=$$service \
+			--target $$target -t $(REGISTRY)asurso/$$service:$(TAG) . || exit 1; \
+	done
+
 .PHONY: fmt
 fmt: ## format the code
 	$(CARGO) fmt --all

@@ -90,9 +90,17 @@ def workloads(objs: list[dict]) -> list[dict]:
     return [o for o in objs if o["kind"] in ("Deployment", "StatefulSet")]
 
 
+def operations() -> list[dict]:
+    """The one-off objects an operator applies by hand (k8s/operations)."""
+    files = sorted((K8S / "operations").glob("*.yaml"))
+    return [doc for path in files for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
 def pod_label_sets(objs: list[dict]) -> list[dict]:
-    """Labels of every pod the build makes, the databases' pods included."""
+    """Labels of every pod the build makes, the databases' pods and the
+    operations' Jobs included."""
     sets = [w["spec"]["template"]["metadata"].get("labels", {}) for w in workloads(objs)]
+    sets += [j["spec"]["template"]["metadata"].get("labels", {}) for j in operations() if j["kind"] == "Job"]
     for cluster in objs:
         if cluster["kind"] == "Cluster":
             sets.append({"cnpg.io/cluster": cluster["metadata"]["name"]})
@@ -339,7 +347,20 @@ def check_monitoring() -> str:
     return f"{len(alerts)} alerts unit-tested, {len(boards)} dashboards, {len(exprs)} expressions read only recorded metrics"
 
 
+def check_operations() -> str:
+    """The one-off objects an operator applies by hand (k8s/operations):
+    the same schema, the same scan."""
+    objs = operations()
+    validate_schemas("operations", objs)
+    for job in (o for o in objs if o["kind"] == "Job"):
+        for container in job["spec"]["template"]["spec"]["containers"]:
+            if not container.get("securityContext", {}).get("readOnlyRootFilesystem"):
+                problem("operations", f"{name(job)}: writable root")
+    return f"{len(objs)} objects valid; policy scan: {scan('operations', objs)}"
+
+
 def main() -> int:
+    print(f"operations: {check_operations()}")
     for overlay in OVERLAYS:
         objs = build(overlay)
         if not objs:
