@@ -245,6 +245,35 @@ def check_stateful(overlay: str, objs: list[dict]) -> None:
             problem(overlay, f"{name(hpa)}: more than one replica in development")
 
 
+# Pool sizes when a service's settings do not say (services/runtime/config/
+# defaults.toml; the gateway's base.toml).
+DEFAULT_POOL = {"gateway": 10}
+DEFAULT_POOL_SIZE = 20
+# Connections a CloudNativePG cluster keeps for itself (superuser,
+# replication, the operator's checks).
+RESERVED_CONNECTIONS = 10
+
+
+def check_connections(overlay: str, objs: list[dict]) -> None:
+    """At the autoscaler's maximum, every replica's pool still fits in its
+    database's max_connections: the first thing to break when a region
+    grows (docs/SCALING.md)."""
+    settings = {}
+    for configmap in (o for o in objs if o["kind"] == "ConfigMap"):
+        settings.update(configmap.get("data", {}))
+    hpas = {o["spec"]["scaleTargetRef"]["name"]: o for o in objs if o["kind"] == "HorizontalPodAutoscaler"}
+    clusters = {o["metadata"]["name"]: o for o in objs if o["kind"] == "Cluster"}
+    for service, hpa in hpas.items():
+        cluster = clusters.get(f"{service}-db")
+        if cluster is None:
+            continue
+        pool = int(settings.get(f"{service.upper()}_DATABASE__MAX_CONNECTIONS", DEFAULT_POOL.get(service, DEFAULT_POOL_SIZE)))
+        limit = int(cluster["spec"].get("postgresql", {}).get("parameters", {}).get("max_connections", 100))
+        needed = hpa["spec"]["maxReplicas"] * pool
+        if needed > limit - RESERVED_CONNECTIONS:
+            problem(overlay, f"{service}: {hpa['spec']['maxReplicas']} replicas x {pool} connections = {needed} > {limit} - {RESERVED_CONNECTIONS} the database allows")
+
+
 def check_nats_config(overlay: str, objs: list[dict]) -> None:
     for configmap in (o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("nats-config")):
         text = configmap["data"]["nats.conf"]
@@ -370,6 +399,7 @@ def main() -> int:
         check_workloads(overlay, objs)
         check_selectors(overlay, objs)
         check_stateful(overlay, objs)
+        check_connections(overlay, objs)
         check_nats_config(overlay, objs)
         scanned = scan(overlay, objs)
         print(
