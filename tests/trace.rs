@@ -90,21 +90,30 @@ async fn a_mark_is_one_trace_from_the_gateway_over_nats_to_the_consumer() -> any
     );
     journal.set_marks(request).await?;
 
-    // Spans leave each process in batches: wait for the consumer's.
+    // Spans leave each process in batches, each process on its own clock:
+    // wait until every hop's span has arrived.
     let ours = |spans: Vec<ExportedSpan>| -> Vec<ExportedSpan> {
         spans
             .into_iter()
             .filter(|span| span.trace_id == trace_id)
             .collect()
     };
+    let complete = |trace: &[ExportedSpan]| {
+        let has = |service: &str, suffix: &str| {
+            trace
+                .iter()
+                .any(|span| span.service.contains(service) && span.name.ends_with(suffix))
+        };
+        has("gateway", "/SetMarks")
+            && has("gradebook", "/SetMarks")
+            && has("gradebook", " publish")
+            && has("notifications", " process")
+    };
     let mut trace = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while tokio::time::Instant::now() < deadline {
         trace = ours(collector.spans()?);
-        if trace
-            .iter()
-            .any(|span| span.service.contains("notifications") && span.name.ends_with(" process"))
-        {
+        if complete(&trace) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

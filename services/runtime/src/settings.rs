@@ -67,7 +67,11 @@ impl EmbeddedConfig {
         if let Ok(path) = std::env::var(CONFIG_FILE_VAR) {
             figment = figment.merge(Toml::file_exact(path));
         }
-        figment = figment.merge(Env::prefixed(&self.env_var_prefix()).split("__"));
+        figment = figment.merge(
+            Env::prefixed(&self.env_var_prefix())
+                .filter(|key| !is_service_link(key.as_str()))
+                .split("__"),
+        );
         figment.extract().map_err(|error| describe(&error))
     }
 
@@ -75,6 +79,23 @@ impl EmbeddedConfig {
     pub fn env_var_prefix(&self) -> String {
         format!("{}_", self.env_prefix)
     }
+}
+
+/// Whether a variable (its name after the service's prefix) is one of the
+/// links Kubernetes gives a pod for each Service of its namespace
+/// (`IDENTITY_SERVICE_HOST`, `IDENTITY_PORT_50051_TCP_ADDR`,
+/// `IDENTITY_DB_RW_SERVICE_PORT`): never a setting (settings are
+/// `<SECTION>__<KEY>`), and refusing it would stop the service. A misspelt
+/// setting is still refused.
+fn is_service_link(key: &str) -> bool {
+    let key = key.to_ascii_uppercase();
+    !key.contains("__")
+        && (key.contains("SERVICE_HOST")
+            || key.contains("SERVICE_PORT")
+            || key == "PORT"
+            || key.ends_with("_PORT")
+            || key.starts_with("PORT_")
+            || key.contains("_PORT_"))
 }
 
 /// One line that names the key; values of secret-looking keys are withheld.
@@ -301,6 +322,42 @@ mod tests {
             let sample: Sample = CONFIG.load().map_err(|e| e.to_string())?;
             let printed = format!("{sample:?}");
             assert!(!printed.contains("hunter2"), "{printed}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn kubernetes_service_links_are_not_settings_but_typos_are_refused() {
+        /// As services declare theirs: every section the runtime's
+        /// defaults hold, unknown ones refused.
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            grpc: GrpcSettings,
+            database: DatabaseSettings,
+            nats: NatsSettings,
+            outbox: OutboxSettings,
+            telemetry: TelemetrySettings,
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SAMPLE_SERVICE_HOST", "10.0.0.1");
+            jail.set_env("SAMPLE_SERVICE_PORT_GRPC", "50051");
+            jail.set_env("SAMPLE_PORT", "tcp://10.0.0.1:50051");
+            jail.set_env("SAMPLE_PORT_50051_TCP_ADDR", "10.0.0.1");
+            jail.set_env("SAMPLE_DB_RW_SERVICE_HOST", "10.0.0.2");
+            jail.set_env("SAMPLE_GRPC__PORT", "7001");
+            let settings = CONFIG.load::<Strict>().map_err(|e| e.to_string())?;
+            assert_eq!(settings.grpc.port, 7001);
+            jail.set_env("SAMPLE_GRPC_PORTS", "7002");
+            let refused = CONFIG
+                .load::<Strict>()
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            assert!(
+                refused.as_ref().is_err_and(|e| e.contains("grpc_ports")),
+                "a typo names itself: {refused:?}"
+            );
             Ok(())
         });
     }

@@ -25,6 +25,9 @@ use uuid::Uuid;
 use super::{BusError, EventBus, StreamDef, streams};
 use crate::{Shutdown, lifecycle::Backoff, telemetry};
 
+/// How often a consumer reports its backlog (`events_consumer_pending`).
+const PENDING_REPORT_EVERY: Duration = Duration::from_secs(15);
+
 /// What a consumer is: its durable name, what it reads, how hard it tries.
 #[derive(Debug, Clone)]
 pub struct ConsumerSpec {
@@ -266,9 +269,18 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                 }
             };
             backoff.reset();
+            // The backlog as the server counts it, also while idle: a gauge
+            // set only when events arrive would keep a stale backlog for
+            // ever on a replica that has nothing to do.
+            let mut report = tokio::time::interval(PENDING_REPORT_EVERY);
+            report.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 let next = tokio::select! {
                     () = shutdown.wait() => return,
+                    _ = report.tick() => {
+                        self.report_pending().await;
+                        continue;
+                    }
                     next = messages.next() => next,
                 };
                 match next {
@@ -342,6 +354,12 @@ impl<H: EventHandler> IdempotentConsumer<H> {
     /// once per event id, in order; if any fails (or cannot be decoded),
     /// nothing of the batch stays and each is applied alone instead.
     pub async fn apply_batch(&self, messages: &[jetstream::Message]) -> Vec<Disposition> {
+        if messages
+            .iter()
+            .any(|message| self.replayed_for_another(message))
+        {
+            return self.one_by_one(messages).await;
+        }
         let mut events = Vec::with_capacity(messages.len());
         for message in messages {
             let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
@@ -361,6 +379,22 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                 self.one_by_one(messages).await
             }
         }
+    }
+
+    async fn report_pending(&self) {
+        if let Ok(info) = self.consumer.get_info().await {
+            metrics::gauge!("events_consumer_pending", "consumer" => self.spec.durable_name.clone())
+                .set(info.num_pending as f64);
+        }
+    }
+
+    /// A dead letter sent back for another consumer ([`super::REPLAY_FOR_HEADER`]).
+    fn replayed_for_another(&self, message: &jetstream::Message) -> bool {
+        message
+            .headers
+            .as_ref()
+            .and_then(|headers| headers.get(super::REPLAY_FOR_HEADER))
+            .is_some_and(|target| target.as_str() != self.spec.durable_name)
     }
 
     async fn one_by_one(&self, messages: &[jetstream::Message]) -> Vec<Disposition> {
@@ -410,6 +444,9 @@ impl<H: EventHandler> IdempotentConsumer<H> {
     /// Applies one delivered message (at most once per event id) and says
     /// how to settle it. Does not ack: see [`settle`].
     pub async fn apply(&self, message: &jetstream::Message) -> Disposition {
+        if self.replayed_for_another(message) {
+            return Disposition::Ack;
+        }
         let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
         let subject = self
             .bus
@@ -512,9 +549,16 @@ impl<H: EventHandler> IdempotentConsumer<H> {
                     .map(|info| info.stream_sequence.to_string())
                     .unwrap_or_default()
             });
+        // The delivered message's sequence too: the same message dead-lettered
+        // again (its ack lost) is one letter, but the same event sent back
+        // and failing again is a new message and must make a new letter.
+        let sequence = message
+            .info()
+            .map(|info| info.stream_sequence)
+            .unwrap_or_default();
         headers.insert(
             super::MSG_ID_HEADER,
-            format!("{}:{event_id}", self.spec.durable_name).as_str(),
+            format!("{}:{event_id}:{sequence}", self.spec.durable_name).as_str(),
         );
         let publish = PublishMessage::build()
             .payload(letter.encode_to_vec().into())

@@ -4,11 +4,12 @@
 //! A replayed letter is published again on its original subject, body and
 //! trace headers as they were, under a de-duplication id of its own
 //! (`replay:<letter's sequence>`), so replaying the same letter twice within
-//! the broker's window publishes it once. Every consumer of the subject
-//! receives it again: the ones that had applied it find its id in their
-//! inbox and change nothing; the one that gave up applies it now (or gives
-//! up again, and a new letter says why). The letter is deleted from the
-//! dead-letter stream once the publish is acknowledged.
+//! the broker's window publishes it once, and addressed to the consumer
+//! that gave up ([`super::REPLAY_FOR_HEADER`]): every other consumer of the
+//! subject acknowledges it untouched, even one whose inbox has forgotten the
+//! event by now. The consumer that gave up applies it (or gives up again,
+//! and a new letter says why). The letter is deleted from the dead-letter
+//! stream once the publish is acknowledged.
 
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use prost::Message as _;
 
 use asurso_proto::events::{DeadLetter, Envelope};
 
-use super::{EventBus, MSG_ID_HEADER, streams};
+use super::{EventBus, MSG_ID_HEADER, REPLAY_FOR_HEADER, streams};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeadLetterError {
@@ -148,6 +149,7 @@ pub async fn replay(
             MSG_ID_HEADER,
             format!("replay:{}", letter.sequence).as_str(),
         );
+        headers.insert(REPLAY_FOR_HEADER, consumer);
         let publish = PublishMessage::build()
             .payload(letter.letter.body.clone().into())
             .headers(headers);

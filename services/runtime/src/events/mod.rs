@@ -96,6 +96,12 @@ pub mod subjects {
 /// The header JetStream de-duplicates on; always the event id.
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 
+/// On an event an operator sent back from the dead letters: the one
+/// consumer it is for. Every other consumer of the subject acknowledges it
+/// untouched (it may have applied the event so long ago that its inbox no
+/// longer remembers).
+pub const REPLAY_FOR_HEADER: &str = "Asurso-Replay-For";
+
 /// A deployment's view of the NATS server: its namespace and stream policy.
 #[derive(Debug, Clone)]
 pub struct EventBus {

@@ -106,17 +106,32 @@ pub async fn enqueue_many<M: prost::Name>(
 /// cluster rebuilt), the outbox still holds what it sent for
 /// `outbox.retention`. JetStream drops what it still has (same event id,
 /// within its window); consumers drop what they applied (their inbox).
-/// Returns how many events go out again.
+/// In transactions of 10,000 rows, up to the moment it started (what the
+/// relay publishes meanwhile is not marked again). Returns how many events
+/// go out again.
 pub async fn republish_since(
     pool: &sqlx::PgPool,
     since: time::OffsetDateTime,
 ) -> Result<u64, sqlx::Error> {
-    let marked = sqlx::query(
-        "UPDATE outbox SET published_at = NULL, attempts = 0, last_error = NULL \
-         WHERE published_at >= $1",
-    )
-    .bind(since)
-    .execute(pool)
-    .await?;
-    Ok(marked.rows_affected())
+    const CHUNK: i64 = 10_000;
+    let started: time::OffsetDateTime = sqlx::query_scalar("SELECT now()").fetch_one(pool).await?;
+    let mut marked = 0;
+    loop {
+        let chunk = sqlx::query(
+            "UPDATE outbox SET published_at = NULL, attempts = 0, last_error = NULL \
+             WHERE seq IN (SELECT seq FROM outbox \
+                           WHERE published_at >= $1 AND published_at < $2 \
+                           ORDER BY seq LIMIT $3)",
+        )
+        .bind(since)
+        .bind(started)
+        .bind(CHUNK)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        if chunk == 0 {
+            return Ok(marked);
+        }
+        marked += chunk;
+    }
 }

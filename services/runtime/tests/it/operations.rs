@@ -136,9 +136,26 @@ async fn a_dead_letter_sent_back_after_the_fix_is_applied_once() -> anyhow::Resu
         "{wrong:?}"
     );
 
+    // Sent back too early (the fix is not deployed): it fails again and a
+    // new letter says so; the old one is gone.
+    assert_eq!(dead_letters::replay(&world.bus, "mendable", None).await?, 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let again = loop {
+        let now = dead_letters::list(&world.bus, Some("mendable")).await?;
+        if now.len() == 1 && now[0].sequence != letters[0].sequence {
+            break now;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no new letter after a failing replay: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(again[0].event_id, letters[0].event_id);
+
     // The fix is deployed; the operator sends the letter back.
     fixed.store(true, Ordering::SeqCst);
-    let sent = dead_letters::replay(&world.bus, "mendable", Some(letters[0].sequence)).await?;
+    let sent = dead_letters::replay(&world.bus, "mendable", Some(again[0].sequence)).await?;
     assert_eq!(sent, 1);
     eventually(Duration::from_secs(10), || async {
         Ok(world.effects().await?.len() == 2)
@@ -149,9 +166,9 @@ async fn a_dead_letter_sent_back_after_the_fix_is_applied_once() -> anyhow::Resu
             .await?
             .is_empty()
     );
-    // The bystander got the letter again and found it in its inbox: its
-    // handler ran for the two events only. Wait until it has settled the
-    // replayed message (nothing pending, nothing unacknowledged).
+    // The bystander got both replays and, as they were not for it, left
+    // them untouched: its handler ran for the two events only. Wait until
+    // it has settled them (nothing pending, nothing unacknowledged).
     let stream = world.bus.ensure_stream(STREAM).await?;
     eventually(Duration::from_secs(10), || async {
         let mut reader = stream
@@ -161,7 +178,7 @@ async fn a_dead_letter_sent_back_after_the_fix_is_applied_once() -> anyhow::Resu
         let info = reader.info().await?;
         Ok(info.num_pending == 0
             && info.num_ack_pending == 0
-            && info.delivered.stream_sequence >= 3)
+            && info.delivered.stream_sequence >= 4)
     })
     .await?;
     assert_eq!(
