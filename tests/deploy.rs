@@ -1,7 +1,8 @@
 //! The deployment as an operator receives it: every overlay of `k8s/`
 //! builds, validates and passes its policy scan, NATS accepts its
 //! configuration, and the alert rules pass promtool and their unit tests
-//! (`k8s/check.py`, with the tools `make deps` installs).
+//! (`k8s/check.py`, with the tools `make deps` installs); and the capacity
+//! model still gives the numbers docs/SCALING.md shows.
 
 use std::{path::PathBuf, process::Command};
 
@@ -35,5 +36,21 @@ fn every_overlay_builds_validates_and_passes_the_policy_scan() -> anyhow::Result
     for line in ["dev:", "production:", "monitoring:"] {
         assert!(report.contains(line), "no {line} line in:\n{report}");
     }
+    Ok(())
+}
+
+#[test]
+fn the_scaling_document_shows_what_the_capacity_model_computes() -> anyhow::Result<()> {
+    let out = Command::new(asurso_testkit::python())
+        .arg(repo().join("deploy/capacity/model.py"))
+        .arg("--check")
+        .arg(repo().join("docs/SCALING.md"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(())
 }

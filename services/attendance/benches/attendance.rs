@@ -119,52 +119,53 @@ async fn take_lessons(
     .bind(teacher_id)
     .fetch_all(pool)
     .await?;
+    // Each lesson is taken once: the run lasts no longer than the teacher's
+    // untaken lessons allow at up to 1,500 takes a second (2 s of warm-up
+    // included), or it would run out and measure refusals.
+    let seconds =
+        setting("BENCH_SECONDS", 15).min((lessons.len() as u64 / 1_500).saturating_sub(2).max(1));
     let lessons = Arc::new(lessons);
     let next = Arc::new(AtomicUsize::new(0));
-    let figures = drive(
-        setting("BENCH_CONCURRENCY", 8),
-        setting("BENCH_SECONDS", 15),
-        |_| -> Call {
-            let (lessons, next, client) = (
-                Arc::clone(&lessons),
-                Arc::clone(&next),
-                teacher.attendance.clone(),
-            );
-            Box::new(move |random| {
-                let (lessons, next, mut client) =
-                    (Arc::clone(&lessons), Arc::clone(&next), client.clone());
-                Box::pin(async move {
-                    let index = next.fetch_add(1, Ordering::Relaxed);
-                    let (lesson, students) = lessons
-                        .get(index)
-                        .ok_or_else(|| "every lesson is taken: run shorter".to_owned())?;
-                    let pick = |k: u64| students[((random >> (k * 8)) as usize) % students.len()];
-                    let absent: Vec<Uuid> = [pick(0), pick(1)]
-                        .into_iter()
-                        .collect::<std::collections::BTreeSet<_>>()
-                        .into_iter()
-                        .collect();
-                    client
-                        .take_lesson(pb::TakeLessonRequest {
-                            lesson_id: lesson.to_string(),
-                            absences: absent
-                                .into_iter()
-                                .map(|student| pb::Absence {
-                                    student_id: student.to_string(),
-                                    code: "НП".into(),
-                                    minutes_late: 0,
-                                })
-                                .collect(),
-                            reason: String::new(),
-                            idempotency_key: String::new(),
-                        })
-                        .await
-                        .map(|_| ())
-                        .map_err(|status| status.to_string())
-                })
+    let figures = drive(setting("BENCH_CONCURRENCY", 8), seconds, |_| -> Call {
+        let (lessons, next, client) = (
+            Arc::clone(&lessons),
+            Arc::clone(&next),
+            teacher.attendance.clone(),
+        );
+        Box::new(move |random| {
+            let (lessons, next, mut client) =
+                (Arc::clone(&lessons), Arc::clone(&next), client.clone());
+            Box::pin(async move {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let (lesson, students) = lessons
+                    .get(index)
+                    .ok_or_else(|| "every lesson is taken: run shorter".to_owned())?;
+                let pick = |k: u64| students[((random >> (k * 8)) as usize) % students.len()];
+                let absent: Vec<Uuid> = [pick(0), pick(1)]
+                    .into_iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                client
+                    .take_lesson(pb::TakeLessonRequest {
+                        lesson_id: lesson.to_string(),
+                        absences: absent
+                            .into_iter()
+                            .map(|student| pb::Absence {
+                                student_id: student.to_string(),
+                                code: "НП".into(),
+                                minutes_late: 0,
+                            })
+                            .collect(),
+                        reason: String::new(),
+                        idempotency_key: String::new(),
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|status| status.to_string())
             })
-        },
-    )
+        })
+    })
     .await?;
     figures.print(&format!("TakeLesson, 30 students, {label}"), "lessons");
     bail_on_errors(&figures, "the takes")
