@@ -4,8 +4,8 @@
 //! runtime: glibc, libgcc, libstdc++, libgomp, libssl, CA certificates, time
 //! zones, netbase; identity's adds OpenSSL with the GOST engine), with the
 //! binary at /app/service and no shell; then runs the whole system with
-//! every service inside its root filesystem as the image's user 65532
-//! (`chroot`, or a user namespace when not root), seeds the demo region
+//! every service inside its root filesystem (`chroot` as the image's user
+//! 65532; when not root, a user namespace, as ourselves), seeds the demo region
 //! through the gateway and reads a diary.
 
 use std::{
@@ -115,22 +115,6 @@ fn image_root(root: &Path, service: &str, binary: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `program` run inside `root` as the image's user.
-fn inside(root: &Path, program: &str) -> Command {
-    let mut command;
-    if asurso_testkit::servers::running_as_root() {
-        command = Command::new("chroot");
-        command.arg("--userspec=65532:65532").arg(root);
-    } else {
-        command = Command::new("unshare");
-        command
-            .arg("--map-root-user")
-            .arg(format!("--root={}", root.display()));
-    }
-    command.arg(program);
-    command
-}
-
 #[tokio::test]
 async fn every_service_runs_in_a_root_filesystem_holding_only_its_image() -> anyhow::Result<()> {
     let roots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
@@ -148,7 +132,7 @@ async fn every_service_runs_in_a_root_filesystem_holding_only_its_image() -> any
         }
     }
     // Identity's signer: OpenSSL loads the GOST engine inside the image.
-    let engine = inside(&roots.join("identity"), "/usr/bin/openssl")
+    let engine = asurso_devstack::confined(&roots.join("identity"), "/usr/bin/openssl")
         .args(["engine", "gost"])
         .output()?;
     assert!(

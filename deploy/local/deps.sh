@@ -49,37 +49,31 @@ have_venv() {
   command -v python3 >/dev/null 2>&1 && python3 -c 'import ensurepip, venv' >/dev/null 2>&1
 }
 
-# The tests' Python programs, installed once per requirements file.
-install_test_python() {
-  local venv=".run/venv" requirements="deploy/local/requirements-test.txt"
+# A virtual environment ($1) with the pinned requirements ($2), installed
+# once per requirements file; $3 says what it is for.
+install_python_env() {
+  local venv="$1" requirements="$2" what="$3"
   [ -f "$requirements" ] || return 0
   if [ ! -x "$venv/bin/python" ]; then
-    echo "making the tests' Python environment ($venv)"
+    echo "making the $what Python environment ($venv)"
     mkdir -p .run
     python3 -m venv "$venv"
   fi
   if [ ! -f "$venv/installed.txt" ] || ! cmp -s "$requirements" "$venv/installed.txt"; then
-    echo "installing the tests' Python programs ($requirements)"
+    echo "installing the $what ($requirements)"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
     cp "$requirements" "$venv/installed.txt"
   fi
 }
 
-# The Kubernetes checks' Python tools, in an environment of their own (their
-# dependencies would clash with the NetSchool client's pins).
+# The tests' Python programs; the Kubernetes checks' tools in an
+# environment of their own (their dependencies would clash with the
+# NetSchool client's pins).
+install_test_python() {
+  install_python_env .run/venv deploy/local/requirements-test.txt "tests' programs"
+}
 install_k8s_tools() {
-  local venv=".run/k8s-venv" requirements="deploy/local/requirements-k8s.txt"
-  [ -f "$requirements" ] || return 0
-  if [ ! -x "$venv/bin/python" ]; then
-    echo "making the Kubernetes checks' Python environment ($venv)"
-    mkdir -p .run
-    python3 -m venv "$venv"
-  fi
-  if [ ! -f "$venv/installed.txt" ] || ! cmp -s "$requirements" "$venv/installed.txt"; then
-    echo "installing the Kubernetes checks' tools ($requirements)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    cp "$requirements" "$venv/installed.txt"
-  fi
+  install_python_env .run/k8s-venv deploy/local/requirements-k8s.txt "Kubernetes checks' tools"
 }
 
 # promtool, from Debian's prometheus package unpacked (not installed) into

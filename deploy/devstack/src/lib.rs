@@ -514,7 +514,7 @@ impl Launcher {
     fn service(&self, service: &ServiceDef) -> Command {
         let prefix = service.env_prefix;
         let mut command = match &self.layout.image_roots {
-            Some(roots) => confined(&roots.join(service.name)),
+            Some(roots) => Command::from(confined(&roots.join(service.name), "/app/service")),
             None => Command::new(self.bin_dir.join(service.name)),
         };
         command
@@ -561,22 +561,23 @@ impl Launcher {
 
 const ESIA_DEV: &str = "esia-dev";
 
-/// The image's binary run with `root` as its root filesystem: as the
-/// image's user 65532 when we are root (`chroot --userspec`), else as
-/// ourselves in a user namespace (`unshare --root`). Either way `exec`s, so
-/// the process is the service itself (signals reach it).
-fn confined(root: &Path) -> Command {
+/// `program` (a path inside `root`) run with `root` as its root
+/// filesystem: as the image's user 65532 when we are root (`chroot
+/// --userspec`), else as ourselves mapped to root in a user namespace
+/// (`unshare --root`; what the files allow is then ours). Either way the
+/// tool `exec`s, so the process is the program itself (signals reach it).
+pub fn confined(root: &Path, program: &str) -> std::process::Command {
     let mut command;
     if asurso_testkit::servers::running_as_root() {
-        command = Command::new("chroot");
+        command = std::process::Command::new("chroot");
         command.arg("--userspec=65532:65532").arg(root);
     } else {
-        command = Command::new("unshare");
+        command = std::process::Command::new("unshare");
         command
             .arg("--map-root-user")
             .arg(format!("--root={}", root.display()));
     }
-    command.arg("/app/service");
+    command.arg(program);
     command
 }
 

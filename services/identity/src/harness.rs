@@ -82,6 +82,16 @@ impl Identity {
         let nats = nats_settings(&asurso_testkit::nats_url().await?);
         let bus = EventBus::connect(&nats, "identity-tests").await?;
         bus.ensure_stream(streams::IDENTITY).await?;
+        Self::serve(db, bus, nats, adjust).await
+    }
+
+    /// Identity on `db` and `bus`, its settings adjusted.
+    async fn serve(
+        db: TestDatabase,
+        bus: EventBus,
+        nats: NatsSettings,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
         let mut settings = settings(&db.url, &nats)?;
         adjust(&mut settings);
         let app = Application::build_with(settings, db.pool.clone(), bus.clone()).await?;
@@ -122,18 +132,7 @@ impl Identity {
             ..
         } = self;
         serving.stop().await?;
-        let mut settings = settings(&db.url, &nats)?;
-        adjust(&mut settings);
-        let app = Application::build_with(settings, db.pool.clone(), bus.clone()).await?;
-        let address = format!("http://{}", app.local_addr());
-        let serving = asurso_testkit::spawn("identity", |shutdown| app.run_until_stopped(shutdown));
-        Ok(Self {
-            address,
-            db,
-            bus,
-            nats,
-            serving,
-        })
+        Self::serve(db, bus, nats, adjust).await
     }
 }
 
