@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 
+import functools
 import json
 import shutil
 
@@ -92,8 +93,10 @@ def workloads(objs: list[dict]) -> list[dict]:
     return [o for o in objs if o["kind"] in ("Deployment", "StatefulSet")]
 
 
+@functools.cache
 def operations() -> list[dict]:
-    """The one-off objects an operator applies by hand (k8s/operations)."""
+    """The one-off objects an operator applies by hand (k8s/operations),
+    read once."""
     files = sorted((K8S / "operations").glob("*.yaml"))
     return [doc for path in files for doc in yaml.safe_load_all(path.read_text()) if doc]
 

@@ -13,8 +13,7 @@ use std::{
     process::Command,
 };
 
-use asurso_e2e::{System, login};
-use asurso_proto::gradebook as gb;
+use asurso_e2e::{System, login, teacher_lessons};
 
 /// What gcr.io/distroless/cc-debian12 holds, by Debian package.
 const RUNTIME_PACKAGES: &[&str] = &[
@@ -169,23 +168,7 @@ async fn every_service_runs_in_a_root_filesystem_holding_only_its_image() -> any
     let (token, _) = login(&system, &teacher.login).await?;
     let today = time::OffsetDateTime::now_utc().date();
     let (from, to) = asurso_devstack::seed::journal_weeks(today)?;
-    let day = |date: time::Date| asurso_proto::common::CivilDate {
-        year: date.year(),
-        month: i32::from(u8::from(date.month())),
-        day: i32::from(date.day()),
-    };
-    let lessons =
-        gb::timetable_service_client::TimetableServiceClient::new(system.as_caller(&token).await?)
-            .get_timetable(gb::GetTimetableRequest {
-                of: Some(gb::get_timetable_request::Of::TeacherId(
-                    teacher.person_id.clone(),
-                )),
-                from_date: Some(day(from)),
-                to_date: Some(day(to)),
-            })
-            .await?
-            .into_inner()
-            .lessons;
+    let lessons = teacher_lessons(&system, &token, &teacher.person_id, from, to).await?;
     assert!(!lessons.is_empty(), "the teacher's weeks hold lessons");
     system.stop().await?;
     std::fs::remove_dir_all(&roots)?;

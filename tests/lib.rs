@@ -209,6 +209,34 @@ pub async fn browser_login(system: &System, oid: &str) -> anyhow::Result<String>
         .ok_or_else(|| anyhow::anyhow!("no session cookie after the callback"))
 }
 
+/// A teacher's lessons from `from` to `to`, through the gateway.
+pub async fn teacher_lessons(
+    system: &System,
+    token: &str,
+    teacher_id: &str,
+    from: time::Date,
+    to: time::Date,
+) -> anyhow::Result<Vec<gb::Lesson>> {
+    let day = |date: time::Date| CivilDate {
+        year: date.year(),
+        month: i32::from(u8::from(date.month())),
+        day: i32::from(date.day()),
+    };
+    Ok(
+        gb::timetable_service_client::TimetableServiceClient::new(system.as_caller(token).await?)
+            .get_timetable(gb::GetTimetableRequest {
+                of: Some(gb::get_timetable_request::Of::TeacherId(
+                    teacher_id.to_owned(),
+                )),
+                from_date: Some(day(from)),
+                to_date: Some(day(to)),
+            })
+            .await?
+            .into_inner()
+            .lessons,
+    )
+}
+
 /// A lesson of `class` taught by the school's first teacher, today or
 /// before, in the demo weeks.
 pub async fn past_lesson(
@@ -219,25 +247,8 @@ pub async fn past_lesson(
 ) -> anyhow::Result<gb::Lesson> {
     let today = time::OffsetDateTime::now_utc().date();
     let (from, to) = asurso_devstack::seed::journal_weeks(today)?;
-    let day = |date: time::Date| CivilDate {
-        year: date.year(),
-        month: i32::from(u8::from(date.month())),
-        day: i32::from(date.day()),
-    };
-    let lessons = gb::timetable_service_client::TimetableServiceClient::new(
-        system.as_caller(teacher_token).await?,
-    )
-    .get_timetable(gb::GetTimetableRequest {
-        of: Some(gb::get_timetable_request::Of::TeacherId(
-            teacher_id.to_owned(),
-        )),
-        from_date: Some(day(from)),
-        to_date: Some(day(to.min(today))),
-    })
-    .await?
-    .into_inner()
-    .lessons;
-    lessons
+    teacher_lessons(system, teacher_token, teacher_id, from, to.min(today))
+        .await?
         .into_iter()
         .find(|lesson| lesson.class_id == class_id)
         .ok_or_else(|| anyhow::anyhow!("no past lesson of the class in the demo weeks"))

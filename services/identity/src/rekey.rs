@@ -63,84 +63,114 @@ pub async fn rekey(
     let mut done = Rekeyed::default();
     rekey_people(&mut tx, &current, &previous, &mut done).await?;
 
-    let keys: Vec<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT kid, private_cipher FROM signing_keys")
-            .fetch_all(&mut *tx)
-            .await?;
-    for (kid, sealed) in keys {
-        match moved(
-            &current,
-            &previous,
-            Sealed::SigningKey,
-            &sealed,
-            "signing_keys",
-            &kid,
-        )? {
-            Some(resealed) => {
-                sqlx::query("UPDATE signing_keys SET private_cipher = $2 WHERE kid = $1")
-                    .bind(&kid)
-                    .bind(resealed)
-                    .execute(&mut *tx)
-                    .await?;
-                done.signing_keys += 1;
-            }
-            None => done.unchanged += 1,
-        }
-    }
-
-    let apps: Vec<(Uuid, Vec<u8>)> = sqlx::query_as("SELECT id, secret FROM app_passwords")
-        .fetch_all(&mut *tx)
-        .await?;
-    for (id, sealed) in apps {
-        let kind = Sealed::LoginSecret(crypto::APP_PASSWORD_SECRET);
-        match moved(
-            &current,
-            &previous,
-            kind,
-            &sealed,
-            "app_passwords",
-            &id.to_string(),
-        )? {
-            Some(resealed) => {
-                sqlx::query("UPDATE app_passwords SET secret = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(resealed)
-                    .execute(&mut *tx)
-                    .await?;
-                done.app_passwords += 1;
-            }
-            None => done.unchanged += 1,
-        }
-    }
-
-    let logins: Vec<(String, Vec<u8>)> = sqlx::query_as(
-        "SELECT state, pkce_verifier FROM federation_logins WHERE consumed_at IS NULL",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
-    for (state, sealed) in logins {
-        let kind = Sealed::LoginSecret(crypto::PKCE_VERIFIER);
-        match moved(
-            &current,
-            &previous,
-            kind,
-            &sealed,
-            "federation_logins",
-            "(a login in progress)",
-        )? {
-            Some(resealed) => {
-                sqlx::query("UPDATE federation_logins SET pkce_verifier = $2 WHERE state = $1")
-                    .bind(&state)
-                    .bind(resealed)
-                    .execute(&mut *tx)
-                    .await?;
-                done.federation_logins += 1;
-            }
-            None => done.unchanged += 1,
-        }
+    for column in &COLUMNS {
+        let (moved, unchanged) = rekey_column(&mut tx, &current, &previous, column).await?;
+        *(column.tally)(&mut done) += moved;
+        done.unchanged += unchanged;
     }
     tx.commit().await?;
     Ok(done)
+}
+
+/// A sealed column of a table small enough to read at once, and how to
+/// find its rows again.
+struct Column {
+    table: &'static str,
+    key: &'static str,
+    key_type: &'static str,
+    sealed: &'static str,
+    /// Which rows (a WHERE clause, or empty).
+    rows: &'static str,
+    kind: Sealed,
+    /// Whether an error may name the row by its key (a login's state is a
+    /// secret of its own).
+    named: bool,
+    /// Where the report counts what moved.
+    tally: fn(&mut Rekeyed) -> &mut u64,
+}
+
+const COLUMNS: [Column; 3] = [
+    Column {
+        table: "signing_keys",
+        key: "kid",
+        key_type: "text",
+        sealed: "private_cipher",
+        rows: "",
+        kind: Sealed::SigningKey,
+        named: true,
+        tally: |done| &mut done.signing_keys,
+    },
+    Column {
+        table: "app_passwords",
+        key: "id",
+        key_type: "uuid",
+        sealed: "secret",
+        rows: "",
+        kind: Sealed::LoginSecret(crypto::APP_PASSWORD_SECRET),
+        named: true,
+        tally: |done| &mut done.app_passwords,
+    },
+    Column {
+        table: "federation_logins",
+        key: "state",
+        key_type: "text",
+        sealed: "pkce_verifier",
+        rows: "WHERE consumed_at IS NULL",
+        kind: Sealed::LoginSecret(crypto::PKCE_VERIFIER),
+        named: false,
+        tally: |done| &mut done.federation_logins,
+    },
+];
+
+/// Moves one column's values; returns (moved, already under the new key).
+async fn rekey_column(
+    tx: &mut Transaction<'_, Postgres>,
+    current: &Secrets,
+    previous: &Secrets,
+    column: &Column,
+) -> Result<(u64, u64), RekeyError> {
+    let Column {
+        table,
+        key,
+        key_type,
+        sealed,
+        rows,
+        kind,
+        named,
+        ..
+    } = *column;
+    let found: Vec<(String, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {key}::text, {sealed} FROM {table} {rows}"
+    )))
+    .fetch_all(&mut **tx)
+    .await?;
+    let (mut keys, mut resealed, mut unchanged) = (Vec::new(), Vec::new(), 0);
+    for (row, value) in found {
+        let shown = if named {
+            row.as_str()
+        } else {
+            "(a login in progress)"
+        };
+        match moved(current, previous, kind, &value, table, shown)? {
+            Some(value) => {
+                keys.push(row);
+                resealed.push(value);
+            }
+            None => unchanged += 1,
+        }
+    }
+    if !keys.is_empty() {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET {sealed} = u.sealed \
+             FROM UNNEST($1::text[], $2::bytea[]) AS u(key, sealed) \
+             WHERE {table}.{key} = u.key::{key_type}"
+        )))
+        .bind(&keys)
+        .bind(&resealed)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok((keys.len() as u64, unchanged))
 }
 
 /// SNILS: the ciphertext moves, and the lookup hash is computed again under

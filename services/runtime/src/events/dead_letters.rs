@@ -61,7 +61,14 @@ async fn stream(bus: &EventBus) -> Result<Stream, DeadLetterError> {
 /// Every dead letter of `consumer` (all consumers when `None`), oldest
 /// first.
 pub async fn list(bus: &EventBus, consumer: Option<&str>) -> Result<Vec<Letter>, DeadLetterError> {
-    let stream = stream(bus).await?;
+    read(&stream(bus).await?, bus, consumer).await
+}
+
+async fn read(
+    stream: &Stream,
+    bus: &EventBus,
+    consumer: Option<&str>,
+) -> Result<Vec<Letter>, DeadLetterError> {
     // An ephemeral reader that acknowledges nothing: listing changes nothing.
     let reader = stream
         .create_consumer(pull::Config {
@@ -120,7 +127,8 @@ pub async fn replay(
     consumer: &str,
     sequence: Option<u64>,
 ) -> Result<usize, DeadLetterError> {
-    let letters: Vec<Letter> = list(bus, Some(consumer))
+    let stream = stream(bus).await?;
+    let letters: Vec<Letter> = read(&stream, bus, Some(consumer))
         .await?
         .into_iter()
         .filter(|letter| sequence.is_none_or(|wanted| letter.sequence == wanted))
@@ -133,7 +141,6 @@ pub async fn replay(
             sequence,
         });
     }
-    let stream = stream(bus).await?;
     for letter in &letters {
         let mut headers = async_nats::HeaderMap::new();
         if let Some(original) = &letter.headers {

@@ -13,7 +13,7 @@ use asurso_runtime::{
     Shutdown,
     events::{
         ConsumerSpec, Disposition, EventHandler, HandleError, IdempotentConsumer, ReceivedEvent,
-        consumer::settle, enqueue, streams,
+        consumer::settle, enqueue,
     },
 };
 use asurso_testkit::NatsServer;
@@ -383,26 +383,13 @@ impl EventHandler for Picky {
 }
 
 async fn dead_letters(world: &World, durable: &str) -> anyhow::Result<Vec<DeadLetter>> {
-    let stream = world.bus.ensure_stream(streams::DEAD_LETTERS).await?;
-    let subject = world.bus.subject(&format!("deadletter.{durable}"));
-    let reader = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::Config {
-            filter_subject: subject,
-            ..Default::default()
-        })
-        .await?;
-    let mut batch = reader
-        .fetch()
-        .max_messages(10)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await?;
-    let mut letters = Vec::new();
-    while let Some(message) = batch.next().await {
-        let message = message.map_err(|e| anyhow::anyhow!("{e}"))?;
-        letters.push(DeadLetter::decode(message.payload.clone())?);
-    }
-    Ok(letters)
+    Ok(
+        asurso_runtime::events::dead_letters::list(&world.bus, Some(durable))
+            .await?
+            .into_iter()
+            .map(|letter| letter.letter)
+            .collect(),
+    )
 }
 
 #[tokio::test]
