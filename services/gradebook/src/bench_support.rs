@@ -330,6 +330,18 @@ impl Bench {
         })
     }
 
+    /// Lets the database settle before a measurement: what seeding and
+    /// warming wrote vacuumed and analysed and on disk, so no autovacuum of
+    /// a million fresh rows or checkpoint of them runs during the figures
+    /// of one round and not the other (a region's database is settled).
+    pub async fn settle(&self) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let pool = self.pool();
+        sqlx::query("VACUUM (ANALYZE)").execute(pool).await?;
+        sqlx::query("CHECKPOINT").execute(pool).await?;
+        Ok(started.elapsed())
+    }
+
     /// Fresh planner statistics, then what the database holds, under `label`.
     pub async fn describe(&self, label: &str) -> anyhow::Result<()> {
         let pool = self.pool();
@@ -473,8 +485,8 @@ pub async fn warm(address: &str, parent: &Parent) -> anyhow::Result<(usize, Dura
 
 /// How the callers of a run call: each again as soon as answered (a
 /// closed loop, as fast as the system goes), or each once every interval
-/// (people reading at their pace).
-#[derive(Debug, Clone, Copy)]
+/// on average, at random moments (people reading at their pace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Callers {
     Closed(u64),
     Paced(u64, Duration),
@@ -501,7 +513,7 @@ impl std::fmt::Display for Callers {
             Self::Closed(count) => write!(f, "{count} callers"),
             Self::Paced(count, every) => write!(
                 f,
-                "{count} callers each every {} ms ({:.0}/s offered)",
+                "{count} callers at their pace, each every {} ms on average ({:.0}/s offered)",
                 every.as_millis(),
                 *count as f64 / every.as_secs_f64()
             ),

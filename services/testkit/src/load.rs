@@ -83,6 +83,14 @@ impl XorShift {
     }
 }
 
+/// A random pause of `mean` on average, exponentially distributed (the
+/// gaps between the calls of people acting on their own).
+fn pause(random: &mut XorShift, mean: Duration) -> Duration {
+    // A uniform number in (0, 1]: 53 random bits, never zero.
+    let uniform = ((random.next() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+    mean.mul_f64(-uniform.ln())
+}
+
 /// The `p`-th (0 to 1) of sorted latencies, in milliseconds; NaN for none.
 pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -106,10 +114,13 @@ pub async fn drive(
     run(concurrency, seconds, None, caller).await
 }
 
-/// The same, each caller calling once every `every` (people with a page
-/// open, not a queue of them): `concurrency / every` calls a second are
-/// offered, and latency is what each call takes. A call slower than
-/// `every` is followed at once by the next, never by a burst.
+/// The same, each caller calling on average once every `every` (people
+/// with a page open, not a queue of them): `concurrency / every` calls a
+/// second are offered, at random moments (each caller's pauses are
+/// exponential, so the calls of all arrive as people's do, in clumps).
+/// Latency is counted from the moment a call was due, not from when the
+/// caller got to make it: a caller still waiting for its last answer when
+/// the next was due counts that wait too (no coordinated omission).
 pub async fn drive_paced(
     concurrency: u64,
     seconds: u64,
@@ -136,28 +147,26 @@ async fn run(
             let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (number + 1));
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
-            // Paced callers start spread over one interval.
-            let mut ticks = every.map(|every| {
-                let offset = every.mul_f64((number as f64) / (concurrency.max(1) as f64));
-                let mut ticks =
-                    tokio::time::interval_at(tokio::time::Instant::now() + offset, every);
-                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                ticks
-            });
+            // A paced caller's first call is due after a random pause too.
+            let mut due = every.map(|every| start + pause(&mut random, every));
             loop {
-                if let Some(ticks) = ticks.as_mut() {
-                    ticks.tick().await;
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 let now = Instant::now();
-                if now >= until {
+                let from = due.unwrap_or(now);
+                if from >= until {
                     break;
                 }
                 let outcome = call(random.next()).await;
-                if now < measured_from {
+                if let (Some(due), Some(every)) = (due.as_mut(), every) {
+                    *due += pause(&mut random, every);
+                }
+                if from < measured_from {
                     continue;
                 }
                 match outcome {
-                    Ok(()) => latencies.push(now.elapsed()),
+                    Ok(()) => latencies.push(from.elapsed()),
                     Err(error) => errors.push(error),
                 }
             }
@@ -183,4 +192,26 @@ async fn run(
         p99_ms: percentile(&latencies, 0.99),
         max_ms: percentile(&latencies, 1.0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_average_their_mean_and_vary_as_people_do() {
+        let mut random = XorShift(7);
+        let mean = Duration::from_millis(100);
+        let pauses: Vec<f64> = (0..20_000)
+            .map(|_| pause(&mut random, mean).as_secs_f64() * 1000.0)
+            .collect();
+        let average = pauses.iter().sum::<f64>() / pauses.len() as f64;
+        assert!((95.0..105.0).contains(&average), "average {average} ms");
+        // Exponential: about 37 % of pauses are longer than the mean, and
+        // about 5 % longer than three times it (paced ticks: none).
+        let longer = |limit: f64| pauses.iter().filter(|p| **p > limit).count() as f64 / 20_000.0;
+        assert!((0.34..0.40).contains(&longer(100.0)), "{}", longer(100.0));
+        assert!((0.035..0.065).contains(&longer(300.0)), "{}", longer(300.0));
+        assert!(pauses.iter().all(|p| *p >= 0.0 && p.is_finite()));
+    }
 }
