@@ -237,6 +237,7 @@ async fn round(
         "  then VACUUM (ANALYZE) and CHECKPOINT in {:.1} s",
         settled.as_secs_f64()
     );
+    bench.describe_read_model().await?;
     let mut through_figures = Vec::new();
     let mut bare_per_second = f64::NAN;
     // The paced callers' interval is known once the bare database's 8
@@ -257,8 +258,18 @@ async fn round(
         if callers == Callers::Closed(8) {
             bare_per_second = bare.per_second;
         }
+        let before = bench.read_model_blocks().await?;
         let direct = read_diary_weeks("directly", bench.address(), parent, callers).await?;
         let through = read_diary_weeks("through the gateway", gateway, parent, callers).await?;
+        // Statistics reach the view within a second of a backend's work.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        println!(
+            "  {}",
+            bench
+                .read_model_blocks()
+                .await?
+                .since(&before, direct.calls + through.calls)
+        );
         println!(
             "  {label}, {callers}: through the gateway {:.2}x the bare database's \
              reads/s (directly {:.2}x); p99 {:.2} ms against {:.2} ms",

@@ -342,6 +342,44 @@ impl Bench {
         Ok(started.elapsed())
     }
 
+    /// Prints how the diary's read model is stored: weeks kept, a body's
+    /// size as encoded and as stored (PostgreSQL compresses large values
+    /// and moves them out of line, to TOAST), the table's size with its
+    /// TOAST and indexes, and the server's shared buffers: whether the
+    /// kept weeks fit in them or are read from the OS.
+    pub async fn describe_read_model(&self) -> anyhow::Result<()> {
+        let (weeks, encoded, stored, size, buffers): (i64, f64, f64, i64, String) = sqlx::query_as(
+            "SELECT count(*), COALESCE(avg(octet_length(body)), 0)::float8, \
+                   COALESCE(avg(pg_column_size(body)), 0)::float8, \
+                   pg_total_relation_size('diary_weeks'), current_setting('shared_buffers') \
+                 FROM diary_weeks",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        println!(
+            "  read model: {weeks} weeks kept, a body {encoded:.0} bytes encoded and {stored:.0} \
+             stored, {:.0} MiB with TOAST and indexes; shared_buffers {buffers}",
+            size as f64 / (1024.0 * 1024.0)
+        );
+        Ok(())
+    }
+
+    /// The read model's blocks read so far (its table, TOAST and indexes),
+    /// from shared buffers or from the OS.
+    pub async fn read_model_blocks(&self) -> anyhow::Result<Blocks> {
+        Ok(sqlx::query_as(
+            "SELECT COALESCE(heap_blks_hit, 0) + COALESCE(toast_blks_hit, 0) \
+                      + COALESCE(idx_blks_hit, 0) + COALESCE(tidx_blks_hit, 0) AS hit, \
+                    COALESCE(heap_blks_read, 0) + COALESCE(toast_blks_read, 0) \
+                      + COALESCE(idx_blks_read, 0) + COALESCE(tidx_blks_read, 0) AS read, \
+                    COALESCE(toast_blks_hit, 0) + COALESCE(toast_blks_read, 0) AS toast \
+             FROM pg_statio_user_tables WHERE relname = 'diary_weeks'",
+        )
+        .fetch_optional(self.pool())
+        .await?
+        .unwrap_or_default())
+    }
+
     /// Fresh planner statistics, then what the database holds, under `label`.
     pub async fn describe(&self, label: &str) -> anyhow::Result<()> {
         let pool = self.pool();
@@ -481,6 +519,35 @@ pub async fn warm(address: &str, parent: &Parent) -> anyhow::Result<(usize, Dura
         task.await??;
     }
     Ok((pairs.len(), started.elapsed()))
+}
+
+/// Blocks of the read model's relations PostgreSQL read: from its shared
+/// buffers (`hit`) or from the OS (`read`), and how many of either were
+/// TOAST's.
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
+pub struct Blocks {
+    pub hit: i64,
+    pub read: i64,
+    pub toast: i64,
+}
+
+impl Blocks {
+    /// One line of what was read between `before` and this, per `reads`.
+    pub fn since(&self, before: &Self, reads: usize) -> String {
+        let (hit, read, toast) = (
+            self.hit - before.hit,
+            self.read - before.read,
+            self.toast - before.toast,
+        );
+        let per = |blocks: i64| blocks as f64 / reads.max(1) as f64;
+        format!(
+            "read model blocks a read: {:.2} from shared buffers, {:.2} from the OS \
+             ({:.2} of them TOAST's)",
+            per(hit),
+            per(read),
+            per(toast)
+        )
+    }
 }
 
 /// How the callers of a run call: each again as soon as answered (a
