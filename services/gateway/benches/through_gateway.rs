@@ -210,11 +210,62 @@ async fn read_webapi_diaries(
     Ok(figures)
 }
 
-/// What one round measured: through the gateway by callers, and the bare
-/// database's reads a second at 8 callers.
+/// One way of calling, measured: the bare database, then GetDiaryWeek
+/// directly and through the gateway.
+struct Run {
+    callers: Callers,
+    bare: load::Figures,
+    through: load::Figures,
+}
+
+/// What one round measured: 8 callers, 256 in a closed loop, 256 paced.
 struct Round {
-    through: Vec<(Callers, load::Figures)>,
-    bare_per_second: f64,
+    eight: Run,
+    closed: Run,
+    paced: Run,
+}
+
+impl Round {
+    fn runs(&self) -> [&Run; 3] {
+        [&self.eight, &self.closed, &self.paced]
+    }
+}
+
+/// The bare database, directly and through the gateway with `callers`;
+/// prints the read model's blocks a read and the ratios.
+async fn measure(
+    bench: &Bench,
+    gateway: &str,
+    parent: &Parent,
+    label: &str,
+    callers: Callers,
+) -> anyhow::Result<Run> {
+    let bare = read_bare(&bench.gradebook.db.url, parent, callers).await?;
+    let before = bench.read_model_blocks().await?;
+    let direct = read_diary_weeks("directly", bench.address(), parent, callers).await?;
+    let through = read_diary_weeks("through the gateway", gateway, parent, callers).await?;
+    // Statistics reach the view within a second of a backend's work.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!(
+        "  {}",
+        bench
+            .read_model_blocks()
+            .await?
+            .since(&before, direct.calls + through.calls)
+    );
+    println!(
+        "  {label}, {callers}: through the gateway {:.2}x the bare database's \
+         reads/s (directly {:.2}x); p99 {:.2} ms against {:.2} ms",
+        through.per_second / bare.per_second,
+        direct.per_second / bare.per_second,
+        through.p99_ms,
+        bare.p99_ms,
+    );
+    Ok(Run {
+        callers,
+        bare,
+        through,
+    })
 }
 
 /// One round at one size: the bare database, directly and through the
@@ -232,57 +283,17 @@ async fn round(
         "  {weeks} weeks read once first (kept by the read model) in {:.1} s",
         took.as_secs_f64()
     );
-    let settled = bench.settle().await?;
-    println!(
-        "  then VACUUM (ANALYZE) and CHECKPOINT in {:.1} s",
-        settled.as_secs_f64()
-    );
+    bench.settle().await?;
     bench.describe_read_model().await?;
-    let mut through_figures = Vec::new();
-    let mut bare_per_second = f64::NAN;
-    // The paced callers' interval is known once the bare database's 8
-    // callers have run (first).
-    for callers in [
-        Callers::Closed(8),
-        Callers::Closed(256),
-        Callers::Paced(256, Duration::ZERO),
-    ] {
-        let callers = match callers {
-            Callers::Paced(count, _) => {
-                let rate = rate.unwrap_or(bare_per_second).max(1.0);
-                Callers::Paced(count, Duration::from_secs_f64(count as f64 / rate))
-            }
-            closed => closed,
-        };
-        let bare = read_bare(&bench.gradebook.db.url, parent, callers).await?;
-        if callers == Callers::Closed(8) {
-            bare_per_second = bare.per_second;
-        }
-        let before = bench.read_model_blocks().await?;
-        let direct = read_diary_weeks("directly", bench.address(), parent, callers).await?;
-        let through = read_diary_weeks("through the gateway", gateway, parent, callers).await?;
-        // Statistics reach the view within a second of a backend's work.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        println!(
-            "  {}",
-            bench
-                .read_model_blocks()
-                .await?
-                .since(&before, direct.calls + through.calls)
-        );
-        println!(
-            "  {label}, {callers}: through the gateway {:.2}x the bare database's \
-             reads/s (directly {:.2}x); p99 {:.2} ms against {:.2} ms",
-            through.per_second / bare.per_second,
-            direct.per_second / bare.per_second,
-            through.p99_ms,
-            bare.p99_ms,
-        );
-        through_figures.push((callers, through));
-    }
+    let eight = measure(bench, gateway, parent, label, Callers::Closed(8)).await?;
+    let closed = measure(bench, gateway, parent, label, Callers::Closed(256)).await?;
+    let rate = rate.unwrap_or(eight.bare.per_second).max(1.0);
+    let paced = Callers::Paced(256, Duration::from_secs_f64(256.0 / rate));
+    let paced = measure(bench, gateway, parent, label, paced).await?;
     Ok(Round {
-        through: through_figures,
-        bare_per_second,
+        eight,
+        closed,
+        paced,
     })
 }
 
@@ -294,46 +305,37 @@ fn verdict(one: &Round, ten: &Round, scale: i32) -> bool {
         all &= met;
         println!("  [{}] {text}", if met { "met" } else { "NOT met" });
     };
-    let first = |round: &Round, wanted: fn(&Callers) -> bool| {
-        round
-            .through
-            .iter()
-            .find(|(callers, _)| wanted(callers))
-            .map(|(_, figures)| figures.clone())
-    };
-    let eight = |callers: &Callers| *callers == Callers::Closed(8);
-    let paced = |callers: &Callers| matches!(callers, Callers::Paced(..));
     println!("issue 20, this run:");
     for (round, label) in [
         (one, "one school".to_owned()),
         (ten, format!("{scale} schools")),
     ] {
-        if let Some(through) = first(round, eight) {
-            let ratio = through.per_second / round.bare_per_second;
-            line(
-                ratio >= 1.0,
-                format!(
-                    "{label}, 8 callers: through the gateway {ratio:.2}x the bare database's reads/s \
-                     (wanted >= 1.0x)"
-                ),
-            );
-        }
-        if let Some(through) = first(round, paced) {
-            line(
-                through.p99_ms < 25.0,
-                format!(
-                    "{label}, 256 callers at their pace ({:.0} reads/s): p99 {:.2} ms (wanted < 25 ms)",
-                    through.per_second, through.p99_ms
-                ),
-            );
-        }
+        let ratio = round.eight.through.per_second / round.eight.bare.per_second;
+        line(
+            ratio >= 1.0,
+            format!(
+                "{label}, 8 callers: through the gateway {ratio:.2}x the bare database's reads/s \
+                 (wanted >= 1.0x)"
+            ),
+        );
+        let paced = &round.paced.through;
+        line(
+            paced.p99_ms < 25.0,
+            format!(
+                "{label}, 256 callers at their pace ({:.0} reads/s): p99 {:.2} ms (wanted < 25 ms)",
+                paced.per_second, paced.p99_ms
+            ),
+        );
     }
-    for ((callers, one), (_, ten)) in one.through.iter().zip(&ten.through) {
-        let change = ten.p99_ms / one.p99_ms - 1.0;
+    for (one, ten) in one.runs().into_iter().zip(ten.runs()) {
+        let (one_p99, ten_p99) = (one.through.p99_ms, ten.through.p99_ms);
+        let change = ten_p99 / one_p99 - 1.0;
         line(
             change <= 0.20,
             format!(
-                "p99 at {scale} schools within 20 % of one school, {callers}: {:+.0} %",
+                "p99 through the gateway at {scale} schools within 20 % of one school, {}: \
+                 {ten_p99:.2} ms against {one_p99:.2} ms ({:+.0} %)",
+                one.callers,
                 change * 100.0
             ),
         );
@@ -355,12 +357,8 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|rate| rate.parse::<f64>().ok());
     let one = round(&bench, &gateway, &parent, "one school", rate).await?;
     // The ten schools are offered what one school was, so p99 compares.
-    let rate = rate.or(Some(one.bare_per_second));
-    let through = one
-        .through
-        .first()
-        .map(|(_, figures)| figures.clone())
-        .ok_or_else(|| anyhow::anyhow!("no figures"))?;
+    let rate = rate.or(Some(one.eight.bare.per_second));
+    let through = &one.eight.through;
     let (http, at, students) = app_session(&bench.world, &gateway, &webapi, &parent).await?;
     let app = read_webapi_diaries(&gateway, http, at, students).await?;
     println!(
@@ -372,15 +370,6 @@ async fn main() -> anyhow::Result<()> {
     let parent = bench.grow_to(scale).await?;
     bench.describe(&format!("{scale} schools")).await?;
     let ten = round(&bench, &gateway, &parent, &format!("{scale} schools"), rate).await?;
-    for ((callers, one), (_, ten)) in one.through.iter().zip(&ten.through) {
-        println!(
-            "  p99 through the gateway, {callers}: {:.2} ms at {scale} schools, \
-             {:.2} ms at one ({:+.0} %)",
-            ten.p99_ms,
-            one.p99_ms,
-            (ten.p99_ms / one.p99_ms - 1.0) * 100.0
-        );
-    }
     println!(
         "resident memory of this process (identity, the gradebook, the gateway and the load, \
          release build): {:.1} MiB",

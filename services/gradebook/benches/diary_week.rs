@@ -63,11 +63,7 @@ async fn report(bench: &Bench, label: &str, parent: &Parent) -> anyhow::Result<(
         took.as_secs_f64(),
         weeks as f64 / took.as_secs_f64()
     );
-    let settled = bench.settle().await?;
-    println!(
-        "  then VACUUM (ANALYZE) and CHECKPOINT in {:.1} s",
-        settled.as_secs_f64()
-    );
+    bench.settle().await?;
     if let Some(student) = parent.children.first().copied() {
         explain(bench.pool(), student).await?;
     }

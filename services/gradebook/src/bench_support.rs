@@ -334,12 +334,17 @@ impl Bench {
     /// warming wrote vacuumed and analysed and on disk, so no autovacuum of
     /// a million fresh rows or checkpoint of them runs during the figures
     /// of one round and not the other (a region's database is settled).
-    pub async fn settle(&self) -> anyhow::Result<Duration> {
+    /// Says how long it took.
+    pub async fn settle(&self) -> anyhow::Result<()> {
         let started = Instant::now();
         let pool = self.pool();
         sqlx::query("VACUUM (ANALYZE)").execute(pool).await?;
         sqlx::query("CHECKPOINT").execute(pool).await?;
-        Ok(started.elapsed())
+        println!(
+            "  then VACUUM (ANALYZE) and CHECKPOINT in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
 
     /// Prints how the diary's read model is stored: weeks kept, a body's
@@ -553,7 +558,7 @@ impl Blocks {
 /// How the callers of a run call: each again as soon as answered (a
 /// closed loop, as fast as the system goes), or each once every interval
 /// on average, at random moments (people reading at their pace).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Callers {
     Closed(u64),
     Paced(u64, Duration),
