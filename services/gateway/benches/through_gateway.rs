@@ -251,7 +251,7 @@ async fn measure(
         bench
             .read_model_blocks()
             .await?
-            .since(&before, direct.calls + through.calls)
+            .since(&before, direct.all_calls + through.all_calls)
     );
     println!(
         "  {label}, {callers}: through the gateway {:.2}x the bare database's \

@@ -537,7 +537,8 @@ pub struct Blocks {
 }
 
 impl Blocks {
-    /// One line of what was read between `before` and this, per `reads`.
+    /// One line of what was read between `before` and this, per `reads`
+    /// (every read made in between, warm-ups too).
     pub fn since(&self, before: &Self, reads: usize) -> String {
         let (hit, read, toast) = (
             self.hit - before.hit,

@@ -51,7 +51,11 @@ pub fn resident_mib(pid: Option<u32>) -> f64 {
 /// What a run measured.
 #[derive(Debug, Clone)]
 pub struct Figures {
+    /// Calls measured (after the warm-up).
     pub calls: usize,
+    /// Every call made, the warm-up's too: what the system served, to
+    /// divide its own counters by.
+    pub all_calls: usize,
     pub errors: usize,
     /// The first error seen, to say why.
     pub first_error: Option<String>,
@@ -147,6 +151,7 @@ async fn run(
             let mut random = XorShift(0x9E37_79B9_7F4A_7C15 ^ (number + 1));
             let mut latencies = Vec::new();
             let mut errors = Vec::new();
+            let mut warming = 0;
             // A paced caller's first call is due after a random pause too.
             let mut due = every.map(|every| start + pause(&mut random, every));
             loop {
@@ -163,6 +168,7 @@ async fn run(
                     *due += pause(&mut random, every);
                 }
                 if from < measured_from {
+                    warming += 1;
                     continue;
                 }
                 match outcome {
@@ -170,21 +176,24 @@ async fn run(
                     Err(error) => errors.push(error),
                 }
             }
-            (latencies, errors)
+            (latencies, errors, warming)
         }));
     }
     let mut latencies = Vec::new();
     let mut errors = Vec::new();
+    let mut warm_up_calls = 0;
     for task in tasks {
-        let (mine, failed) = task.await?;
+        let (mine, failed, warming) = task.await?;
         latencies.extend(mine);
         errors.extend(failed);
+        warm_up_calls += warming;
     }
     latencies.sort();
     // Counts of a bench fit f64 exactly.
     let per_second = latencies.len() as f64 / seconds.max(1) as f64;
     Ok(Figures {
         calls: latencies.len(),
+        all_calls: warm_up_calls + latencies.len() + errors.len(),
         errors: errors.len(),
         first_error: errors.into_iter().next(),
         per_second,
